@@ -1,0 +1,2 @@
+//! Placeholder: replaced by the timer wheel bench.
+fn main() {}

@@ -1,0 +1,144 @@
+//! The synchronisation facade: the **only** module that names `std` /
+//! `parking_lot` versus `loom` versus `shuttle` primitives.
+//!
+//! Everything else in the crate imports its mutexes, atomics, `Arc` and
+//! thread helpers from here, so the cache and the timer wheel are the same
+//! source text in a production build and under either model checker:
+//!
+//! | build                     | `Mutex`               | atomics / `Arc`        |
+//! |---------------------------|-----------------------|------------------------|
+//! | default                   | `parking_lot::Mutex`  | `std::sync`            |
+//! | `--features loom`         | `loom::sync::Mutex`   | `loom::sync`           |
+//! | `--features shuttle`      | `shuttle::sync::Mutex`| `shuttle::sync`        |
+//!
+//! When both model features are enabled (for example `--all-features` under
+//! clippy) loom wins.
+//!
+//! The module also exports [`plain`]: `std` atomics that are deliberately
+//! *not* modelled. They are used only for statistics counters, which carry no
+//! synchronisation and would otherwise multiply the model checkers' state
+//! space for nothing.
+//!
+//! This module must not contain neighbour-cache or timer logic.
+
+// Not every build uses every re-export.
+#![allow(unused_imports, dead_code)]
+
+#[cfg(feature = "loom")]
+mod imp {
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+    };
+    pub(crate) use loom::sync::Arc;
+    pub(crate) use loom::thread::yield_now;
+
+    /// A mutex with the `parking_lot` calling convention (no poisoning).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+    /// Guard returned by [`Mutex::lock`].
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            // A poisoned lock means another model thread already panicked;
+            // that panic is the failure loom reports.
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    pub(crate) use loom::lazy_static as model_static;
+}
+
+#[cfg(all(feature = "shuttle", not(feature = "loom")))]
+mod imp {
+    pub(crate) use shuttle::sync::atomic::{
+        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+    };
+    pub(crate) use shuttle::sync::Arc;
+    pub(crate) use shuttle::thread::yield_now;
+
+    /// A mutex with the `parking_lot` calling convention (no poisoning).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(shuttle::sync::Mutex<T>);
+    /// Guard returned by [`Mutex::lock`].
+    pub(crate) type MutexGuard<'a, T> = shuttle::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(shuttle::sync::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    pub(crate) use shuttle::lazy_static as model_static;
+}
+
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+mod imp {
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize,
+    };
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::thread::yield_now;
+
+    /// A mutex with the `parking_lot` calling convention (no poisoning).
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    /// Guard returned by [`Mutex::lock`].
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(parking_lot::Mutex::new(value))
+        }
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+        pub(crate) fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut()
+        }
+    }
+}
+
+#[allow(unused_imports)]
+pub(crate) use imp::*;
+pub(crate) use std::sync::atomic::Ordering;
+
+/// Wait politely for another thread to make progress (a spin-wait step).
+///
+/// Under the model checkers this is a scheduling point, so a spin loop that
+/// waits for another model thread terminates; in production it yields the
+/// CPU, which is right for the rare waits we do (`del_timer_sync`).
+#[inline]
+pub(crate) fn spin_wait() {
+    yield_now();
+}
+
+/// `std` primitives that are **not** modelled by loom or shuttle.
+///
+/// Used only for statistics counters, the virtual clock and the model RCU's
+/// memory bookkeeping: they never order other memory accesses, so modelling
+/// them would only enlarge the state space the checkers must explore.
+#[allow(unused_imports)]
+pub(crate) mod plain {
+    pub(crate) use std::sync::atomic::{AtomicU64, AtomicU8};
+    pub(crate) use std::sync::Mutex;
+}
+
+/// A hint that the current value is used for the hot path and deserves its
+/// own cache line.
+pub(crate) use crossbeam_utils::CachePadded;
+
+/// Is this a model-checking build (loom or shuttle)?
+pub(crate) const MODEL: bool = cfg!(any(feature = "loom", feature = "shuttle"));

@@ -9,5 +9,19 @@
 
 pub(crate) mod sync;
 
+pub mod clock;
+pub mod error;
+pub mod neigh;
+pub mod parms;
 pub mod rcu;
 pub mod timer;
+
+pub use clock::{Clock, ManualClock, MonotonicClock};
+pub use error::NeighError;
+pub use neigh::{
+    DevId, DeviceConfig, DropReason, EventSend, GcReport, LinkHeader, LlAddr, NeighHandle,
+    NeighInfo, NeighKey, NeighOps, NeighStats, NeighTable, Neighbour, NudState, Packet, Probe,
+    UpdateFlags, Xmit,
+};
+pub use parms::{ConfigError, NeighParms, TableConfig, HZ};
+pub use timer::Tick;

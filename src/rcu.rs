@@ -347,6 +347,13 @@ mod imp {
         }
     }
     impl<T> Copy for Shared<'_, T> {}
+    impl<T> From<*const T> for Shared<'_, T> {
+        /// As crossbeam's: a `Shared` from a raw pointer (from `as_raw`).
+        fn from(ptr: *const T) -> Self {
+            Shared::from_cell(ptr as *const Cell<T>)
+        }
+    }
+
     impl<T> PartialEq for Shared<'_, T> {
         fn eq(&self, other: &Self) -> bool {
             self.ptr == other.ptr

@@ -130,10 +130,39 @@ pub(crate) fn spin_wait() {
 /// Used only for statistics counters, the virtual clock and the model RCU's
 /// memory bookkeeping: they never order other memory accesses, so modelling
 /// them would only enlarge the state space the checkers must explore.
-#[allow(unused_imports)]
 pub(crate) mod plain {
-    pub(crate) use std::sync::atomic::{AtomicU64, AtomicU8};
+    use std::cell::Cell;
+    use std::sync::atomic::Ordering;
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
     pub(crate) use std::sync::Mutex;
+
+    static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+    std::thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+
+    /// Number of statistics shards: enough that threads rarely share one.
+    pub(crate) fn shard_count() -> usize {
+        std::thread::available_parallelism()
+            .map_or(4, |n| n.get())
+            .clamp(4, 64)
+            .next_power_of_two()
+    }
+
+    /// This thread's statistics shard (assigned round-robin on first use).
+    #[inline]
+    pub(crate) fn thread_shard() -> usize {
+        SHARD.with(|s| {
+            let v = s.get();
+            if v != usize::MAX {
+                return v;
+            }
+            // Relaxed: only uniqueness of the ticket matters.
+            let v = NEXT_SHARD.fetch_add(1, Ordering::Relaxed);
+            s.set(v);
+            v
+        })
+    }
 }
 
 /// A hint that the current value is used for the hot path and deserves its

@@ -1,0 +1,89 @@
+//! The neighbour cache (`net/core/neighbour.c`).
+//!
+//! * [`key`]: protocol address keys and their hash (`arp_hashfn`).
+//! * [`nud`]: NUD states, masks and `neigh_update` flags.
+//! * `entry`: the entry, its refcount and published header.
+//! * `table`: the RCU hash table, lookups, creation, growth, removal,
+//!   `neigh_update`, the timer handler and teardown.
+//! * `output`: `neigh_output` / `__neigh_event_send` and the unresolved queue.
+//! * `gc`: periodic and forced garbage collection.
+//! * [`stats`]: per-thread-shard counters.
+//!
+//! What a daemon supplies is a [`NeighOps`]: how to transmit a packet with
+//! its link-layer header, how to send a solicitation, and where packets that
+//! could not be delivered are reported.
+
+pub(crate) mod entry;
+mod gc;
+pub mod key;
+pub mod nud;
+mod output;
+pub mod stats;
+mod table;
+
+pub use entry::{DeviceConfig, LinkHeader, LlAddr, NeighInfo, Neighbour, HH_MAX, MAX_ADDR_LEN};
+pub use key::{DevId, NeighKey};
+pub use nud::{NudState, UpdateFlags};
+pub use output::{EventSend, Xmit};
+pub use stats::{DropReason, NeighStats};
+pub use table::{GcReport, NeighHandle, NeighTable};
+
+/// A packet the cache can queue while a neighbour resolves.
+pub trait Packet: Send + 'static {
+    /// Length in bytes, for `unres_qlen_bytes`.
+    fn len(&self) -> usize;
+    /// Is the packet empty?
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Packet for Vec<u8> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+impl Packet for Box<[u8]> {
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+}
+
+/// Which kind of solicitation a probe is (`arp_solicit`'s choice).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Unicast to the last known address (PROBE state: `ucast_solicit`).
+    Unicast(LlAddr),
+    /// Ask the user-space daemon (`app_solicit`).
+    App,
+    /// Broadcast / multicast (INCOMPLETE: `mcast_solicit`).
+    Multicast,
+}
+
+/// What the daemon provides: the device side of the cache (the kernel's
+/// `neigh_ops` plus `dev_queue_xmit`).
+///
+/// Calls are made **without** any cache lock held, so an implementation may
+/// call back into the table (for example answer a solicitation at once by
+/// calling [`NeighTable::update`]).
+pub trait NeighOps<K: NeighKey>: Send + Sync + 'static {
+    /// The packet type queued while resolving.
+    type Packet: Packet;
+
+    /// Transmit `pkt` on `dev`, prefixed by the link-layer header `hh`.
+    fn transmit(&self, dev: DevId, hh: &[u8], pkt: Self::Packet);
+
+    /// Send a solicitation for `key` on `dev` (`neigh->ops->solicit`).
+    fn solicit(&self, dev: DevId, key: &K, probe: Probe);
+
+    /// Resolution of `key` failed; `pkt` was waiting for it
+    /// (`neigh->ops->error_report`: ICMP host unreachable in the kernel).
+    fn error_report(&self, dev: DevId, key: &K, pkt: Self::Packet);
+
+    /// `pkt` was dropped for `reason` (other than resolution failure).
+    /// The default just frees it; the drop is counted either way.
+    fn discard(&self, dev: DevId, key: &K, pkt: Self::Packet, reason: DropReason) {
+        let _ = (dev, key, pkt, reason);
+    }
+}

@@ -1,0 +1,205 @@
+//! The output path: `neigh_output` (the lock-free hit), `neigh_resolve_output`
+//! and `__neigh_event_send` (the state machine's packet-driven transitions
+//! and the unresolved queue, `arp_queue`).
+//!
+//! The hit path (`lookup_noref` + [`NeighTable::output`] on a CONNECTED,
+//! DELAY or PROBE entry) takes no lock, allocates nothing and writes no
+//! shared cache line except `used`, once per tick. This module owns that
+//! path and the queue's bounds; it must not unlink entries.
+
+use super::stats::C;
+use super::table::{Entry, Pkt};
+use super::DevId;
+use super::{DropReason, NeighKey, NeighOps, NeighTable, NudState, Packet, Probe};
+use crate::error::NeighError;
+use crate::parms::HZ;
+use crate::rcu::Guard;
+use crate::sync::Ordering;
+
+/// What happened to a packet handed to an output call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Xmit {
+    /// Transmitted with the entry's header.
+    Sent,
+    /// Queued until the neighbour resolves (or fails).
+    Queued,
+    /// Dropped, and reported to [`NeighOps::discard`] or
+    /// [`NeighOps::error_report`].
+    Dropped(DropReason),
+}
+
+/// The result of [`NeighTable::event_send`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum EventSend<P> {
+    /// The caller may transmit now with the entry's address (the packet, if
+    /// one was given, is handed back).
+    Send(Option<P>),
+    /// The packet was queued for resolution.
+    Queued,
+    /// The packet (if any) was dropped and counted.
+    Dropped(DropReason),
+}
+
+impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
+    /// `neigh_output`: send `pkt` to the neighbour `n` (from
+    /// [`lookup_noref`](Self::lookup_noref) under `guard`, or a handle).
+    ///
+    /// A CONNECTED, DELAY or PROBE entry transmits with its cached header,
+    /// lock-free. Otherwise `__neigh_event_send` runs: STALE arms DELAY and
+    /// transmits, NONE/FAILED start resolution and queue, INCOMPLETE queues.
+    #[inline]
+    pub fn output(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, guard: &Guard) -> Xmit {
+        let now = self.jiffies();
+        if n.used() != now {
+            n.used.store(now, Ordering::Relaxed); // Relaxed: timestamp heuristic, written at most once per tick
+        }
+        if n.state()
+            .is(NudState::CONNECTED | NudState::DELAY | NudState::PROBE)
+        {
+            if let Some(hw) = n.hw(guard) {
+                self.stats.inc(C::SENT);
+                self.ops.transmit(n.dev, hw.header(), pkt);
+                return Xmit::Sent;
+            }
+        }
+        self.slow_output(n, pkt, guard)
+    }
+
+    /// `neigh_resolve_output`: the slow half of [`output`](Self::output).
+    #[cold]
+    fn slow_output(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, guard: &Guard) -> Xmit {
+        match self.event_send(n, Some(pkt)) {
+            EventSend::Send(Some(pkt)) => match n.hw(guard) {
+                Some(hw) => {
+                    self.stats.inc(C::SENT);
+                    self.ops.transmit(n.dev, hw.header(), pkt);
+                    Xmit::Sent
+                }
+                None => {
+                    // Sendable states are VALID, and VALID entries have an
+                    // address; an entry reset by a flush may race here.
+                    self.drop_pkt(n, pkt, DropReason::Dead);
+                    Xmit::Dropped(DropReason::Dead)
+                }
+            },
+            EventSend::Send(None) => unreachable!("event_send hands the packet back"),
+            EventSend::Queued => Xmit::Queued,
+            EventSend::Dropped(r) => Xmit::Dropped(r),
+        }
+    }
+
+    /// `ip_finish_output2`'s neighbour step: lock-free lookup, creation on a
+    /// miss, then [`output`](Self::output). Failures to create (unknown
+    /// device, table full) drop the packet with a counted reason.
+    pub fn resolve_output(&self, key: K, dev: DevId, pkt: Pkt<K, O>) -> Xmit {
+        let guard = self.pin();
+        self.resolve_output_in(key, dev, pkt, &guard)
+    }
+
+    /// [`resolve_output`](Self::resolve_output) inside the caller's read
+    /// section (a data plane pins once per batch).
+    #[inline]
+    pub fn resolve_output_in(&self, key: K, dev: DevId, pkt: Pkt<K, O>, guard: &Guard) -> Xmit {
+        match self.lookup_or_create_noref(key, dev, guard) {
+            Ok(n) => self.output(n, pkt, guard),
+            Err(e) => {
+                let reason = match e {
+                    NeighError::TableFull { .. } => DropReason::TableFull,
+                    _ => DropReason::UnknownDevice,
+                };
+                self.stats.drop_pkt(reason);
+                self.ops.discard(dev, &key, pkt, reason);
+                Xmit::Dropped(reason)
+            }
+        }
+    }
+
+    /// `__neigh_event_send`: the packet-driven transitions.
+    ///
+    /// * CONNECTED/DELAY/PROBE: nothing to do; send.
+    /// * **dead** (unlinked by GC or a flush): STALE still sends with the
+    ///   old address; otherwise the packet is dropped. This is the check
+    ///   kernel commit 2c51a97f76d2 added; without it the entry's timer is
+    ///   re-armed on an object whose last reference is already gone.
+    /// * NONE/FAILED: start resolution (INCOMPLETE, timer, immediate probe)
+    ///   and queue; with no multicast or app probes configured: FAILED, drop.
+    /// * STALE: DELAY (timer armed), send.
+    /// * INCOMPLETE: queue, dropping the oldest packets beyond
+    ///   `unres_qlen`/`unres_qlen_bytes`.
+    pub fn event_send(&self, n: &Entry<K, O>, pkt: Option<Pkt<K, O>>) -> EventSend<Pkt<K, O>> {
+        let now = self.jiffies();
+        let parms = &n.device.parms;
+        let mut g = n.inner.lock();
+        let state = n.state();
+        if state.is(NudState::CONNECTED | NudState::DELAY | NudState::PROBE) {
+            return EventSend::Send(pkt);
+        }
+        if self.dead_check() && g.dead {
+            // out_dead
+            if state.is(NudState::STALE) {
+                return EventSend::Send(pkt);
+            }
+            drop(g);
+            return match pkt {
+                Some(p) => {
+                    self.drop_pkt(n, p, DropReason::Dead);
+                    EventSend::Dropped(DropReason::Dead)
+                }
+                None => EventSend::Dropped(DropReason::Dead),
+            };
+        }
+        let mut probe: Option<Probe> = None;
+        if !state.is(NudState::STALE | NudState::INCOMPLETE) {
+            if parms.mcast_probes + parms.app_probes > 0 {
+                g.probes = parms.ucast_probes;
+                n.set_state(&g, NudState::INCOMPLETE);
+                g.updated = now;
+                self.add_timer(n, now + parms.retrans_time.max(HZ / 2));
+                probe = self.probe_kind(n, &mut g);
+            } else {
+                n.set_state(&g, NudState::FAILED);
+                g.updated = now;
+                drop(g);
+                return match pkt {
+                    Some(p) => {
+                        self.drop_pkt(n, p, DropReason::Failed);
+                        EventSend::Dropped(DropReason::Failed)
+                    }
+                    None => EventSend::Dropped(DropReason::Failed),
+                };
+            }
+        } else if state.is(NudState::STALE) {
+            n.set_state(&g, NudState::DELAY);
+            g.updated = now;
+            self.add_timer(n, now + parms.delay_probe_time);
+        }
+        let mut overflow = Vec::new();
+        let rc = if n.state() == NudState::INCOMPLETE {
+            if let Some(p) = pkt {
+                let len = p.len();
+                while !g.arp_queue.is_empty()
+                    && (g.queue_bytes + len > parms.unres_qlen_bytes
+                        || g.arp_queue.len() >= parms.unres_qlen)
+                {
+                    let old = g.arp_queue.pop_front().expect("checked non-empty");
+                    g.queue_bytes -= old.len();
+                    overflow.push(old);
+                }
+                g.queue_bytes += len;
+                g.arp_queue.push_back(p);
+                self.stats.inc(C::QUEUED);
+            }
+            EventSend::Queued
+        } else {
+            EventSend::Send(pkt)
+        };
+        drop(g);
+        for p in overflow {
+            self.drop_pkt(n, p, DropReason::QueueOverflow);
+        }
+        if let Some(p) = probe {
+            self.solicit(n, p);
+        }
+        rc
+    }
+}

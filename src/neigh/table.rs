@@ -1,0 +1,1293 @@
+//! The table (`struct neigh_table`): an RCU hash of entries keyed by
+//! (protocol address, device), entry creation and removal, `neigh_update`,
+//! `neigh_timer_handler`, device flush and teardown.
+//!
+//! Hash structure: the bucket array is an RCU object; each bucket points to
+//! an immutable RCU *chain* (a small vector of `(hash, entry)` links). Writers
+//! (serialised by the table lock) replace a whole chain, and growth
+//! (`neigh_hash_grow`) publishes a new array of new chains without touching
+//! the old ones, so a reader that loaded the old array still walks intact
+//! chains: a present key is never missed during a resize (race matrix L6).
+//! The kernel relinks entries in place and tolerates a missed lookup; SPEC.md
+//! explains why we chose not to.
+//!
+//! Lock order: table lock -> entry lock -> timer base lock. Ops callbacks are
+//! made with no lock held.
+
+use super::entry::{Device, Inner, LlAddr, NeighInfo, Neighbour};
+use super::stats::{Stats, C};
+use super::{
+    DevId, DeviceConfig, DropReason, NeighKey, NeighOps, NeighStats, NudState, Probe, UpdateFlags,
+};
+use crate::error::NeighError;
+use crate::parms::{TableConfig, HZ};
+use crate::rcu::{self, Atomic, Guard, Owned, Shared};
+use crate::sync::{self, plain, CachePadded, Mutex, Ordering};
+use crate::timer::{Tick, TimerWheel};
+use core::ptr::NonNull;
+use std::collections::HashMap;
+
+/// The packet type of a table's ops.
+pub(crate) type Pkt<K, O> = <O as NeighOps<K>>::Packet;
+/// The entry type of a table.
+pub(crate) type Entry<K, O> = Neighbour<K, Pkt<K, O>>;
+
+/// One link of a bucket chain.
+pub(crate) struct Link<K, P> {
+    hash: u32,
+    ptr: *const Neighbour<K, P>,
+}
+
+impl<K, P> Clone for Link<K, P> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, P> Copy for Link<K, P> {}
+
+/// An immutable bucket chain.
+pub(crate) struct Chain<K, P> {
+    links: Vec<Link<K, P>>,
+}
+
+/// The bucket array (`struct neigh_hash_table`).
+pub(crate) struct Buckets<K, P> {
+    shift: u32,
+    seed: u32,
+    slots: Box<[Atomic<Chain<K, P>>]>,
+}
+
+impl<K: NeighKey, P> Buckets<K, P> {
+    fn new(shift: u32, seed: u32) -> Self {
+        Buckets {
+            shift,
+            seed,
+            slots: (0..1usize << shift).map(|_| Atomic::null()).collect(),
+        }
+    }
+
+    #[inline]
+    fn index(&self, hash: u32) -> usize {
+        // The top `shift` bits, as `hash >> (32 - nht->hash_shift)`.
+        (hash as u64 >> (32 - self.shift)) as usize
+    }
+}
+
+/// State under the table lock (`tbl->lock`).
+struct TableInner {
+    devices: HashMap<DevId, sync::Arc<Device>>,
+    /// `tbl->last_flush`: last forced GC.
+    last_flush: Tick,
+    /// Next periodic GC pass.
+    next_gc: Tick,
+    /// Next re-draw of the randomised reachable times (every 300 s).
+    next_rand: Tick,
+    rng: u64,
+}
+
+impl TableInner {
+    fn next_rand(&mut self) -> u64 {
+        // splitmix64
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// `neigh_rand_reach_time`: uniform in [base/2, 3*base/2).
+    fn rand_reach_time(&mut self, base: Tick) -> Tick {
+        (self.next_rand() % base) + (base >> 1)
+    }
+}
+
+/// What a GC pass did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Entries examined.
+    pub scanned: usize,
+    /// Entries unlinked (destroyed once their last holder lets go).
+    pub removed: usize,
+}
+
+/// A neighbour table for protocol addresses `K`, with device side `O`.
+///
+/// ```
+/// use neighcache::{DeviceConfig, DevId, NeighOps, NeighTable, NudState, Probe, UpdateFlags, Xmit};
+/// use std::net::Ipv4Addr;
+///
+/// struct Wire;
+/// impl NeighOps<Ipv4Addr> for Wire {
+///     type Packet = Vec<u8>;
+///     fn transmit(&self, _dev: DevId, hh: &[u8], pkt: Vec<u8>) { assert_eq!(hh.len() + pkt.len(), 14 + 3) }
+///     fn solicit(&self, _dev: DevId, _key: &Ipv4Addr, _probe: Probe) { /* send an ARP request */ }
+///     fn error_report(&self, _dev: DevId, _key: &Ipv4Addr, _pkt: Vec<u8>) {}
+/// }
+///
+/// let table = NeighTable::new(Default::default(), Wire)?;
+/// let eth0 = DevId(1);
+/// table.add_device(eth0, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))?;
+/// let gw = Ipv4Addr::new(192, 0, 2, 1);
+///
+/// // First packet: the entry is created INCOMPLETE, a probe goes out, the packet waits.
+/// assert_eq!(table.resolve_output(gw, eth0, vec![1, 2, 3]), Xmit::Queued);
+/// // The ARP reply arrives: REACHABLE, and the queued packet is transmitted.
+/// let n = table.lookup(gw, eth0).unwrap();
+/// table.update(&n, Some(&[2, 0, 0, 0, 0, 2]), NudState::REACHABLE, UpdateFlags::OVERRIDE)?;
+/// assert_eq!(n.state(), NudState::REACHABLE);
+/// // Hot path: lock-free lookup + cached header.
+/// let guard = table.pin();
+/// let e = table.lookup_noref(gw, eth0, &guard).unwrap();
+/// assert_eq!(table.output(e, vec![4, 5, 6], &guard), Xmit::Sent);
+/// assert_eq!(table.stats().flushed, 1);
+/// # Ok::<(), neighcache::NeighError>(())
+/// ```
+pub struct NeighTable<K: NeighKey, O: NeighOps<K>> {
+    nht: Atomic<Buckets<K, Pkt<K, O>>>,
+    /// The table's clock (`jiffies`): advanced by `run_timers`, read by the
+    /// output path without calling a clock.
+    jiffies: CachePadded<plain::AtomicU64>,
+    pub(crate) ops: O,
+    pub(crate) config: TableConfig,
+    pub(crate) wheel: sync::Arc<TimerWheel>,
+    lock: Mutex<TableInner>,
+    entries: plain::AtomicUsize,
+    pub(crate) stats: Stats,
+    /// Model builds only: run the pre-2015 code (no `dead` checks).
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    bug_variant: plain::AtomicBool,
+}
+
+// SAFETY: the raw entry pointers inside are owned by the table and shared
+// only under the RCU and refcount protocols; entries are `Send + Sync` when
+// their key and packet types are `Send` (packets sit behind the entry lock).
+unsafe impl<K: NeighKey, O: NeighOps<K>> Send for NeighTable<K, O> {}
+// SAFETY: as above; every shared mutation goes through atomics or locks.
+unsafe impl<K: NeighKey, O: NeighOps<K>> Sync for NeighTable<K, O> {}
+
+/// A counted reference to an entry (`neigh_lookup`'s result); releases the
+/// reference when dropped (`neigh_release`).
+pub struct NeighHandle<'t, K: NeighKey, O: NeighOps<K>> {
+    table: &'t NeighTable<K, O>,
+    n: NonNull<Entry<K, O>>,
+}
+
+impl<K: NeighKey, O: NeighOps<K>> core::ops::Deref for NeighHandle<'_, K, O> {
+    type Target = Entry<K, O>;
+    fn deref(&self) -> &Self::Target {
+        // SAFETY: the handle owns a reference, so the entry is not destroyed
+        // (and so not retired) while the handle lives.
+        unsafe { self.n.as_ref() }
+    }
+}
+
+impl<K: NeighKey, O: NeighOps<K>> Clone for NeighHandle<'_, K, O> {
+    fn clone(&self) -> Self {
+        self.hold();
+        NeighHandle {
+            table: self.table,
+            n: self.n,
+        }
+    }
+}
+
+impl<K: NeighKey, O: NeighOps<K>> Drop for NeighHandle<'_, K, O> {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference to a live entry.
+        let n = unsafe { self.n.as_ref() };
+        self.table.release(n);
+    }
+}
+
+// SAFETY: a handle is a refcount on an entry that is itself shareable.
+unsafe impl<K: NeighKey, O: NeighOps<K>> Send for NeighHandle<'_, K, O> {}
+// SAFETY: as above.
+unsafe impl<K: NeighKey, O: NeighOps<K>> Sync for NeighHandle<'_, K, O> {}
+
+/// Dereference an entry pointer found in a chain.
+///
+/// # Safety
+/// `ptr` must come from a chain loaded under `guard` (or under the table
+/// lock), so the entry cannot have been reclaimed.
+#[inline]
+unsafe fn entry<'g, K, P>(ptr: *const Neighbour<K, P>, _guard: &'g Guard) -> &'g Neighbour<K, P> {
+    rcu::assert_live(ptr);
+    // SAFETY: per the contract, the entry was linked when its chain was
+    // loaded under `guard`; unlinking retires it only after this grace period.
+    unsafe { &*ptr }
+}
+
+impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
+    /// A table with `config` and device side `ops`, starting at tick 0.
+    pub fn new(config: TableConfig, ops: O) -> Result<Self, NeighError> {
+        Self::with_start(config, ops, 0)
+    }
+
+    /// A table whose clock starts at `start`.
+    pub fn with_start(config: TableConfig, ops: O, start: Tick) -> Result<Self, NeighError> {
+        config.validate()?;
+        let seed = if config.seed != 0 {
+            config.seed
+        } else {
+            let x = 0u8;
+            (&x as *const u8 as u64) ^ std::process::id() as u64 ^ 0x5851_f42d_4c95_7f2d
+        };
+        let mut inner = TableInner {
+            devices: HashMap::new(),
+            last_flush: start,
+            next_gc: start,
+            next_rand: start,
+            rng: seed,
+        };
+        let hash_seed = inner.next_rand() as u32;
+        Ok(NeighTable {
+            nht: Atomic::new(Buckets::new(config.initial_hash_shift.max(1), hash_seed)),
+            jiffies: CachePadded::new(plain::AtomicU64::new(start)),
+            ops,
+            config,
+            wheel: sync::Arc::new(TimerWheel::new(config.timer_bases, start)),
+            lock: Mutex::new(inner),
+            entries: plain::AtomicUsize::new(0),
+            stats: Stats::new(),
+            #[cfg(any(feature = "loom", feature = "shuttle"))]
+            bug_variant: plain::AtomicBool::new(false),
+        })
+    }
+
+    /// The device side given at construction.
+    pub fn ops(&self) -> &O {
+        &self.ops
+    }
+
+    /// The table's configuration.
+    pub fn config(&self) -> &TableConfig {
+        &self.config
+    }
+
+    /// The table's current tick (`jiffies`).
+    #[inline]
+    pub fn jiffies(&self) -> Tick {
+        // Relaxed: time orders nothing; any value since the last advance will do.
+        self.jiffies.load(Ordering::Relaxed)
+    }
+
+    /// Enter a read-side critical section for [`lookup_noref`](Self::lookup_noref).
+    #[inline]
+    pub fn pin(&self) -> Guard {
+        rcu::pin()
+    }
+
+    /// Model builds only: switch to the pre-2015 logic (no `dead` checks in
+    /// `event_send`, `update` and `set_probe_once`). A default build has no
+    /// such switch, so the buggy path cannot be reached there.
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    #[doc(hidden)]
+    pub fn set_bug_variant(&self, pre_2015: bool) {
+        // Relaxed: set before the model threads are spawned.
+        self.bug_variant.store(pre_2015, Ordering::Relaxed);
+    }
+
+    /// Does this table check `dead` under the entry lock (the 2015 fix)?
+    /// Always true in a default build.
+    #[inline]
+    pub(crate) fn dead_check(&self) -> bool {
+        #[cfg(any(feature = "loom", feature = "shuttle"))]
+        {
+            // Relaxed: see `set_bug_variant`.
+            !self.bug_variant.load(Ordering::Relaxed)
+        }
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        {
+            true
+        }
+    }
+
+    // ----- devices -------------------------------------------------------
+
+    /// Register a device. Its parameters (or the table's) are validated.
+    pub fn add_device(&self, dev: DevId, cfg: DeviceConfig) -> Result<(), NeighError> {
+        let parms = cfg.parms.unwrap_or(self.config.parms);
+        parms.validate()?;
+        if cfg.addr_len > super::MAX_ADDR_LEN {
+            return Err(NeighError::BadLladdrLen {
+                dev,
+                expected: super::MAX_ADDR_LEN,
+                got: cfg.addr_len,
+            });
+        }
+        if let Some(a) = cfg.noarp_lladdr {
+            if a.as_bytes().len() != cfg.addr_len {
+                return Err(NeighError::BadLladdrLen {
+                    dev,
+                    expected: cfg.addr_len,
+                    got: a.as_bytes().len(),
+                });
+            }
+        }
+        let mut inner = self.lock.lock();
+        if inner.devices.contains_key(&dev) {
+            return Err(NeighError::DeviceExists(dev));
+        }
+        let reach = inner.rand_reach_time(parms.base_reachable_time);
+        let device = Device {
+            id: dev,
+            cfg,
+            parms,
+            reachable_time: plain::AtomicU64::new(reach),
+            wheel: self.wheel.clone(),
+        };
+        inner.devices.insert(dev, sync::Arc::new(device));
+        Ok(())
+    }
+
+    /// Flush every entry of `dev` and forget the device (`neigh_ifdown` +
+    /// unregister). Returns the number of entries flushed.
+    pub fn remove_device(&self, dev: DevId) -> Result<usize, NeighError> {
+        let n = self.flush_dev(Some(dev));
+        let mut inner = self.lock.lock();
+        inner
+            .devices
+            .remove(&dev)
+            .map(|_| n)
+            .ok_or(NeighError::UnknownDevice(dev))
+    }
+
+    fn device(&self, inner: &TableInner, dev: DevId) -> Result<sync::Arc<Device>, NeighError> {
+        inner
+            .devices
+            .get(&dev)
+            .cloned()
+            .ok_or(NeighError::UnknownDevice(dev))
+    }
+
+    // ----- lookups -------------------------------------------------------
+
+    /// `__neigh_lookup_noref`: find the entry without taking a reference.
+    ///
+    /// The result is valid only while `guard` lives and may be an entry that
+    /// a concurrent GC has just unlinked (`dead`): every operation on it
+    /// re-checks under the entry lock. Takes no lock, writes nothing.
+    #[inline]
+    pub fn lookup_noref<'g>(
+        &self,
+        key: K,
+        dev: DevId,
+        guard: &'g Guard,
+    ) -> Option<&'g Entry<K, O>> {
+        // Acquire: pairs with the Release store of a grown array in `grow`.
+        let nht = self.nht.load(Ordering::Acquire, guard);
+        // SAFETY: the bucket array is never null and is retired only after
+        // being replaced; the guard protects the one we loaded.
+        let nht = unsafe { nht.deref() };
+        let hash = key.neigh_hash(dev, nht.seed);
+        // Acquire: pairs with the Release store in `publish_chain`, making the
+        // chain and the entries it links (initialised before) visible.
+        let chain = nht.slots[nht.index(hash)].load(Ordering::Acquire, guard);
+        // SAFETY: chains are retired only after being replaced (guard).
+        let chain = unsafe { chain.as_ref() }?;
+        for link in &chain.links {
+            if link.hash == hash {
+                // SAFETY: the link comes from a chain loaded under `guard`.
+                let n = unsafe { entry(link.ptr, guard) };
+                if n.key == key && n.dev == dev {
+                    return Some(n);
+                }
+            }
+        }
+        None
+    }
+
+    /// `neigh_lookup`: find the entry and take a reference
+    /// (increment-if-not-zero, so a dying entry is never returned).
+    pub fn lookup(&self, key: K, dev: DevId) -> Option<NeighHandle<'_, K, O>> {
+        self.stats.inc(C::LOOKUPS);
+        let guard = rcu::pin();
+        let n = self.lookup_noref(key, dev, &guard)?;
+        if !n.try_hold() {
+            return None;
+        }
+        self.stats.inc(C::HITS);
+        Some(self.handle(n))
+    }
+
+    fn handle<'t>(&'t self, n: &Entry<K, O>) -> NeighHandle<'t, K, O> {
+        NeighHandle {
+            table: self,
+            n: NonNull::from(n),
+        }
+    }
+
+    /// `__neigh_lookup`: find or create, returning a counted reference.
+    pub fn lookup_or_create(
+        &self,
+        key: K,
+        dev: DevId,
+    ) -> Result<NeighHandle<'_, K, O>, NeighError> {
+        if let Some(h) = self.lookup(key, dev) {
+            return Ok(h);
+        }
+        let guard = rcu::pin();
+        let n = self.create(key, dev, true, &guard)?;
+        Ok(self.handle(n))
+    }
+
+    /// `__neigh_create(.., want_ref = false)` after a missed noref lookup:
+    /// find or create under `guard`, without taking a reference (the output
+    /// path's pattern).
+    pub fn lookup_or_create_noref<'g>(
+        &self,
+        key: K,
+        dev: DevId,
+        guard: &'g Guard,
+    ) -> Result<&'g Entry<K, O>, NeighError> {
+        match self.lookup_noref(key, dev, guard) {
+            Some(n) => Ok(n),
+            None => self.create(key, dev, false, guard),
+        }
+    }
+
+    /// `___neigh_create`: create the entry unless it exists (checked again
+    /// under the table lock, so two racing creators get the same entry).
+    pub(crate) fn create<'g>(
+        &self,
+        key: K,
+        dev: DevId,
+        want_ref: bool,
+        guard: &'g Guard,
+    ) -> Result<&'g Entry<K, O>, NeighError> {
+        let mut inner = self.lock.lock();
+        let device = self.device(&inner, dev)?;
+        // Already there (a racing creator won, or the caller did not look)?
+        if let Some(n) = self.lookup_noref(key, dev, guard) {
+            if want_ref {
+                n.hold(); // the table's link is a reference, and we hold the table lock
+            }
+            return Ok(n);
+        }
+        let now = self.jiffies();
+        let entries = self.entries.load(Ordering::Relaxed); // Relaxed: a count read under the table lock
+        let c = &self.config;
+        if entries >= c.gc_thresh3 || (entries >= c.gc_thresh2 && now > inner.last_flush + 5 * HZ) {
+            let freed = self.forced_gc(&mut inner, guard);
+            if freed == 0 && entries >= c.gc_thresh3 {
+                self.stats.inc(C::TABLE_FULLS);
+                return Err(NeighError::TableFull {
+                    entries,
+                    gc_thresh3: c.gc_thresh3,
+                });
+            }
+        }
+        // Acquire: see `lookup_noref` (we hold the lock, so Relaxed would do).
+        let mut nht = self.nht.load(Ordering::Acquire, guard);
+        // SAFETY: the array is never null; we hold the lock that replaces it.
+        if entries + 1 > unsafe { nht.deref() }.slots.len() {
+            nht = self.grow(nht, guard);
+        }
+        // SAFETY: as above.
+        let buckets = unsafe { nht.deref() };
+        let base = (key.neigh_hash(dev, 0x9e37_79b9) as usize) % self.wheel.bases();
+        let mut owned = Owned::new(Neighbour::new(
+            key,
+            device,
+            now,
+            1 + want_ref as usize,
+            base,
+        ));
+        let addr = &*owned as *const Entry<K, O> as usize;
+        owned.timer.set_data(addr);
+        let ptr = owned.into_shared(guard).as_raw();
+        let hash = key.neigh_hash(dev, buckets.seed);
+        let slot = &buckets.slots[buckets.index(hash)];
+        let old = slot.load(Ordering::Relaxed, guard); // Relaxed: we are the only writer (table lock)
+                                                       // SAFETY: chains are replaced only under the table lock, which we hold.
+        let mut links = unsafe { old.as_ref() }.map_or_else(Vec::new, |c| {
+            let mut v = Vec::with_capacity(c.links.len() + 1);
+            v.extend_from_slice(&c.links);
+            v
+        });
+        links.push(Link { hash, ptr });
+        Self::publish_chain(slot, old, links, guard);
+        // Relaxed: a count; updated under the table lock or by a destroy.
+        self.entries.fetch_add(1, Ordering::Relaxed);
+        self.stats.inc(C::ALLOCS);
+        drop(inner);
+        // SAFETY: the entry was just linked and the guard predates any unlink.
+        Ok(unsafe { entry(ptr, guard) })
+    }
+
+    /// Replace a bucket's chain; caller holds the table lock.
+    fn publish_chain(
+        slot: &Atomic<Chain<K, Pkt<K, O>>>,
+        old: Shared<'_, Chain<K, Pkt<K, O>>>,
+        links: Vec<Link<K, Pkt<K, O>>>,
+        guard: &Guard,
+    ) {
+        let new = if links.is_empty() {
+            Shared::null()
+        } else {
+            Owned::new(Chain { links }).into_shared(guard)
+        };
+        // Release: pairs with the Acquire load in `lookup_noref`, publishing
+        // the chain and every entry it links.
+        slot.store(new, Ordering::Release);
+        if !old.is_null() {
+            // SAFETY: `old` was just replaced, so new readers cannot find it.
+            unsafe { guard.defer_destroy(old) };
+        }
+    }
+
+    /// `neigh_hash_grow`: publish a twice-as-large array of new chains. The
+    /// old array and chains stay intact for readers until the grace period.
+    fn grow<'g>(
+        &self,
+        old: Shared<'g, Buckets<K, Pkt<K, O>>>,
+        guard: &'g Guard,
+    ) -> Shared<'g, Buckets<K, Pkt<K, O>>> {
+        // SAFETY: never null; we hold the table lock.
+        let o = unsafe { old.deref() };
+        let new = Buckets::new(o.shift + 1, o.seed);
+        let mut chains: Vec<Vec<Link<K, Pkt<K, O>>>> =
+            (0..new.slots.len()).map(|_| Vec::new()).collect();
+        for slot in o.slots.iter() {
+            let c = slot.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+                                                         // SAFETY: chains are replaced only under the table lock.
+            if let Some(c) = unsafe { c.as_ref() } {
+                for l in &c.links {
+                    chains[new.index(l.hash)].push(*l);
+                }
+            }
+        }
+        for (slot, links) in new.slots.iter().zip(chains) {
+            if !links.is_empty() {
+                // Relaxed: the array itself is published by the Release below.
+                slot.store(
+                    Owned::new(Chain { links }).into_shared(guard),
+                    Ordering::Relaxed,
+                );
+            }
+        }
+        let new = Owned::new(new).into_shared(guard);
+        // Release: pairs with the Acquire load in `lookup_noref`.
+        self.nht.store(new, Ordering::Release);
+        for slot in o.slots.iter() {
+            let c = slot.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+            if !c.is_null() {
+                // SAFETY: unreachable through the new array; readers of the old
+                // array are protected by their guards.
+                unsafe { guard.defer_destroy(c) };
+            }
+        }
+        // SAFETY: replaced above.
+        unsafe { guard.defer_destroy(old) };
+        self.stats.inc(C::HASH_GROWS);
+        new
+    }
+
+    /// Unlink `n` from its chain; caller holds the table lock. Returns
+    /// whether it was linked.
+    fn unlink(&self, n: &Entry<K, O>, guard: &Guard) -> bool {
+        let nht = self.nht.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+                                                           // SAFETY: never null; table lock held.
+        let b = unsafe { nht.deref() };
+        let hash = n.key.neigh_hash(n.dev, b.seed);
+        let slot = &b.slots[b.index(hash)];
+        let old = slot.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+                                                       // SAFETY: table lock held.
+        let Some(c) = (unsafe { old.as_ref() }) else {
+            return false;
+        };
+        let me = n as *const Entry<K, O>;
+        if !c.links.iter().any(|l| l.ptr == me) {
+            return false;
+        }
+        let links: Vec<_> = c.links.iter().filter(|l| l.ptr != me).copied().collect();
+        Self::publish_chain(slot, old, links, guard);
+        true
+    }
+
+    /// Every linked entry; caller holds the table lock (or is the owner).
+    fn all_entries<'g>(&self, guard: &'g Guard) -> Vec<&'g Entry<K, O>> {
+        // Acquire: see `lookup_noref`.
+        let nht = self.nht.load(Ordering::Acquire, guard);
+        // SAFETY: never null; guard held.
+        let b = unsafe { nht.deref() };
+        let mut v = Vec::new();
+        for slot in b.slots.iter() {
+            // Acquire: see `lookup_noref`.
+            let c = slot.load(Ordering::Acquire, guard);
+            // SAFETY: guard held.
+            if let Some(c) = unsafe { c.as_ref() } {
+                // SAFETY: links of a chain loaded under `guard`.
+                v.extend(c.links.iter().map(|l| unsafe { entry(l.ptr, guard) }));
+            }
+        }
+        v
+    }
+
+    // ----- references ----------------------------------------------------
+
+    /// `neigh_release`: drop a reference, destroying the entry on the last.
+    pub(crate) fn release(&self, n: &Entry<K, O>) {
+        if n.put() {
+            self.destroy(n);
+        }
+    }
+
+    /// `neigh_destroy`: the last reference is gone. Purge the queue (counted)
+    /// and retire the memory; it is reclaimed after a grace period, when the
+    /// entry's `Drop` tells the wheel (which catches a still-armed timer).
+    fn destroy(&self, n: &Entry<K, O>) {
+        let q = {
+            let mut g = n.inner.lock();
+            // The kernel warns "Destroying alive neighbour" and leaks it.
+            assert!(
+                g.dead,
+                "neigh_destroy: destroying alive neighbour (refcount reached zero while linked)"
+            );
+            g.queue_bytes = 0;
+            core::mem::take(&mut g.arp_queue)
+        };
+        for pkt in q {
+            self.drop_pkt(n, pkt, DropReason::Destroyed);
+        }
+        self.stats.inc(C::DESTROYS);
+        // Relaxed: a count (see `create`).
+        self.entries.fetch_sub(1, Ordering::Relaxed);
+        let guard = rcu::pin();
+        // SAFETY: the entry is unlinked (dead) and unreferenced: only readers
+        // already inside a read-side section can still see it, and the grace
+        // period waits for them. It is retired exactly once (refcount 1 -> 0
+        // happens once); the model RCU panics on a second retire.
+        unsafe { guard.defer_destroy(Shared::from(n as *const Entry<K, O>)) };
+    }
+
+    /// Hand a dropped packet to the ops and count it.
+    pub(crate) fn drop_pkt(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, reason: DropReason) {
+        self.stats.drop_pkt(reason);
+        if reason == DropReason::ResolutionFailed {
+            self.ops.error_report(n.dev, &n.key, pkt);
+        } else {
+            self.ops.discard(n.dev, &n.key, pkt, reason);
+        }
+    }
+
+    // ----- timers --------------------------------------------------------
+
+    /// `neigh_add_timer`: take the timer's reference and arm it. Caller holds
+    /// the entry lock (and so a live entry, in the fixed code).
+    pub(crate) fn add_timer(&self, n: &Entry<K, O>, when: Tick) {
+        n.hold();
+        if self.wheel.mod_timer(&n.timer, when) {
+            // The kernel prints "NEIGH: BUG, double timer add" here. It cannot
+            // happen while IN_TIMER states own exactly one timer; undo the
+            // extra reference rather than leak it.
+            debug_assert!(
+                false,
+                "NEIGH: BUG, double timer add, state is {:?}",
+                n.state()
+            );
+            n.put();
+        }
+    }
+
+    /// `neigh_del_timer`: disarm and drop the timer's reference. Caller holds
+    /// the entry lock and a reference.
+    pub(crate) fn del_timer(&self, n: &Entry<K, O>) -> bool {
+        if n.state().is(NudState::IN_TIMER) && self.wheel.del_timer(&n.timer) {
+            // Cannot be the last reference: the caller holds one.
+            let last = n.put();
+            debug_assert!(!last);
+            return true;
+        }
+        false
+    }
+
+    /// Advance the table's clock to `now`, run expired entry timers
+    /// (`neigh_timer_handler`) and, when due, the periodic GC. Returns the
+    /// number of timers that fired.
+    pub fn run_timers(&self, now: Tick) -> Result<usize, NeighError> {
+        let j = self.jiffies();
+        if now < j {
+            return Err(NeighError::TimeWentBackwards { jiffies: j, now });
+        }
+        // Relaxed: see `jiffies`.
+        self.jiffies.store(now, Ordering::Relaxed);
+        let fired = self
+            .wheel
+            .run_timers(now, |data| self.timer_handler(data))
+            .map_err(|e| NeighError::TimeWentBackwards {
+                jiffies: e.clk,
+                now: e.now,
+            })?;
+        let due = {
+            let inner = self.lock.lock();
+            now >= inner.next_gc
+        };
+        if due {
+            self.gc();
+        }
+        Ok(fired)
+    }
+
+    /// The earliest tick at which [`run_timers`](Self::run_timers) has work.
+    pub fn next_event(&self) -> Tick {
+        let gc = self.lock.lock().next_gc;
+        self.wheel.next_expiry().map_or(gc, |t| t.min(gc))
+    }
+
+    /// `neigh_timer_handler`. The armed timer's reference is ours now.
+    fn timer_handler(&self, data: usize) {
+        let ptr = data as *const Entry<K, O>;
+        rcu::assert_live(ptr);
+        // SAFETY: the armed timer held a reference (`add_timer`), which the
+        // wheel hands to us; the wheel has checked the owner was not freed.
+        let n = unsafe { &*ptr };
+        let now = self.jiffies();
+        let parms = &n.device.parms;
+        let mut g = n.inner.lock();
+        let state = n.state();
+        if !state.is(NudState::IN_TIMER) {
+            drop(g);
+            self.release(n);
+            return;
+        }
+        let mut next = now + parms.retrans_time;
+        if state.is(NudState::REACHABLE) {
+            let reach = n.device.reachable_time();
+            if now <= n.confirmed() + reach {
+                next = n.confirmed() + reach;
+            } else if now <= n.used() + parms.delay_probe_time {
+                n.set_state(&g, NudState::DELAY);
+                g.updated = now;
+                next = now + parms.delay_probe_time;
+            } else {
+                n.set_state(&g, NudState::STALE);
+                g.updated = now;
+            }
+        } else if state.is(NudState::DELAY) {
+            if now <= n.confirmed() + parms.delay_probe_time {
+                n.set_state(&g, NudState::REACHABLE);
+                g.updated = now;
+                next = n.confirmed() + n.device.reachable_time();
+            } else {
+                n.set_state(&g, NudState::PROBE);
+                g.updated = now;
+                g.probes = 0;
+                next = now + parms.retrans_time;
+            }
+        }
+        let st = n.state();
+        if st.is(NudState::INCOMPLETE | NudState::PROBE)
+            && g.probes >= parms.max_probes(st.is(NudState::PROBE))
+        {
+            n.set_state(&g, NudState::FAILED);
+            g.updated = now;
+            let q = self.invalidate(&mut g);
+            drop(g);
+            self.report_failed(n, q);
+            self.release(n);
+            return;
+        }
+        if n.state().is(NudState::IN_TIMER) {
+            next = next.max(now + HZ / 2);
+            if !self.wheel.mod_timer(&n.timer, next) {
+                n.hold();
+            }
+        }
+        let probe = if n.state().is(NudState::INCOMPLETE | NudState::PROBE) {
+            self.probe_kind(n, &mut g)
+        } else {
+            None
+        };
+        drop(g);
+        if let Some(p) = probe {
+            self.solicit(n, p);
+        }
+        self.release(n);
+    }
+
+    /// `neigh_invalidate`: take the queue of a FAILED entry; the caller
+    /// reports each packet after unlocking.
+    pub(crate) fn invalidate(
+        &self,
+        g: &mut Inner<Pkt<K, O>>,
+    ) -> std::collections::VecDeque<Pkt<K, O>> {
+        self.stats.inc(C::RES_FAILED);
+        g.queue_bytes = 0;
+        core::mem::take(&mut g.arp_queue)
+    }
+
+    pub(crate) fn report_failed(&self, n: &Entry<K, O>, q: std::collections::VecDeque<Pkt<K, O>>) {
+        for pkt in q {
+            self.drop_pkt(n, pkt, DropReason::ResolutionFailed);
+        }
+    }
+
+    /// `neigh_probe` part 1 (under the entry lock): count the probe and pick
+    /// its kind as `arp_solicit` does.
+    pub(crate) fn probe_kind(&self, n: &Entry<K, O>, g: &mut Inner<Pkt<K, O>>) -> Option<Probe> {
+        let parms = &n.device.parms;
+        let probes = g.probes;
+        g.probes += 1;
+        if probes < parms.ucast_probes {
+            let guard = rcu::pin();
+            if let Some(hw) = n.hw(&guard) {
+                return Some(Probe::Unicast(hw.lladdr));
+            }
+        }
+        if probes < parms.ucast_probes + parms.app_probes && probes >= parms.ucast_probes {
+            return Some(Probe::App);
+        }
+        Some(Probe::Multicast)
+    }
+
+    /// `neigh_probe` part 2 (no lock held).
+    pub(crate) fn solicit(&self, n: &Entry<K, O>, p: Probe) {
+        self.stats.inc(C::SOLICITS);
+        self.ops.solicit(n.dev, &n.key, p);
+    }
+
+    // ----- neigh_update --------------------------------------------------
+
+    /// `neigh_update`: apply new reachability information (an ARP reply, a
+    /// neighbour advertisement, an administrative change).
+    ///
+    /// `new` must be a single state. Returns `Err(Dead)` if the entry was
+    /// unlinked meanwhile (the 2015 fix), `Err(NotPermitted)` for NOARP and
+    /// PERMANENT entries without [`UpdateFlags::ADMIN`], `Err(BadLladdrLen)`
+    /// for an address of the wrong length.
+    pub fn update(
+        &self,
+        n: &Entry<K, O>,
+        lladdr: Option<&[u8]>,
+        new: NudState,
+        flags: UpdateFlags,
+    ) -> Result<(), NeighError> {
+        if !new.is_single() {
+            return Err(NeighError::InvalidState(new));
+        }
+        let dev = &n.device;
+        let lladdr = match lladdr {
+            Some(a) if a.len() != dev.cfg.addr_len => {
+                return Err(NeighError::BadLladdrLen {
+                    dev: n.dev,
+                    expected: dev.cfg.addr_len,
+                    got: a.len(),
+                })
+            }
+            Some(a) => Some(LlAddr::new(a).expect("length checked against addr_len")),
+            None => None,
+        };
+        let guard = rcu::pin();
+        let now = self.jiffies();
+        let mut g = n.inner.lock();
+        let old = n.state();
+        if !flags.contains(UpdateFlags::ADMIN) && old.is(NudState::NOARP | NudState::PERMANENT) {
+            return Err(NeighError::NotPermitted);
+        }
+        if self.dead_check() && g.dead {
+            return Err(NeighError::Dead);
+        }
+        let cur: Option<LlAddr> = n.hw(&guard).map(|h| h.lladdr);
+        if !new.is(NudState::VALID) {
+            self.del_timer(n);
+            n.set_state(&g, new);
+            let mut q = Default::default();
+            if old.is(NudState::INCOMPLETE | NudState::PROBE) && new.is(NudState::FAILED) {
+                q = self.invalidate(&mut g);
+            }
+            g.updated = now;
+            drop(g);
+            self.report_failed(n, q);
+            return Ok(());
+        }
+        // Compare the new lladdr with the cached one.
+        let mut lladdr = match (lladdr, cur) {
+            (Some(a), _) => a,
+            (None, Some(c)) if old.is(NudState::VALID) => c,
+            (None, _) => return Err(NeighError::NoLladdr),
+        };
+        let mut new = new;
+        if new.is(NudState::CONNECTED) {
+            n.confirmed.store(now, Ordering::Relaxed); // Relaxed: timestamp heuristic
+        }
+        g.updated = now;
+        let mut update_isrouter = flags.contains(UpdateFlags::OVERRIDE_ISROUTER);
+        if old.is(NudState::VALID) {
+            let same = Some(lladdr) == cur;
+            if !same && !flags.contains(UpdateFlags::OVERRIDE) {
+                update_isrouter = false;
+                if flags.contains(UpdateFlags::WEAK_OVERRIDE) && old.is(NudState::CONNECTED) {
+                    lladdr = cur.expect("VALID entries have an address");
+                    new = NudState::STALE;
+                } else {
+                    return Ok(());
+                }
+            } else if same
+                && new == NudState::STALE
+                && (flags.contains(UpdateFlags::WEAK_OVERRIDE) || old.is(NudState::CONNECTED))
+            {
+                new = old;
+            }
+        }
+        if update_isrouter {
+            g.router = flags.contains(UpdateFlags::ISROUTER);
+        }
+        if new != old {
+            self.del_timer(n);
+            if new.is(NudState::PROBE) {
+                g.probes = 0;
+            }
+            if new.is(NudState::IN_TIMER) {
+                let d = if new.is(NudState::REACHABLE) {
+                    dev.reachable_time()
+                } else {
+                    0
+                };
+                self.add_timer(n, now + d);
+            }
+            n.set_state(&g, new);
+        }
+        if Some(lladdr) != cur {
+            n.publish_hw(&g, dev.hw(lladdr), &guard);
+            if !new.is(NudState::CONNECTED) {
+                n.confirmed.store(
+                    now.saturating_sub(dev.parms.base_reachable_time << 1),
+                    Ordering::Relaxed,
+                ); // Relaxed: timestamp heuristic
+            }
+        }
+        if new == old || old.is(NudState::VALID) {
+            return Ok(());
+        }
+        // Newly VALID: flush the queue with the new header (kernel: n->output
+        // for each queued skb). A STALE entry then moves on as the first
+        // packet's event_send would have moved it.
+        g.queue_bytes = 0;
+        let q = core::mem::take(&mut g.arp_queue);
+        drop(g);
+        if !q.is_empty() {
+            let hw = n.hw(&guard).expect("published above");
+            for pkt in q {
+                self.stats.inc(C::FLUSHED);
+                self.ops.transmit(n.dev, hw.header(), pkt);
+            }
+            if new == NudState::STALE {
+                let _ = self.event_send(n, None);
+            }
+        }
+        Ok(())
+    }
+
+    /// `neigh_confirm` / `dst_confirm`: an upper layer saw the neighbour
+    /// answer (a TCP ACK); DELAY then returns to REACHABLE without probing.
+    #[inline]
+    pub fn confirm(&self, n: &Entry<K, O>) {
+        let now = self.jiffies();
+        if n.confirmed() != now {
+            n.confirmed.store(now, Ordering::Relaxed); // Relaxed: timestamp heuristic
+        }
+    }
+
+    /// Handle an ARP reply or request from `key` carrying `lladdr`, as
+    /// `arp_process` does: update an existing entry (REACHABLE for a reply,
+    /// STALE for a request), overriding a different address only when the
+    /// entry's `locktime` has passed; create a STALE entry for a request.
+    pub fn receive_arp(
+        &self,
+        key: K,
+        dev: DevId,
+        lladdr: &[u8],
+        is_reply: bool,
+    ) -> Result<(), NeighError> {
+        let n = match self.lookup(key, dev) {
+            Some(n) => n,
+            None if !is_reply => self.lookup_or_create(key, dev)?,
+            None => return Ok(()),
+        };
+        let now = self.jiffies();
+        let updated = n.inner.lock().updated;
+        let override_ok = now >= updated + n.device.parms.locktime;
+        let state = if is_reply {
+            NudState::REACHABLE
+        } else {
+            NudState::STALE
+        };
+        let flags = if override_ok {
+            UpdateFlags::OVERRIDE
+        } else {
+            UpdateFlags::NONE
+        };
+        self.update(&n, Some(lladdr), state, flags)
+    }
+
+    /// Add or replace a static (PERMANENT) entry, as `ip neigh replace ...
+    /// nud permanent` does.
+    pub fn add_permanent(&self, key: K, dev: DevId, lladdr: &[u8]) -> Result<(), NeighError> {
+        let n = self.lookup_or_create(key, dev)?;
+        self.update(
+            &n,
+            Some(lladdr),
+            NudState::PERMANENT,
+            UpdateFlags::OVERRIDE | UpdateFlags::ADMIN,
+        )
+    }
+
+    /// `__neigh_set_probe_once`: give a FAILED entry one more probe (IPv6
+    /// uses this when a route through it is tried again).
+    pub fn set_probe_once(&self, n: &Entry<K, O>) {
+        let now = self.jiffies();
+        let mut g = n.inner.lock();
+        if self.dead_check() && g.dead {
+            return;
+        }
+        g.updated = now;
+        if !n.state().is(NudState::FAILED) {
+            return;
+        }
+        n.set_state(&g, NudState::INCOMPLETE);
+        g.probes = n.device.parms.max_probes(false);
+        self.add_timer(n, now + n.device.parms.retrans_time);
+        drop(g);
+        // The kernel's caller (ndisc) sends the probe itself.
+        self.solicit(n, Probe::Multicast);
+    }
+
+    // ----- removal -------------------------------------------------------
+
+    /// Mark `n` dead under its lock and unlink it; caller holds the table
+    /// lock. `flush` also disarms the timer, purges the queue and resets the
+    /// state (`neigh_flush_dev`); without it the caller has checked the entry
+    /// is collectable (GC). Returns the purged packets. The caller then drops
+    /// the table's reference.
+    fn kill(
+        &self,
+        n: &Entry<K, O>,
+        flush: bool,
+        guard: &Guard,
+    ) -> std::collections::VecDeque<Pkt<K, O>> {
+        self.unlink(n, guard);
+        let mut g = n.inner.lock();
+        let mut q = Default::default();
+        if flush {
+            self.del_timer(n);
+            g.queue_bytes = 0;
+            q = core::mem::take(&mut g.arp_queue);
+            // The kernel keeps VALID entries NOARP with a blackhole output; we
+            // have no output pointer, so NONE sends holders to event_send,
+            // which drops on `dead`.
+            n.set_state(&g, NudState::NONE);
+        }
+        g.dead = true;
+        q
+    }
+
+    /// `neigh_flush_dev` (device down): remove every entry of `dev` (all
+    /// entries for `None`). Queued packets are dropped as `DeviceDown`;
+    /// holders keep their references and see a dead entry.
+    pub fn flush_dev(&self, dev: Option<DevId>) -> usize {
+        let guard = rcu::pin();
+        let inner = self.lock.lock();
+        let mut killed = Vec::new();
+        for n in self.all_entries(&guard) {
+            if dev.is_none_or(|d| d == n.dev) {
+                let q = self.kill(n, true, &guard);
+                killed.push((n, q));
+            }
+        }
+        drop(inner);
+        let count = killed.len();
+        for (n, q) in killed {
+            for pkt in q {
+                self.drop_pkt(n, pkt, DropReason::DeviceDown);
+            }
+            self.release(n);
+        }
+        count
+    }
+
+    /// Remove one entry (`ip neigh del`): it becomes FAILED, its queued
+    /// packets are reported through `error_report`, and it is unlinked.
+    pub fn remove(&self, key: K, dev: DevId) -> Result<(), NeighError> {
+        let n = self.lookup(key, dev).ok_or(NeighError::NotFound)?;
+        let _ = self.update(
+            &n,
+            None,
+            NudState::FAILED,
+            UpdateFlags::OVERRIDE | UpdateFlags::ADMIN,
+        );
+        let guard = rcu::pin();
+        let inner = self.lock.lock();
+        if !self.unlink(&n, &guard) {
+            return Err(NeighError::NotFound);
+        }
+        let q = {
+            let mut g = n.inner.lock();
+            self.del_timer(&n);
+            g.dead = true;
+            g.queue_bytes = 0;
+            core::mem::take(&mut g.arp_queue)
+        };
+        drop(inner);
+        self.report_failed(&n, q);
+        self.release(&n);
+        Ok(())
+    }
+
+    // ----- gc ------------------------------------------------------------
+
+    /// Collect `candidates` that still satisfy `collectable` under their
+    /// lock; caller holds the table lock. Returns those unlinked; the caller
+    /// releases them after dropping the table lock... but releasing under it
+    /// is fine too (destroy takes no table lock), so we do it here.
+    pub(crate) fn collect(
+        &self,
+        guard: &Guard,
+        collectable: impl Fn(&Entry<K, O>, NudState) -> bool,
+    ) -> GcReport {
+        let mut rep = GcReport::default();
+        for n in self.all_entries(guard) {
+            rep.scanned += 1;
+            let g = n.inner.lock();
+            let state = n.state();
+            // Only the table's link holds it: nobody can take a new reference
+            // except through a lookup, which we race exactly as the kernel does.
+            if n.refcnt() == 1 && !g.dead && collectable(n, state) {
+                drop(g);
+                let q = self.kill(n, false, guard);
+                debug_assert!(q.is_empty());
+                rep.removed += 1;
+                self.release(n);
+            }
+        }
+        rep
+    }
+
+    pub(crate) fn with_lock<R>(&self, f: impl FnOnce(&mut TableInnerRef<'_>) -> R) -> R {
+        let mut inner = self.lock.lock();
+        let mut r = TableInnerRef { inner: &mut inner };
+        f(&mut r)
+    }
+
+    pub(crate) fn entries(&self) -> usize {
+        // Relaxed: a count.
+        self.entries.load(Ordering::Relaxed)
+    }
+
+    /// Forced GC; caller holds the table lock. Returns entries removed.
+    fn forced_gc(&self, inner: &mut TableInner, guard: &Guard) -> usize {
+        inner.last_flush = self.jiffies();
+        self.stats.inc(C::FORCED_GC_RUNS);
+        self.collect(guard, |_, state| !state.is(NudState::PERMANENT))
+            .removed
+    }
+
+    // ----- reporting -----------------------------------------------------
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> NeighStats {
+        let guard = rcu::pin();
+        // Acquire: see `lookup_noref`.
+        let nht = self.nht.load(Ordering::Acquire, &guard);
+        // SAFETY: never null; guard held.
+        let buckets = unsafe { nht.deref() }.slots.len();
+        self.stats.snapshot(self.entries(), buckets)
+    }
+
+    /// Entries currently linked.
+    pub fn len(&self) -> usize {
+        let guard = rcu::pin();
+        self.all_entries(&guard).len()
+    }
+
+    /// Is the table empty?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every linked entry, like `ip neigh show`.
+    pub fn dump(&self) -> Vec<NeighInfo<K>> {
+        let guard = rcu::pin();
+        let now = self.jiffies();
+        let mut v: Vec<NeighInfo<K>> = self
+            .all_entries(&guard)
+            .into_iter()
+            .map(|n| {
+                let g = n.inner.lock();
+                NeighInfo {
+                    key: n.key,
+                    dev: n.dev,
+                    lladdr: n.hw(&guard).map(|h| h.lladdr),
+                    state: n.state(),
+                    refcnt: n.refcnt(),
+                    used_ago: now.saturating_sub(n.used()),
+                    confirmed_ago: now.saturating_sub(n.confirmed()),
+                    updated_ago: now.saturating_sub(g.updated),
+                    probes: g.probes,
+                    queue_len: g.arp_queue.len(),
+                    router: g.router,
+                }
+            })
+            .collect();
+        v.sort_by(|a, b| (a.dev, a.key.to_string()).cmp(&(b.dev, b.key.to_string())));
+        v
+    }
+
+    /// Timer wheel of this table (diagnostics and tests).
+    pub fn timer_wheel(&self) -> &TimerWheel {
+        &self.wheel
+    }
+}
+
+/// Access to table-locked state for the GC module.
+pub(crate) struct TableInnerRef<'a> {
+    inner: &'a mut TableInner,
+}
+
+impl TableInnerRef<'_> {
+    pub(crate) fn next_gc(&mut self) -> &mut Tick {
+        &mut self.inner.next_gc
+    }
+    pub(crate) fn next_rand(&mut self) -> &mut Tick {
+        &mut self.inner.next_rand
+    }
+    pub(crate) fn redraw_reachable_times(&mut self) {
+        let devs: Vec<_> = self.inner.devices.values().cloned().collect();
+        for d in devs {
+            let t = self.inner.rand_reach_time(d.parms.base_reachable_time);
+            // Relaxed: see `Device::reachable_time`.
+            d.reachable_time.store(t, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<K: NeighKey, O: NeighOps<K>> Drop for NeighTable<K, O> {
+    /// Teardown: flush every entry (queued packets count as `DeviceDown`),
+    /// then free the bucket array. Entries still referenced by a handle
+    /// cannot exist (handles borrow the table).
+    fn drop(&mut self) {
+        self.flush_dev(None);
+        // SAFETY: `&mut self`: no reader or writer remains; chains and the
+        // array are freed directly (entries are retired by their destroy).
+        unsafe {
+            let g = rcu::unprotected();
+            let nht = self.nht.load(Ordering::Relaxed, g);
+            let b = nht.into_owned();
+            for slot in b.slots.iter() {
+                let c = slot.load(Ordering::Relaxed, g);
+                if !c.is_null() {
+                    drop(c.into_owned());
+                }
+            }
+        }
+    }
+}
+
+impl<K: NeighKey, O: NeighOps<K>> core::fmt::Debug for NeighTable<K, O> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("NeighTable")
+            .field("family", &K::FAMILY)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

@@ -352,6 +352,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             .ok_or(NeighError::UnknownDevice(dev))
     }
 
+    /// The device's current randomised reachable time (`parms->reachable_time`).
+    #[doc(hidden)]
+    pub fn reachable_time(&self, dev: DevId) -> Option<Tick> {
+        self.lock.lock().devices.get(&dev).map(|d| d.reachable_time())
+    }
+
     fn device(&self, inner: &TableInner, dev: DevId) -> Result<sync::Arc<Device>, NeighError> {
         inner
             .devices

@@ -135,7 +135,8 @@ impl Model {
         let e = self.entries.get_mut(&k).unwrap();
         if e.state == S::INCOMPLETE {
             let mut dropped = Vec::new();
-            while !e.queue.is_empty() && (e.queue.len() * 100 + 100 > p.unres_qlen_bytes || e.queue.len() >= p.unres_qlen)
+            while !e.queue.is_empty()
+                && (e.queue.len() * 100 + 100 > p.unres_qlen_bytes || e.queue.len() >= p.unres_qlen)
             {
                 dropped.push(e.queue.pop_front().unwrap());
             }
@@ -256,7 +257,8 @@ impl Model {
                 next = now + p.retrans_time;
             }
         }
-        if e.state.is(S::INCOMPLETE | S::PROBE) && e.probes >= p.max_probes_pub(e.state == S::PROBE) {
+        if e.state.is(S::INCOMPLETE | S::PROBE) && e.probes >= p.max_probes_pub(e.state == S::PROBE)
+        {
             e.state = S::FAILED;
             e.updated = now;
             let q: Vec<u64> = e.queue.drain(..).collect();
@@ -275,7 +277,12 @@ impl Model {
 
     fn run_timers(&mut self, now: Tick) {
         self.now = now;
-        let due: Vec<u8> = self.entries.iter().filter(|(_, e)| e.timer.is_some_and(|t| t <= now)).map(|(k, _)| *k).collect();
+        let due: Vec<u8> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.timer.is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
         for k in due {
             self.fire(k);
         }
@@ -283,7 +290,8 @@ impl Model {
             self.next_gc = now + self.cfg.gc_interval;
             let stale = self.p.gc_staletime;
             self.entries.retain(|_, e| {
-                e.state.is(S::PERMANENT | S::IN_TIMER) || !(e.state == S::FAILED || now > e.used + stale)
+                e.state.is(S::PERMANENT | S::IN_TIMER)
+                    || !(e.state == S::FAILED || now > e.used + stale)
             });
         }
     }
@@ -294,7 +302,13 @@ trait MaxProbes {
 }
 impl MaxProbes for neighcache::NeighParms {
     fn max_probes_pub(&self, in_probe: bool) -> u32 {
-        self.ucast_probes + self.app_probes + if in_probe { self.mcast_reprobes } else { self.mcast_probes }
+        self.ucast_probes
+            + self.app_probes
+            + if in_probe {
+                self.mcast_reprobes
+            } else {
+                self.mcast_probes
+            }
     }
 }
 
@@ -317,7 +331,11 @@ fn observed(t: &NeighTable<Ipv4Addr, Rec>, id_key: &HashMap<u64, u8>) -> HashMap
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let mut c = TableConfig { seed: 7, gc_thresh1: 0, ..TableConfig::default() };
+    let mut c = TableConfig {
+        seed: 7,
+        gc_thresh1: 0,
+        ..TableConfig::default()
+    };
     c.parms.unres_qlen = 3;
     let t = table_with(c);
     let mut m = Model {
@@ -359,7 +377,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Remove(k) => {
                 let r = t.remove(key(k), ETH0);
-                prop_assert_eq!(r.is_ok(), m.entries.contains_key(&k), "step {}: remove", step);
+                prop_assert_eq!(
+                    r.is_ok(),
+                    m.entries.contains_key(&k),
+                    "step {}: remove",
+                    step
+                );
                 if let Some(mut e) = m.entries.remove(&k) {
                     for id in e.queue.drain(..) {
                         m.emit(k, Ext::Error(id));
@@ -380,21 +403,54 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         let obs = observed(&t, &id_key);
         let exp = std::mem::take(&mut m.ext);
         for k in 1..=4u8 {
-            prop_assert_eq!(obs.get(&k), exp.get(&k), "step {}: events of key {} after {:?}", step, k, op);
+            prop_assert_eq!(
+                obs.get(&k),
+                exp.get(&k),
+                "step {}: events of key {} after {:?}",
+                step,
+                k,
+                op
+            );
             let g = t.pin();
             let n = t.lookup_noref(key(k), ETH0, &g);
             let me = m.entries.get(&k);
-            prop_assert_eq!(n.is_some(), me.is_some(), "step {}: key {} present", step, k);
+            prop_assert_eq!(
+                n.is_some(),
+                me.is_some(),
+                "step {}: key {} present",
+                step,
+                k
+            );
             if let (Some(n), Some(me)) = (n, me) {
-                prop_assert_eq!(n.state(), me.state, "step {}: key {} state after {:?}", step, k, op);
-                prop_assert_eq!(n.lladdr(&g).map(|a| a.as_bytes().to_vec()), me.lladdr.map(|a| a.to_vec()));
+                prop_assert_eq!(
+                    n.state(),
+                    me.state,
+                    "step {}: key {} state after {:?}",
+                    step,
+                    k,
+                    op
+                );
+                prop_assert_eq!(
+                    n.lladdr(&g).map(|a| a.as_bytes().to_vec()),
+                    me.lladdr.map(|a| a.to_vec())
+                );
             }
         }
         let timers = m.entries.values().filter(|e| e.timer.is_some()).count();
-        prop_assert_eq!(t.timer_wheel().pending(), timers, "step {}: armed timers", step);
+        prop_assert_eq!(
+            t.timer_wheel().pending(),
+            timers,
+            "step {}: armed timers",
+            step
+        );
         let s = t.stats();
         let queued: usize = m.entries.values().map(|e| e.queue.len()).sum();
-        prop_assert_eq!(s.packets_queued_now(), queued as u64, "step {}: accounting", step);
+        prop_assert_eq!(
+            s.packets_queued_now(),
+            queued as u64,
+            "step {}: accounting",
+            step
+        );
         prop_assert_eq!(s.packets_in(), next_id);
     }
     drop(t);

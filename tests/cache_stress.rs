@@ -15,8 +15,17 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn threads_keep_the_books_balanced() {
-    let secs: u64 = std::env::var("NEIGHCACHE_STRESS_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3);
-    let mut c = TableConfig { seed: 3, gc_thresh1: 0, gc_thresh2: 48, gc_thresh3: 64, ..TableConfig::default() };
+    let secs: u64 = std::env::var("NEIGHCACHE_STRESS_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let mut c = TableConfig {
+        seed: 3,
+        gc_thresh1: 0,
+        gc_thresh2: 48,
+        gc_thresh3: 64,
+        ..TableConfig::default()
+    };
     c.parms.gc_staletime = HZ;
     c.parms.base_reachable_time = 2 * HZ;
     c.parms.delay_probe_time = 300;
@@ -36,7 +45,9 @@ fn threads_keep_the_books_balanced() {
                 while !stop.load(Ordering::Relaxed) {
                     let g = t.pin();
                     for _ in 0..64 {
-                        i = i.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                        i = i
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
                         let id = next_id.fetch_add(1, Ordering::Relaxed);
                         t.resolve_output_in(key(i >> 33), ETH0, pkt(id), &g);
                     }
@@ -90,7 +101,13 @@ fn threads_keep_the_books_balanced() {
         assert_eq!(n.refcnt(), 1 + timer, "{info}");
     }
     drop(g);
-    assert_eq!(t.timer_wheel().pending(), t.dump().iter().filter(|i| i.state.is(NudState::IN_TIMER)).count());
+    assert_eq!(
+        t.timer_wheel().pending(),
+        t.dump()
+            .iter()
+            .filter(|i| i.state.is(NudState::IN_TIMER))
+            .count()
+    );
     let s = t.stats();
     let issued = next_id.load(Ordering::Relaxed);
     assert_eq!(s.packets_in(), issued, "{s:?}");

@@ -6,12 +6,14 @@
 mod common;
 use common::*;
 use neighcache::{
-    DeviceConfig, DevId, DropReason, EventSend, NeighError, NeighParms, NudState as S, Probe, TableConfig, UpdateFlags as F,
-    Xmit, HZ,
+    DevId, DeviceConfig, DropReason, EventSend, NeighError, NeighParms, NudState as S, Probe,
+    TableConfig, UpdateFlags as F, Xmit, HZ,
 };
 
 fn state(t: &neighcache::NeighTable<std::net::Ipv4Addr, Rec>, last: u8) -> S {
-    t.lookup(ip(last), ETH0).map(|n| n.state()).unwrap_or(S::NONE)
+    t.lookup(ip(last), ETH0)
+        .map(|n| n.state())
+        .unwrap_or(S::NONE)
 }
 
 /// `__neigh_event_send`: NONE -> INCOMPLETE, timer armed, immediate
@@ -37,9 +39,15 @@ fn none_without_probes_fails_at_once() {
     c.parms.mcast_probes = 0;
     c.parms.app_probes = 0;
     let t = table_with(c);
-    assert_eq!(t.resolve_output(ip(1), ETH0, pkt(1)), Xmit::Dropped(DropReason::Failed));
+    assert_eq!(
+        t.resolve_output(ip(1), ETH0, pkt(1)),
+        Xmit::Dropped(DropReason::Failed)
+    );
     assert_eq!(state(&t, 1), S::FAILED);
-    assert_eq!(Rec::discards(&t.ops().take()), vec![(1, DropReason::Failed)]);
+    assert_eq!(
+        Rec::discards(&t.ops().take()),
+        vec![(1, DropReason::Failed)]
+    );
 }
 
 /// `neigh_timer_handler`: INCOMPLETE re-probes every retrans_time; after
@@ -59,11 +67,19 @@ fn incomplete_fails_after_max_probes_and_reports_queue() {
     advance(&t, HZ);
     assert_eq!(state(&t, 1), S::FAILED);
     let ev = t.ops().take();
-    assert_eq!(Rec::solicits(&ev), vec![Probe::Multicast; 3], "3 mcast probes in all");
+    assert_eq!(
+        Rec::solicits(&ev),
+        vec![Probe::Multicast; 3],
+        "3 mcast probes in all"
+    );
     assert_eq!(Rec::errors(&ev), vec![1, 2, 3]);
     assert_eq!(t.stats().res_failed, 1);
     assert_eq!(t.timer_wheel().pending(), 0, "FAILED is not a timer state");
-    assert_eq!(t.lookup(ip(1), ETH0).unwrap().refcnt(), 2, "table + this handle: the timer's reference was released");
+    assert_eq!(
+        t.lookup(ip(1), ETH0).unwrap().refcnt(),
+        2,
+        "table + this handle: the timer's reference was released"
+    );
 }
 
 /// `neigh_update`: INCOMPLETE -> REACHABLE publishes the address and
@@ -79,7 +95,9 @@ fn reply_resolves_and_flushes_in_order() {
     assert_eq!(state(&t, 1), S::REACHABLE);
     let ev = t.ops().take();
     assert_eq!(Rec::tx_ids(&ev), vec![1, 2, 3]);
-    assert!(ev.iter().all(|e| !matches!(e, Event::Tx { hh: h, .. } if *h != hh(MAC_A))));
+    assert!(ev
+        .iter()
+        .all(|e| !matches!(e, Event::Tx { hh: h, .. } if *h != hh(MAC_A))));
     let g = t.pin();
     let n = t.lookup_noref(ip(1), ETH0, &g).unwrap();
     assert_eq!(n.header(&g).unwrap(), &hh(MAC_A)[..]);
@@ -89,7 +107,8 @@ fn reply_resolves_and_flushes_in_order() {
 
 fn reachable(t: &neighcache::NeighTable<std::net::Ipv4Addr, Rec>, last: u8) {
     let n = t.lookup_or_create(ip(last), ETH0).unwrap();
-    t.update(&n, Some(&MAC_A), S::REACHABLE, F::OVERRIDE).unwrap();
+    t.update(&n, Some(&MAC_A), S::REACHABLE, F::OVERRIDE)
+        .unwrap();
     t.ops().take();
 }
 
@@ -170,7 +189,10 @@ fn delay_unconfirmed_probes_unicast_then_fails() {
     advance_by_steps(&t, 10 * HZ, HZ / 2);
     assert_eq!(n.state(), S::FAILED);
     let lladdr = neighcache::LlAddr::new(&MAC_A).unwrap();
-    assert_eq!(Rec::solicits(&t.ops().take()), vec![Probe::Unicast(lladdr); 3]);
+    assert_eq!(
+        Rec::solicits(&t.ops().take()),
+        vec![Probe::Unicast(lladdr); 3]
+    );
 }
 
 /// `neigh_update`: a reply during PROBE -> REACHABLE.
@@ -182,7 +204,8 @@ fn probe_answered_becomes_reachable() {
     t.event_send(&n, None);
     advance(&t, 5 * HZ);
     assert_eq!(n.state(), S::PROBE);
-    t.update(&n, Some(&MAC_A), S::REACHABLE, F::OVERRIDE).unwrap();
+    t.update(&n, Some(&MAC_A), S::REACHABLE, F::OVERRIDE)
+        .unwrap();
     assert_eq!(n.state(), S::REACHABLE);
     assert_eq!(t.timer_wheel().pending(), 1);
 }
@@ -193,12 +216,33 @@ fn probe_answered_becomes_reachable() {
 fn update_override_rules() {
     let cases: &[(S, [u8; 6], S, F, S, [u8; 6])] = &[
         // A different address without OVERRIDE is ignored.
-        (S::REACHABLE, MAC_B, S::REACHABLE, F::NONE, S::REACHABLE, MAC_A),
+        (
+            S::REACHABLE,
+            MAC_B,
+            S::REACHABLE,
+            F::NONE,
+            S::REACHABLE,
+            MAC_A,
+        ),
         (S::STALE, MAC_B, S::REACHABLE, F::NONE, S::STALE, MAC_A),
         // WEAK_OVERRIDE on a CONNECTED entry: keep the address, go STALE.
-        (S::REACHABLE, MAC_B, S::REACHABLE, F::WEAK_OVERRIDE, S::STALE, MAC_A),
+        (
+            S::REACHABLE,
+            MAC_B,
+            S::REACHABLE,
+            F::WEAK_OVERRIDE,
+            S::STALE,
+            MAC_A,
+        ),
         // OVERRIDE replaces it.
-        (S::REACHABLE, MAC_B, S::REACHABLE, F::OVERRIDE, S::REACHABLE, MAC_B),
+        (
+            S::REACHABLE,
+            MAC_B,
+            S::REACHABLE,
+            F::OVERRIDE,
+            S::REACHABLE,
+            MAC_B,
+        ),
         (S::STALE, MAC_B, S::STALE, F::OVERRIDE, S::STALE, MAC_B),
         // Same address, STALE requested on a CONNECTED entry: stays REACHABLE.
         (S::REACHABLE, MAC_A, S::STALE, F::NONE, S::REACHABLE, MAC_A),
@@ -214,7 +258,11 @@ fn update_override_rules() {
         assert_eq!(n.state(), old, "case {i} setup");
         t.update(&n, Some(&mac), new, flags).unwrap();
         let g = t.pin();
-        assert_eq!((n.state(), n.lladdr(&g).unwrap().as_bytes()), (want, &want_mac[..]), "case {i}");
+        assert_eq!(
+            (n.state(), n.lladdr(&g).unwrap().as_bytes()),
+            (want, &want_mac[..]),
+            "case {i}"
+        );
     }
 }
 
@@ -228,12 +276,17 @@ fn permanent_needs_admin_and_survives_gc() {
     t.add_permanent(ip(1), ETH0, &MAC_A).unwrap();
     let n = t.lookup(ip(1), ETH0).unwrap();
     assert_eq!(n.state(), S::PERMANENT);
-    assert_eq!(t.update(&n, Some(&MAC_B), S::REACHABLE, F::OVERRIDE), Err(NeighError::NotPermitted));
+    assert_eq!(
+        t.update(&n, Some(&MAC_B), S::REACHABLE, F::OVERRIDE),
+        Err(NeighError::NotPermitted)
+    );
     drop(n);
     advance_by_steps(&t, 200 * HZ, 10 * HZ);
     t.gc();
     let g = t.pin();
-    let n = t.lookup_noref(ip(1), ETH0, &g).expect("PERMANENT entries are never collected");
+    let n = t
+        .lookup_noref(ip(1), ETH0, &g)
+        .expect("PERMANENT entries are never collected");
     assert_eq!(t.output(n, pkt(1), &g), Xmit::Sent);
     assert_eq!(t.timer_wheel().pending(), 0);
 }
@@ -243,7 +296,10 @@ fn permanent_needs_admin_and_survives_gc() {
 fn noarp_device_sends_without_resolution() {
     let t = table();
     let lo = DevId(7);
-    let cfgd = DeviceConfig { noarp: true, ..DeviceConfig::ethernet(SRC_MAC, 0x0800) };
+    let cfgd = DeviceConfig {
+        noarp: true,
+        ..DeviceConfig::ethernet(SRC_MAC, 0x0800)
+    };
     t.add_device(lo, cfgd).unwrap();
     assert_eq!(t.resolve_output(ip(1), lo, pkt(1)), Xmit::Sent);
     assert_eq!(t.lookup(ip(1), lo).unwrap().state(), S::NOARP);
@@ -257,7 +313,8 @@ fn admin_failed_reports_queue() {
     t.resolve_output(ip(1), ETH0, pkt(1));
     t.resolve_output(ip(1), ETH0, pkt(2));
     let n = t.lookup(ip(1), ETH0).unwrap();
-    t.update(&n, None, S::FAILED, F::OVERRIDE | F::ADMIN).unwrap();
+    t.update(&n, None, S::FAILED, F::OVERRIDE | F::ADMIN)
+        .unwrap();
     assert_eq!(n.state(), S::FAILED);
     assert_eq!(Rec::errors(&t.ops().take()), vec![1, 2]);
     assert_eq!(t.timer_wheel().pending(), 0);
@@ -276,7 +333,11 @@ fn set_probe_once_revives_failed() {
     assert_eq!(n.state(), S::INCOMPLETE);
     assert_eq!(Rec::solicits(&t.ops().take()).len(), 1);
     advance(&t, 2 * HZ);
-    assert_eq!(n.state(), S::FAILED, "only once: probes start at the maximum");
+    assert_eq!(
+        n.state(),
+        S::FAILED,
+        "only once: probes start at the maximum"
+    );
 }
 
 /// Kernel commit 2c51a97f76d2: after the entry is unlinked (`dead`),
@@ -290,8 +351,14 @@ fn dead_entry_is_not_modified() {
     t.update(&m, Some(&MAC_A), S::STALE, F::OVERRIDE).unwrap();
     assert_eq!(t.flush_dev(Some(ETH0)), 2);
     assert!(n.is_dead() && m.is_dead());
-    assert_eq!(t.event_send(&n, Some(pkt(1))), EventSend::Dropped(DropReason::Dead));
-    assert_eq!(t.update(&n, Some(&MAC_A), S::REACHABLE, F::OVERRIDE), Err(NeighError::Dead));
+    assert_eq!(
+        t.event_send(&n, Some(pkt(1))),
+        EventSend::Dropped(DropReason::Dead)
+    );
+    assert_eq!(
+        t.update(&n, Some(&MAC_A), S::REACHABLE, F::OVERRIDE),
+        Err(NeighError::Dead)
+    );
     t.set_probe_once(&n);
     assert_eq!(n.state(), S::NONE);
     assert_eq!(t.timer_wheel().pending(), 0);
@@ -309,21 +376,53 @@ fn bad_input_is_typed() {
     let n = t.lookup_or_create(ip(1), ETH0).unwrap();
     assert_eq!(
         t.update(&n, Some(&[1, 2, 3]), S::REACHABLE, F::OVERRIDE),
-        Err(NeighError::BadLladdrLen { dev: ETH0, expected: 6, got: 3 })
+        Err(NeighError::BadLladdrLen {
+            dev: ETH0,
+            expected: 6,
+            got: 3
+        })
     );
-    assert_eq!(t.update(&n, None, S::REACHABLE, F::OVERRIDE), Err(NeighError::NoLladdr));
+    assert_eq!(
+        t.update(&n, None, S::REACHABLE, F::OVERRIDE),
+        Err(NeighError::NoLladdr)
+    );
     assert_eq!(
         t.update(&n, Some(&MAC_A), S::REACHABLE | S::STALE, F::OVERRIDE),
         Err(NeighError::InvalidState(S::REACHABLE | S::STALE))
     );
-    assert!(matches!(t.lookup_or_create(ip(1), DevId(99)), Err(NeighError::UnknownDevice(DevId(99)))));
-    assert_eq!(t.resolve_output(ip(1), DevId(99), pkt(5)), Xmit::Dropped(DropReason::UnknownDevice));
-    assert_eq!(t.add_device(ETH0, DeviceConfig::ethernet(SRC_MAC, 0x0800)), Err(NeighError::DeviceExists(ETH0)));
+    assert!(matches!(
+        t.lookup_or_create(ip(1), DevId(99)),
+        Err(NeighError::UnknownDevice(DevId(99)))
+    ));
+    assert_eq!(
+        t.resolve_output(ip(1), DevId(99), pkt(5)),
+        Xmit::Dropped(DropReason::UnknownDevice)
+    );
+    assert_eq!(
+        t.add_device(ETH0, DeviceConfig::ethernet(SRC_MAC, 0x0800)),
+        Err(NeighError::DeviceExists(ETH0))
+    );
     let j = t.jiffies();
-    assert_eq!(t.run_timers(j - 1), Err(NeighError::TimeWentBackwards { jiffies: j, now: j - 1 }));
-    let bad = TableConfig { gc_thresh1: 10, gc_thresh2: 5, ..TableConfig::default() };
-    assert!(matches!(neighcache::NeighTable::new(bad, Rec::default()), Err(NeighError::Config(_))));
-    let badp = NeighParms { retrans_time: 0, ..NeighParms::default() };
+    assert_eq!(
+        t.run_timers(j - 1),
+        Err(NeighError::TimeWentBackwards {
+            jiffies: j,
+            now: j - 1
+        })
+    );
+    let bad = TableConfig {
+        gc_thresh1: 10,
+        gc_thresh2: 5,
+        ..TableConfig::default()
+    };
+    assert!(matches!(
+        neighcache::NeighTable::new(bad, Rec::default()),
+        Err(NeighError::Config(_))
+    ));
+    let badp = NeighParms {
+        retrans_time: 0,
+        ..NeighParms::default()
+    };
     assert!(matches!(
         t.add_device(DevId(3), DeviceConfig::ethernet(SRC_MAC, 0x0800).with_parms(badp)),
         Err(NeighError::Config(e)) if e.field == "retrans_time"
@@ -342,11 +441,25 @@ fn queue_overflow_drops_oldest_and_counts() {
         assert_eq!(t.resolve_output(ip(1), ETH0, pkt(i)), Xmit::Queued);
     }
     let ev = t.ops().take();
-    assert_eq!(Rec::discards(&ev), vec![(1, DropReason::QueueOverflow), (2, DropReason::QueueOverflow)]);
+    assert_eq!(
+        Rec::discards(&ev),
+        vec![
+            (1, DropReason::QueueOverflow),
+            (2, DropReason::QueueOverflow)
+        ]
+    );
     t.receive_arp(ip(1), ETH0, &MAC_A, true).unwrap();
     assert_eq!(Rec::tx_ids(&t.ops().take()), vec![3, 4, 5]);
     let s = t.stats();
-    assert_eq!((s.queued, s.unres_discards, s.flushed, s.packets_queued_now()), (5, 2, 3, 0));
+    assert_eq!(
+        (
+            s.queued,
+            s.unres_discards,
+            s.flushed,
+            s.packets_queued_now()
+        ),
+        (5, 2, 3, 0)
+    );
     // Byte bound.
     let mut c = cfg();
     c.parms.unres_qlen_bytes = 250;
@@ -354,21 +467,39 @@ fn queue_overflow_drops_oldest_and_counts() {
     for i in 1..=4 {
         t.resolve_output(ip(1), ETH0, pkt(i));
     }
-    assert_eq!(t.stats().unres_discards, 2, "100-byte packets, 250 bytes: two fit");
+    assert_eq!(
+        t.stats().unres_discards,
+        2,
+        "100-byte packets, 250 bytes: two fit"
+    );
 }
 
 /// `neigh_forced_gc` at gc_thresh3, then `TableFull` when nothing can go.
 #[test]
 fn table_full_after_forced_gc() {
-    let c = TableConfig { gc_thresh1: 0, gc_thresh2: 2, gc_thresh3: 4, seed: 1, ..TableConfig::default() };
+    let c = TableConfig {
+        gc_thresh1: 0,
+        gc_thresh2: 2,
+        gc_thresh3: 4,
+        seed: 1,
+        ..TableConfig::default()
+    };
     let t = table_with(c);
     // Four entries held by handles: not collectable.
-    let held: Vec<_> = (1..=4).map(|i| t.lookup_or_create(ip(i), ETH0).unwrap()).collect();
+    let held: Vec<_> = (1..=4)
+        .map(|i| t.lookup_or_create(ip(i), ETH0).unwrap())
+        .collect();
     assert_eq!(
         t.lookup_or_create(ip(5), ETH0).err(),
-        Some(NeighError::TableFull { entries: 4, gc_thresh3: 4 })
+        Some(NeighError::TableFull {
+            entries: 4,
+            gc_thresh3: 4
+        })
     );
-    assert_eq!(t.resolve_output(ip(5), ETH0, pkt(1)), Xmit::Dropped(DropReason::TableFull));
+    assert_eq!(
+        t.resolve_output(ip(5), ETH0, pkt(1)),
+        Xmit::Dropped(DropReason::TableFull)
+    );
     assert!(t.stats().table_fulls >= 1 && t.stats().forced_gc_runs >= 1);
     drop(held);
     // Unreferenced NONE entries are collectable: forced GC makes room.
@@ -390,7 +521,8 @@ fn periodic_gc_collects_stale_and_failed() {
         t.update(&n, Some(&MAC_A), S::STALE, F::OVERRIDE).unwrap();
     }
     let held = t.lookup_or_create(ip(3), ETH0).unwrap();
-    t.update(&held, Some(&MAC_A), S::STALE, F::OVERRIDE).unwrap();
+    t.update(&held, Some(&MAC_A), S::STALE, F::OVERRIDE)
+        .unwrap();
     advance_by_steps(&t, 5 * HZ, HZ);
     t.gc();
     assert!(t.lookup(ip(1), ETH0).is_none(), "FAILED goes at once");
@@ -406,16 +538,24 @@ fn periodic_gc_collects_stale_and_failed() {
 /// entry stays reachable.
 #[test]
 fn hash_grows_and_keeps_entries() {
-    let c = TableConfig { gc_thresh1: 1 << 20, gc_thresh2: 1 << 20, gc_thresh3: 1 << 20, ..cfg() };
+    let c = TableConfig {
+        gc_thresh1: 1 << 20,
+        gc_thresh2: 1 << 20,
+        gc_thresh3: 1 << 20,
+        ..cfg()
+    };
     let t = table_with(c);
     for i in 0..5000u32 {
-        t.lookup_or_create(std::net::Ipv4Addr::from(0x0a00_0000 + i), ETH0).unwrap();
+        t.lookup_or_create(std::net::Ipv4Addr::from(0x0a00_0000 + i), ETH0)
+            .unwrap();
     }
     let s = t.stats();
     assert!(s.hash_buckets >= 4096 && s.hash_grows >= 9, "{s:?}");
     let g = t.pin();
     for i in 0..5000u32 {
-        assert!(t.lookup_noref(std::net::Ipv4Addr::from(0x0a00_0000 + i), ETH0, &g).is_some());
+        assert!(t
+            .lookup_noref(std::net::Ipv4Addr::from(0x0a00_0000 + i), ETH0, &g)
+            .is_some());
     }
     assert_eq!(t.len(), 5000);
 }
@@ -453,7 +593,10 @@ fn dump_lists_entries() {
     let d = t.dump();
     assert_eq!(d.len(), 2);
     let line = d[0].to_string();
-    assert!(line.starts_with("10.0.0.1 dev dev1 lladdr 02:00:00:00:00:aa"), "{line}");
+    assert!(
+        line.starts_with("10.0.0.1 dev dev1 lladdr 02:00:00:00:00:aa"),
+        "{line}"
+    );
     assert!(line.ends_with("REACHABLE"));
     assert!(d[1].to_string().ends_with("INCOMPLETE") && d[1].queue_len == 1);
 }

@@ -1,7 +1,9 @@
 //! Shared test fixtures: a recording device side and table builders.
 #![allow(dead_code)]
 
-use neighcache::{DevId, DeviceConfig, DropReason, NeighOps, NeighTable, Packet, Probe, TableConfig};
+use neighcache::{
+    DevId, DeviceConfig, DropReason, NeighOps, NeighTable, Packet, Probe, TableConfig,
+};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
@@ -25,10 +27,25 @@ pub fn pkt(id: u64) -> Pkt {
 /// Everything the cache did to the outside world, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    Tx { dev: DevId, hh: Vec<u8>, id: u64 },
-    Solicit { dev: DevId, key: Ipv4Addr, probe: Probe },
-    ErrorReport { key: Ipv4Addr, id: u64 },
-    Discard { key: Ipv4Addr, id: u64, reason: DropReason },
+    Tx {
+        dev: DevId,
+        hh: Vec<u8>,
+        id: u64,
+    },
+    Solicit {
+        dev: DevId,
+        key: Ipv4Addr,
+        probe: Probe,
+    },
+    ErrorReport {
+        key: Ipv4Addr,
+        id: u64,
+    },
+    Discard {
+        key: Ipv4Addr,
+        id: u64,
+        reason: DropReason,
+    },
 }
 
 #[derive(Default)]
@@ -41,17 +58,47 @@ impl Rec {
         std::mem::take(&mut *self.events.lock().unwrap())
     }
     pub fn tx_ids(ev: &[Event]) -> Vec<u64> {
-        ev.iter().filter_map(|e| if let Event::Tx { id, .. } = e { Some(*id) } else { None }).collect()
+        ev.iter()
+            .filter_map(|e| {
+                if let Event::Tx { id, .. } = e {
+                    Some(*id)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
     pub fn solicits(ev: &[Event]) -> Vec<Probe> {
-        ev.iter().filter_map(|e| if let Event::Solicit { probe, .. } = e { Some(*probe) } else { None }).collect()
+        ev.iter()
+            .filter_map(|e| {
+                if let Event::Solicit { probe, .. } = e {
+                    Some(*probe)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
     pub fn errors(ev: &[Event]) -> Vec<u64> {
-        ev.iter().filter_map(|e| if let Event::ErrorReport { id, .. } = e { Some(*id) } else { None }).collect()
+        ev.iter()
+            .filter_map(|e| {
+                if let Event::ErrorReport { id, .. } = e {
+                    Some(*id)
+                } else {
+                    None
+                }
+            })
+            .collect()
     }
     pub fn discards(ev: &[Event]) -> Vec<(u64, DropReason)> {
         ev.iter()
-            .filter_map(|e| if let Event::Discard { id, reason, .. } = e { Some((*id, *reason)) } else { None })
+            .filter_map(|e| {
+                if let Event::Discard { id, reason, .. } = e {
+                    Some((*id, *reason))
+                } else {
+                    None
+                }
+            })
             .collect()
     }
 }
@@ -59,16 +106,31 @@ impl Rec {
 impl NeighOps<Ipv4Addr> for Rec {
     type Packet = Pkt;
     fn transmit(&self, dev: DevId, hh: &[u8], pkt: Pkt) {
-        self.events.lock().unwrap().push(Event::Tx { dev, hh: hh.to_vec(), id: pkt.id });
+        self.events.lock().unwrap().push(Event::Tx {
+            dev,
+            hh: hh.to_vec(),
+            id: pkt.id,
+        });
     }
     fn solicit(&self, dev: DevId, key: &Ipv4Addr, probe: Probe) {
-        self.events.lock().unwrap().push(Event::Solicit { dev, key: *key, probe });
+        self.events.lock().unwrap().push(Event::Solicit {
+            dev,
+            key: *key,
+            probe,
+        });
     }
     fn error_report(&self, _dev: DevId, key: &Ipv4Addr, pkt: Pkt) {
-        self.events.lock().unwrap().push(Event::ErrorReport { key: *key, id: pkt.id });
+        self.events.lock().unwrap().push(Event::ErrorReport {
+            key: *key,
+            id: pkt.id,
+        });
     }
     fn discard(&self, _dev: DevId, key: &Ipv4Addr, pkt: Pkt, reason: DropReason) {
-        self.events.lock().unwrap().push(Event::Discard { key: *key, id: pkt.id, reason });
+        self.events.lock().unwrap().push(Event::Discard {
+            key: *key,
+            id: pkt.id,
+            reason,
+        });
     }
 }
 
@@ -91,12 +153,16 @@ pub fn hh(mac: [u8; 6]) -> Vec<u8> {
 
 pub fn table_with(cfg: TableConfig) -> NeighTable<Ipv4Addr, Rec> {
     let t = NeighTable::with_start(cfg, Rec::default(), 1_000_000).unwrap();
-    t.add_device(ETH0, DeviceConfig::ethernet(SRC_MAC, 0x0800)).unwrap();
+    t.add_device(ETH0, DeviceConfig::ethernet(SRC_MAC, 0x0800))
+        .unwrap();
     t
 }
 
 pub fn cfg() -> TableConfig {
-    TableConfig { seed: 42, ..TableConfig::default() }
+    TableConfig {
+        seed: 42,
+        ..TableConfig::default()
+    }
 }
 
 pub fn table() -> NeighTable<Ipv4Addr, Rec> {

@@ -23,6 +23,10 @@
 //!
 //! Setup (creating the structures and the 100k armed timers) is outside the
 //! measurement (`iter_batched`).
+
+// `criterion_group!` generates an undocumented public function.
+#![allow(missing_docs)]
+
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::poll_fn;
@@ -119,7 +123,8 @@ impl Heap {
         self.stale += 1;
         if self.stale * 2 > self.heap.len() {
             let gen = &self.gen;
-            self.heap.retain(|Reverse((_, i, g))| gen[*i as usize] == *g);
+            self.heap
+                .retain(|Reverse((_, i, g))| gen[*i as usize] == *g);
             self.stale = 0;
         }
     }

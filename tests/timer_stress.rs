@@ -91,7 +91,7 @@ fn stress_arm_rearm_delete_run() {
     for k in 0..WORKERS {
         let w = w.clone();
         handles.push(thread::spawn(move || {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (k as u64 + 1) * 0x1234_5678);
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((k as u64 + 1) * 0x1234_5678));
             let mine = SHARED + k * PRIVATE..SHARED + (k + 1) * PRIVATE;
             let mut ops = 0u64;
             while !w.stop.load(SeqCst) {
@@ -147,7 +147,7 @@ fn stress_arm_rearm_delete_run() {
     for k in 0..RUNNERS {
         let w = w.clone();
         handles.push(thread::spawn(move || {
-            let mut rng = Rng(0xDEAD_BEEF ^ (k as u64 + 7) * 0x9876_5431);
+            let mut rng = Rng(0xDEAD_BEEF ^ ((k as u64 + 7) * 0x9876_5431));
             let mut runs = 0u64;
             while !w.stop.load(SeqCst) {
                 runs += 1;

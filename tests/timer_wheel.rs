@@ -324,7 +324,7 @@ fn timer_destroyed_when_idle_is_a_no_op() {
 #[should_panic(expected = "run_timers: armed timer on a destroyed object")]
 fn destroyed_owner_detected_at_expiry() {
     let w = TimerWheel::new(1, 0);
-    let t = Timer::new(1, 0);
+    let t = Box::new(Timer::new(1, 0));
     w.add_timer(&t, 100);
     w.timer_destroyed(&t);
     drop(t); // the owner's memory goes away; the wheel never touches it
@@ -335,7 +335,7 @@ fn destroyed_owner_detected_at_expiry() {
 #[should_panic(expected = "timer cascade: armed timer on a destroyed object")]
 fn destroyed_owner_detected_at_cascade() {
     let w = TimerWheel::new(2, 0);
-    let t = Timer::new(1, 1);
+    let t = Box::new(Timer::new(1, 1));
     w.add_timer(&t, 5000); // tv2
     w.timer_destroyed(&t);
     drop(t);

@@ -14,7 +14,7 @@ fn l1_real_epoch_fix_holds() {
         !neighcache::rcu::IS_MODEL,
         "built without --cfg crossbeam_loom"
     );
-    fix_holds("L1/epoch", Some(2), || {
+    fix_holds("L1/epoch", Some(3), || {
         let t = Arc::new(table(tiny_config()));
         {
             let n = t.lookup_or_create(KEY, DEV).unwrap();

@@ -105,7 +105,23 @@ pub fn count() {
     EXECS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The `generator` crate (loom's coroutines) cancels finished model threads
+/// by unwinding them; the default hook would print each of those as a panic.
+fn quiet_coroutine_unwinds() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.location().is_some_and(|l| l.file().contains("/generator-")) {
+                return;
+            }
+            prev(info)
+        }));
+    });
+}
+
 fn builder(bound: Option<usize>) -> (loom::model::Builder, String) {
+    quiet_coroutine_unwinds();
     let mut b = loom::model::Builder::new();
     // An explicit LOOM_MAX_PREEMPTIONS wins, so a reader can shrink or grow it.
     if std::env::var("LOOM_MAX_PREEMPTIONS").is_err() {
@@ -127,7 +143,7 @@ pub fn fix_holds<F: Fn() + Sync + Send + 'static>(row: &str, bound: Option<usize
         f()
     });
     println!(
-        "loom {row} fix  : PASS  explored {} executions, bound {shown}, {:.2} s",
+        "\nloom {row} fix  : PASS  explored {} executions, bound {shown}, {:.2} s",
         EXECS.load(Ordering::Relaxed),
         t0.elapsed().as_secs_f64()
     );
@@ -167,7 +183,10 @@ pub fn bug_is_found<F: Fn() + Sync + Send + 'static>(
         .unwrap_or_default();
     let hit = expected.iter().find(|e| msg.contains(*e));
     match hit {
-        Some(e) => println!("loom {row} bug  : FOUND \"{e}\" on execution {n} (bound {shown}, {secs:.2} s)"),
+        Some(_) => println!(
+            "\nloom {row} bug  : FOUND on execution {n} (bound {shown}, {secs:.2} s): {}",
+            msg.lines().next().unwrap_or_default()
+        ),
         None => panic!("loom {row} bug: failed with an unexpected message on execution {n}: {msg:?}; expected one of {expected:?}"),
     }
 }

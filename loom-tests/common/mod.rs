@@ -112,7 +112,10 @@ fn quiet_coroutine_unwinds() {
     ONCE.call_once(|| {
         let prev = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if info.location().is_some_and(|l| l.file().contains("/generator-")) {
+            if info
+                .location()
+                .is_some_and(|l| l.file().contains("/generator-"))
+            {
                 return;
             }
             prev(info)

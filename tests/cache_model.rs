@@ -84,8 +84,8 @@ impl Model {
         let e = self.entries.get_mut(&k).unwrap();
         let p = e.probes;
         e.probes += 1;
-        let kind = if p < self.p.ucast_probes && e.lladdr.is_some() {
-            Probe::Unicast(neighcache::LlAddr::new(&e.lladdr.unwrap()).unwrap())
+        let kind = if let (true, Some(mac)) = (p < self.p.ucast_probes, e.lladdr) {
+            Probe::Unicast(neighcache::LlAddr::new(&mac).unwrap())
         } else if p >= self.p.ucast_probes && p < self.p.ucast_probes + self.p.app_probes {
             Probe::App
         } else {

@@ -190,8 +190,11 @@ fn main() {
         moved.len(),
         moved.first().map_or("-", |s| s)
     );
-    let failed = dump.iter().filter(|e| e.state == NudState::FAILED).count();
-    println!("  ... {failed} FAILED (peers that never answer)");
+    let unresolved = dump.iter().filter(|e| e.state == NudState::INCOMPLETE || e.state == NudState::FAILED).count();
+    println!(
+        "  ... {unresolved} INCOMPLETE/FAILED: peers that never answer (each new packet restarts resolution; {} failures)",
+        table.stats().res_failed
+    );
 
     let s = table.stats();
     println!("\nstats: {s:#?}");

@@ -3,8 +3,9 @@
 //! Entry A is STALE, unreferenced and unused since tick 1; entry B is
 //! INCOMPLETE with a queued packet. Four model threads then run at once:
 //!
-//! * a **sender** pins once and sends a packet to A and one to B the way
-//!   `ip_finish_output2` does (`lookup_noref`, creation on a miss, output);
+//! * a **sender** handles a batch the way a data plane does: it pins once,
+//!   resolves the next hops A and B (`lookup_noref`, creation on a miss, as
+//!   `ip_finish_output2`), then outputs a packet to B and one to A;
 //! * a **replier** applies the ARP reply for B (`receive_arp`);
 //! * **GC** runs a periodic pass with `gc_staletime` = 1 tick;
 //! * the **timer runner** advances the clock (`run_timers`) twice.
@@ -13,8 +14,8 @@
 //! `delay_probe_time`s ahead, so that it reaches every timer armed during
 //! the race.
 //!
-//! The bug (pre-2015, `set_bug_variant(true)`): the sender finds A, the
-//! runner moves time past `used + gc_staletime`, GC unlinks A and drops its
+//! The bug (pre-2015, `set_bug_variant(true)`): the sender finds A, GC
+//! (A is unused for longer than `gc_staletime`) unlinks A and drops its
 //! last reference (destroy retires it), then the sender's `event_send` on
 //! the STALE, dead A moves it to DELAY and arms its timer, taking a
 //! reference from zero. When the sender unpins, A is reclaimed with its
@@ -53,9 +54,13 @@ pub fn seed_race(bug: bool) {
     let sender = {
         let (t, log) = (t.clone(), log.clone());
         thread::spawn(move || {
+            // A data plane's batch: resolve both next hops, then transmit,
+            // all in one read-side section.
             let g = t.pin();
-            t.resolve_output_in(a, DEV, log.pkt(), &g);
-            t.resolve_output_in(b, DEV, log.pkt(), &g);
+            let na = t.lookup_or_create_noref(a, DEV, &g).expect("known device");
+            let nb = t.lookup_or_create_noref(b, DEV, &g).expect("known device");
+            t.output(nb, log.pkt(), &g);
+            t.output(na, log.pkt(), &g);
         })
     };
     let replier = {

@@ -241,11 +241,58 @@ pub fn advance(t: &Table, now: Tick) {
     }
 }
 
+/// Invariants of a quiescent table (every model thread joined, no handle
+/// held): every allocated entry is linked (no dead entry kept alive by a
+/// timer, "invisible and out of control" in the 2015 commit message), each
+/// linked entry's reference count is the table's link plus one for an armed
+/// timer, exactly the entries in a timer state (`NUD_IN_TIMER`) have one, no
+/// key appears twice, and nothing is queued on an entry that is not
+/// resolving.
+pub fn quiescent_checks(t: &Table) {
+    let s = t.stats();
+    let dump = t.dump();
+    assert_eq!(
+        s.entries,
+        dump.len(),
+        "allocated entries that are not linked: {s:?}\n{dump:#?}"
+    );
+    let mut seen = std::collections::HashSet::new();
+    let mut in_timer = 0;
+    for e in &dump {
+        assert!(seen.insert((e.key, e.dev)), "duplicate entry for {} {}", e.key, e.dev);
+        let timer = e.state.is(neighcache::NudState::IN_TIMER);
+        in_timer += timer as usize;
+        assert_eq!(
+            e.refcnt,
+            1 + timer as usize,
+            "refcount of a quiescent entry is not link + timer: {e:?}"
+        );
+        if e.queue_len > 0 {
+            assert_eq!(
+                e.state,
+                neighcache::NudState::INCOMPLETE,
+                "packets queued on an entry that is not resolving: {e:?}"
+            );
+        }
+    }
+    assert_eq!(
+        t.timer_wheel().pending(),
+        in_timer,
+        "armed timers != entries in a timer state\n{dump:#?}"
+    );
+    assert_eq!(
+        s.packets_queued_now(),
+        dump.iter().map(|e| e.queue_len as u64).sum::<u64>(),
+        "queued-packet count disagrees with the queues: {s:?}"
+    );
+}
+
 /// Teardown checks, run on the main model thread after every other thread
 /// joined: flush everything, run the wheel far past every timer, then
 /// `allocs == destroys`, nothing linked, no timer pending, nothing queued,
 /// and every packet accounted for exactly once.
 pub fn teardown_checks(t: Table, log: &Arc<Log>) -> NeighStats {
+    quiescent_checks(&t);
     t.flush_dev(None);
     let far = t.jiffies() + 20 * DELAY;
     t.run_timers(far).expect("time moves forward");

@@ -15,12 +15,13 @@
 //! destroys`, nothing queued, `packets_in == packets_out` == packets given,
 //! and every packet transmitted, discarded or error-reported exactly once
 //! (none lost, none leaked). During the run, a refcounted lookup never
-//! returns an entry whose count is zero and `dump` never shows one.
+//! returns an entry whose count is zero and `dump` never shows more
+//! entries than there are keys.
 
 mod common;
 
 use common::*;
-use neighcache::{DeviceConfig, NudState, UpdateFlags};
+use neighcache::{DeviceConfig, EventSend, NudState, UpdateFlags};
 use shuttle::rand::{thread_rng, RngCore};
 use shuttle::thread;
 use std::sync::Arc;
@@ -82,7 +83,9 @@ fn random_op(t: &Table, log: &Arc<Log>) {
         12 => {
             let g = t.pin();
             if let Some(n) = t.lookup_noref(k, dev, &g) {
-                let _ = t.event_send(n, Some(log.pkt()));
+                if let EventSend::Send(Some(p)) = t.event_send(n, Some(log.pkt())) {
+                    log.handed_back(p);
+                }
             }
         }
         13 => {
@@ -95,9 +98,10 @@ fn random_op(t: &Table, log: &Arc<Log>) {
             let _ = t.add_permanent(k, dev, &MAC);
         }
         _ => {
-            for e in t.dump() {
-                assert!(e.refcnt >= 1, "dump shows an entry with no reference: {e:?}");
-            }
+            // An RCU reader: it may list an entry unlinked (and even
+            // released) after it loaded the chain, so no refcount claim.
+            let d = t.dump();
+            assert!(d.len() <= 6, "more entries than keys: {d:#?}");
         }
     }
 }

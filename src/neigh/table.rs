@@ -112,7 +112,10 @@ pub struct GcReport {
 
 /// A neighbour table for protocol addresses `K`, with device side `O`.
 ///
-/// ```
+// Under the model features the example's locks and atomics are loom's or
+// shuttle's, which only work inside a model run: compile it, don't run it.
+#[cfg_attr(not(any(feature = "loom", feature = "shuttle")), doc = "```")]
+#[cfg_attr(any(feature = "loom", feature = "shuttle"), doc = "```no_run")]
 /// use neighcache::{DeviceConfig, DevId, NeighOps, NeighTable, NudState, Probe, UpdateFlags, Xmit};
 /// use std::net::Ipv4Addr;
 ///

@@ -91,7 +91,8 @@ fn device_down() {
     // The two packets queued on A before the flush: transmitted by the reply,
     // or dropped by the flush (or failed resolution), never both.
     assert!(
-        log.count(Fate::Sent) + log.count(Fate::Discard(DropReason::DeviceDown))
+        log.count(Fate::Sent)
+            + log.count(Fate::Discard(DropReason::DeviceDown))
             + log.count(Fate::ErrorReport)
             >= 2,
         "A's queued packets vanished: {s:?}"

@@ -272,7 +272,12 @@ pub fn quiescent_checks(t: &Table) {
     let mut seen = std::collections::HashSet::new();
     let mut in_timer = 0;
     for e in &dump {
-        assert!(seen.insert((e.key, e.dev)), "duplicate entry for {} {}", e.key, e.dev);
+        assert!(
+            seen.insert((e.key, e.dev)),
+            "duplicate entry for {} {}",
+            e.key,
+            e.dev
+        );
         let timer = e.state.is(neighcache::NudState::IN_TIMER);
         in_timer += timer as usize;
         assert_eq!(
@@ -453,11 +458,10 @@ where
     config.failure_persistence = shuttle::FailurePersistence::File(Some(dir.clone()));
     let start = Instant::now();
     let r = catch_unwind(AssertUnwindSafe(|| match search {
-        Search::Pct { depth } => shuttle::Runner::new(
-            shuttle::scheduler::PctScheduler::new(depth, iters),
-            config,
-        )
-        .run(body),
+        Search::Pct { depth } => {
+            shuttle::Runner::new(shuttle::scheduler::PctScheduler::new(depth, iters), config)
+                .run(body)
+        }
         Search::Random => {
             shuttle::Runner::new(shuttle::scheduler::RandomScheduler::new(iters), config).run(body)
         }

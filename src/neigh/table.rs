@@ -1134,6 +1134,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let q = {
             let mut g = n.inner.lock();
             self.del_timer(&n);
+            // A handler that was already running (so `del_timer` found nothing
+            // pending) must not see a timer state and re-arm the dead entry.
+            n.set_state(&g, NudState::FAILED);
             g.dead = true;
             g.queue_bytes = 0;
             core::mem::take(&mut g.arp_queue)

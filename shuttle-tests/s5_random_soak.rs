@@ -36,7 +36,15 @@ fn pick(n: u64) -> u64 {
 fn random_op(t: &Table, log: &Arc<Log>) {
     let k = key(1 + pick(3) as u8);
     let dev = if pick(4) == 0 { DEV2 } else { DEV };
-    match pick(16) {
+    let op = pick(16);
+    if std::env::var_os("NEIGHCACHE_SHUTTLE_TRACE").is_some() {
+        eprintln!(
+            "{:?}: op {op} key {k} {dev} at tick {}",
+            shuttle::current::get_current_task(),
+            t.jiffies()
+        );
+    }
+    match op {
         0 | 1 => {
             t.resolve_output(k, dev, log.pkt());
         }
@@ -134,4 +142,15 @@ fn soak() {
 #[test]
 fn s5_random_operations_soak() {
     check_pass("S5 random soak", soak, iters(10_000), 3);
+}
+
+/// Replay a schedule printed by a failing run:
+/// `NEIGHCACHE_SHUTTLE_REPLAY=<schedule> NEIGHCACHE_SHUTTLE_TRACE=1 cargo test
+/// --release --features shuttle --test s5_random_soak replay -- --nocapture`
+/// (without the variable this test does nothing).
+#[test]
+fn replay() {
+    if let Ok(s) = std::env::var("NEIGHCACHE_SHUTTLE_REPLAY") {
+        shuttle::replay(soak, &s);
+    }
 }

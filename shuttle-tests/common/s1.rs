@@ -89,5 +89,13 @@ pub fn seed_race(bug: bool) {
     // Far enough for the wheel to cascade and expire every timer armed above
     // (the bug variant fails here).
     advance(&t, t.jiffies() + 10 * DELAY);
+    if bug {
+        // The search is for the crash only. Other executions of the bug
+        // variant end quietly, including those that show the commit's
+        // "problem 1": an update or event_send took a reference between GC's
+        // check and its release, so the dead entry lives on, unlinked, held
+        // by its own timer (the invariants below would flag it).
+        return;
+    }
     teardown_checks(t, &log);
 }

@@ -254,12 +254,16 @@ pub fn advance(t: &Table, now: Tick) {
     }
 }
 
-/// Invariants of a quiescent table (every model thread joined, no handle
-/// held): every allocated entry is linked (no dead entry kept alive by a
-/// timer, "invisible and out of control" in the 2015 commit message), each
-/// linked entry's reference count is the table's link plus one for an armed
-/// timer, exactly the entries in a timer state (`NUD_IN_TIMER`) have one, no
-/// key appears twice, and nothing is queued on an entry that is not
+/// Invariants of a settled table: every model thread joined, no handle
+/// held, and the wheel run far past every timer (so a timer that was still
+/// armed when the threads joined has fired: a resolution restarted by
+/// `event_send` just as the old handler gave up leaves such a stray timer on
+/// a FAILED, possibly unlinked, entry, as in the kernel, and it holds a
+/// reference until it fires). Then: every allocated entry is linked (no dead
+/// entry kept alive, "invisible and out of control" in the 2015 commit
+/// message), each entry's reference count is the table's link plus one for
+/// an armed timer, exactly the entries in a timer state (`NUD_IN_TIMER`) have
+/// one, no key appears twice, and nothing is queued on an entry that is not
 /// resolving.
 pub fn quiescent_checks(t: &Table) {
     let s = t.stats();
@@ -305,11 +309,20 @@ pub fn quiescent_checks(t: &Table) {
     );
 }
 
+/// Run the wheel far past every timer the scenarios can arm (the longest
+/// chain, REACHABLE -> DELAY -> PROBE -> FAILED, is under 3,000 ticks).
+pub fn settle(t: &Table) {
+    t.run_timers(t.jiffies() + 20 * DELAY)
+        .expect("time moves forward");
+}
+
 /// Teardown checks, run on the main model thread after every other thread
-/// joined: flush everything, run the wheel far past every timer, then
+/// joined: settle the wheel and check [`quiescent_checks`], then flush
+/// everything, run the wheel far past every timer again, then
 /// `allocs == destroys`, nothing linked, no timer pending, nothing queued,
 /// and every packet accounted for exactly once.
 pub fn teardown_checks(t: Table, log: &Arc<Log>) -> NeighStats {
+    settle(&t);
     quiescent_checks(&t);
     t.flush_dev(None);
     let far = t.jiffies() + 20 * DELAY;

@@ -7,7 +7,8 @@
 //! Run: `cargo run --release --example demo`
 
 use neighcache::{
-    DevId, DeviceConfig, MonotonicClock, Clock, NeighOps, NeighTable, NudState, Packet, Probe, TableConfig, Tick, HZ,
+    Clock, DevId, DeviceConfig, MonotonicClock, NeighOps, NeighTable, NudState, Packet, Probe,
+    TableConfig, Tick, HZ,
 };
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -42,7 +43,8 @@ impl NeighOps<Ipv4Addr> for Link {
     type Packet = Frame;
     fn transmit(&self, _dev: DevId, hh: &[u8], pkt: Frame) {
         self.frames.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add((hh.len() + pkt.0) as u64, Ordering::Relaxed);
+        self.bytes
+            .fetch_add((hh.len() + pkt.0) as u64, Ordering::Relaxed);
     }
     fn solicit(&self, _dev: DevId, key: &Ipv4Addr, _probe: Probe) {
         self.requests.lock().unwrap().push(*key);
@@ -63,7 +65,14 @@ fn peer_mac(i: u32, now: Tick) -> Option<[u8; 6]> {
         return None;
     }
     let moved = i % 20 == 3 && now >= VIRTUAL_SECS * HZ / 2;
-    Some([0x02, 0x42, (i >> 8) as u8, i as u8, 0, if moved { 0xbb } else { 0xaa }])
+    Some([
+        0x02,
+        0x42,
+        (i >> 8) as u8,
+        i as u8,
+        0,
+        if moved { 0xbb } else { 0xaa },
+    ])
 }
 
 fn main() {
@@ -71,7 +80,12 @@ fn main() {
     cfg.parms.unres_qlen = 8;
     cfg.gc_thresh1 = 64;
     let table = Arc::new(NeighTable::new(cfg, Link::default()).expect("valid config"));
-    table.add_device(ETH0, DeviceConfig::ethernet([0x02, 0, 0, 0, 0, 0x01], 0x0800)).expect("new device");
+    table
+        .add_device(
+            ETH0,
+            DeviceConfig::ethernet([0x02, 0, 0, 0, 0, 0x01], 0x0800),
+        )
+        .expect("new device");
     let stop = Arc::new(AtomicBool::new(false));
     let clock = MonotonicClock::new();
     println!(
@@ -105,7 +119,14 @@ fn main() {
             let mut pending: Vec<(Tick, Ipv4Addr)> = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let now = t.jiffies();
-                pending.extend(t.ops().requests.lock().unwrap().drain(..).map(|k| (now + 20, k)));
+                pending.extend(
+                    t.ops()
+                        .requests
+                        .lock()
+                        .unwrap()
+                        .drain(..)
+                        .map(|k| (now + 20, k)),
+                );
                 pending.retain(|&(due, key)| {
                     if due > now {
                         return true;
@@ -164,9 +185,16 @@ fn main() {
         .filter(|e| e.lladdr.is_some_and(|a| a.as_bytes()[5] == 0xbb))
         .map(|e| e.key.to_string())
         .collect();
-    println!("  ... {} entries moved to a new MAC (e.g. {})", moved.len(), moved.first().map_or("-", |s| s));
-    let failed = dump.iter().filter(|e| e.state == NudState::FAILED).count();
-    println!("  ... {failed} FAILED (peers that never answer)");
+    println!(
+        "  ... {} entries moved to a new MAC (e.g. {})",
+        moved.len(),
+        moved.first().map_or("-", |s| s)
+    );
+    let unresolved = dump.iter().filter(|e| e.state == NudState::INCOMPLETE || e.state == NudState::FAILED).count();
+    println!(
+        "  ... {unresolved} INCOMPLETE/FAILED: peers that never answer (each new packet restarts resolution; {} failures)",
+        table.stats().res_failed
+    );
 
     let s = table.stats();
     println!("\nstats: {s:#?}");

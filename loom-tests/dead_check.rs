@@ -30,9 +30,13 @@ fn scenario(act: Act, bug: bool) {
     {
         let n = t.lookup_or_create(KEY, DEV).unwrap();
         match act {
-            Act::Output | Act::Update => t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE).unwrap(),
+            Act::Output | Act::Update => t
+                .update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE)
+                .unwrap(),
             // FAILED entries are what set_probe_once revives.
-            Act::ProbeOnce => t.update(&n, None, NudState::FAILED, UpdateFlags::ADMIN).unwrap(),
+            Act::ProbeOnce => t
+                .update(&n, None, NudState::FAILED, UpdateFlags::ADMIN)
+                .unwrap(),
         }
     }
     // Let the entry go stale (gc_staletime is 1 tick).
@@ -46,7 +50,12 @@ fn scenario(act: Act, bug: bool) {
                     t1.output(n, Pkt(1), &g);
                 }
                 Act::Update => {
-                    let _ = t1.update(n, Some(&[2, 0, 0, 0, 0, 3]), NudState::REACHABLE, UpdateFlags::OVERRIDE);
+                    let _ = t1.update(
+                        n,
+                        Some(&[2, 0, 0, 0, 0, 3]),
+                        NudState::REACHABLE,
+                        UpdateFlags::OVERRIDE,
+                    );
                 }
                 Act::ProbeOnce => t1.set_probe_once(n),
             }
@@ -66,7 +75,11 @@ fn scenario(act: Act, bug: bool) {
     t.flush_dev(None);
     let s = t.stats();
     assert_eq!(s.allocs, s.destroys, "entry leaked: {s:?}");
-    assert_eq!(t.timer_wheel().pending(), 0, "timer left armed on a removed entry");
+    assert_eq!(
+        t.timer_wheel().pending(),
+        0,
+        "timer left armed on a removed entry"
+    );
 }
 
 #[test]

@@ -10,7 +10,10 @@ use loom::sync::Arc;
 fn l9_queue_vs_resolve_vs_remove_fix_holds() {
     fix_holds("L9", Some(3), || {
         let t = Arc::new(table(tiny_config()));
-        assert!(matches!(t.resolve_output(KEY, DEV, Pkt(0)), neighcache::Xmit::Queued));
+        assert!(matches!(
+            t.resolve_output(KEY, DEV, Pkt(0)),
+            neighcache::Xmit::Queued
+        ));
         let t1 = t.clone();
         let a = loom::thread::spawn(move || {
             t1.resolve_output(KEY, DEV, Pkt(1));

@@ -10,12 +10,16 @@ use neighcache::{NudState, UpdateFlags};
 
 #[test]
 fn l1_real_epoch_fix_holds() {
-    assert!(!neighcache::rcu::IS_MODEL, "built without --cfg crossbeam_loom");
-    fix_holds("L1/epoch", Some(2), || {
+    assert!(
+        !neighcache::rcu::IS_MODEL,
+        "built without --cfg crossbeam_loom"
+    );
+    fix_holds("L1/epoch", Some(3), || {
         let t = Arc::new(table(tiny_config()));
         {
             let n = t.lookup_or_create(KEY, DEV).unwrap();
-            t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE).unwrap();
+            t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE)
+                .unwrap();
         }
         t.run_timers(START + 10).unwrap();
         let t1 = t.clone();

@@ -33,7 +33,11 @@ fn create_race(three: bool) {
     }
     assert_eq!(t.len(), 1);
     assert_eq!(t.stats().allocs, 1);
-    assert_eq!(t.lookup(KEY, DEV).unwrap().refcnt(), 2, "only the table's link (and this handle) remain");
+    assert_eq!(
+        t.lookup(KEY, DEV).unwrap().refcnt(),
+        2,
+        "only the table's link (and this handle) remain"
+    );
     t.flush_dev(None);
     assert_eq!(t.stats().destroys, 1);
 }
@@ -64,8 +68,14 @@ fn l6_hash_grow_vs_lookup_noref_fix_holds() {
         let t1 = t.clone();
         let a = loom::thread::spawn(move || {
             let g = t1.pin();
-            assert!(t1.lookup_noref(k1, DEV, &g).is_some(), "missed a present key during resize");
-            assert!(t1.lookup_noref(k2, DEV, &g).is_some(), "missed a present key during resize");
+            assert!(
+                t1.lookup_noref(k1, DEV, &g).is_some(),
+                "missed a present key during resize"
+            );
+            assert!(
+                t1.lookup_noref(k2, DEV, &g).is_some(),
+                "missed a present key during resize"
+            );
         });
         t.lookup_or_create(Ipv4Addr::new(10, 0, 0, 3), DEV).unwrap();
         a.join().unwrap();
@@ -85,7 +95,8 @@ fn l8_lookup_ref_vs_destroy_fix_holds() {
         let t = Arc::new(table(tiny_config()));
         {
             let n = t.lookup_or_create(KEY, DEV).unwrap();
-            t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE).unwrap();
+            t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE)
+                .unwrap();
         }
         t.run_timers(START + 10).unwrap();
         let t1 = t.clone();

@@ -17,7 +17,8 @@ fn l4_timer_handler_vs_flush_fix_holds() {
         let t = Arc::new(table(tiny_config()));
         {
             let n = t.lookup_or_create(KEY, DEV).unwrap();
-            t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE).unwrap();
+            t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE)
+                .unwrap();
             t.event_send(&n, None); // STALE -> DELAY, timer at +300
             assert_eq!(n.state(), NudState::DELAY);
         }
@@ -28,7 +29,11 @@ fn l4_timer_handler_vs_flush_fix_holds() {
         t.flush_dev(Some(DEV));
         a.join().unwrap();
         run_all_timers(&t);
-        assert_eq!(t.timer_wheel().pending(), 0, "handler re-armed a flushed entry");
+        assert_eq!(
+            t.timer_wheel().pending(),
+            0,
+            "handler re-armed a flushed entry"
+        );
         assert!(t.is_empty());
         let s = t.stats();
         assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");

@@ -8,7 +8,9 @@
 //! `loom L1 bug  : FOUND "timer cascade: armed timer on a destroyed object" on execution 17 (bound none, 0.01 s)`
 #![allow(dead_code)]
 
-use neighcache::{DevId, DeviceConfig, DropReason, NeighOps, NeighTable, Packet, Probe, TableConfig};
+use neighcache::{
+    DevId, DeviceConfig, DropReason, NeighOps, NeighTable, Packet, Probe, TableConfig,
+};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -31,7 +33,13 @@ pub struct Ops {
 
 impl Ops {
     pub fn fates(&self, id: u64) -> Vec<&'static str> {
-        self.fate.lock().unwrap().iter().filter(|(i, _)| *i == id).map(|(_, f)| *f).collect()
+        self.fate
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, f)| *f)
+            .collect()
     }
 }
 
@@ -58,7 +66,12 @@ pub const KEY: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// land in tv2 (>= 256 ticks) so the bug shows in `cascade()`, as in the
 /// kernel's crash.
 pub fn tiny_config() -> TableConfig {
-    let mut c = TableConfig { seed: 1, gc_thresh1: 0, initial_hash_shift: 1, ..TableConfig::default() };
+    let mut c = TableConfig {
+        seed: 1,
+        gc_thresh1: 0,
+        initial_hash_shift: 1,
+        ..TableConfig::default()
+    };
     c.gc_interval = neighcache::parms::MAX_TIME;
     c.parms.gc_staletime = 1;
     c.parms.base_reachable_time = 600;
@@ -71,7 +84,8 @@ pub fn tiny_config() -> TableConfig {
 
 pub fn table(c: TableConfig) -> NeighTable<Ipv4Addr, Ops> {
     let t = NeighTable::with_start(c, Ops::default(), START).unwrap();
-    t.add_device(DEV, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800)).unwrap();
+    t.add_device(DEV, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+        .unwrap();
     // Run the periodic pass now so `run_timers` will not start one.
     t.gc();
     t
@@ -91,13 +105,34 @@ pub fn count() {
     EXECS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The `generator` crate (loom's coroutines) cancels finished model threads
+/// by unwinding them; the default hook would print each of those as a panic.
+fn quiet_coroutine_unwinds() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info
+                .location()
+                .is_some_and(|l| l.file().contains("/generator-"))
+            {
+                return;
+            }
+            prev(info)
+        }));
+    });
+}
+
 fn builder(bound: Option<usize>) -> (loom::model::Builder, String) {
+    quiet_coroutine_unwinds();
     let mut b = loom::model::Builder::new();
     // An explicit LOOM_MAX_PREEMPTIONS wins, so a reader can shrink or grow it.
     if std::env::var("LOOM_MAX_PREEMPTIONS").is_err() {
         b.preemption_bound = bound;
     }
-    let shown = b.preemption_bound.map_or("none".to_string(), |n| n.to_string());
+    let shown = b
+        .preemption_bound
+        .map_or("none".to_string(), |n| n.to_string());
     (b, shown)
 }
 
@@ -111,7 +146,7 @@ pub fn fix_holds<F: Fn() + Sync + Send + 'static>(row: &str, bound: Option<usize
         f()
     });
     println!(
-        "loom {row} fix  : PASS  explored {} executions, bound {shown}, {:.2} s",
+        "\nloom {row} fix  : PASS  explored {} executions, bound {shown}, {:.2} s",
         EXECS.load(Ordering::Relaxed),
         t0.elapsed().as_secs_f64()
     );
@@ -119,7 +154,12 @@ pub fn fix_holds<F: Fn() + Sync + Send + 'static>(row: &str, bound: Option<usize
 
 /// The bug variant must fail with one of the `expected` named failures; any
 /// other failure, or none, fails the test.
-pub fn bug_is_found<F: Fn() + Sync + Send + 'static>(row: &str, bound: Option<usize>, expected: &[&str], f: F) {
+pub fn bug_is_found<F: Fn() + Sync + Send + 'static>(
+    row: &str,
+    bound: Option<usize>,
+    expected: &[&str],
+    f: F,
+) {
     let (b, shown) = builder(bound);
     EXECS.store(0, Ordering::Relaxed);
     let t0 = Instant::now();
@@ -146,11 +186,18 @@ pub fn bug_is_found<F: Fn() + Sync + Send + 'static>(row: &str, bound: Option<us
         .unwrap_or_default();
     let hit = expected.iter().find(|e| msg.contains(*e));
     match hit {
-        Some(e) => println!("loom {row} bug  : FOUND \"{e}\" on execution {n} (bound {shown}, {secs:.2} s)"),
+        Some(_) => println!(
+            "\nloom {row} bug  : FOUND on execution {n} (bound {shown}, {secs:.2} s): {}",
+            msg.lines().next().unwrap_or_default()
+        ),
         None => panic!("loom {row} bug: failed with an unexpected message on execution {n}: {msg:?}; expected one of {expected:?}"),
     }
 }
 
 /// The named failures of the pre-2015 logic.
-pub const DESTROYED: &[&str] =
-    &["armed timer on a destroyed object", "neigh_destroy: double destroy", "rcu: double retire", "rcu: use after grace period"];
+pub const DESTROYED: &[&str] = &[
+    "armed timer on a destroyed object",
+    "neigh_destroy: double destroy",
+    "rcu: double retire",
+    "rcu: use after grace period",
+];

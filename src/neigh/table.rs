@@ -213,7 +213,7 @@ unsafe impl<K: NeighKey, O: NeighOps<K>> Sync for NeighHandle<'_, K, O> {}
 /// `ptr` must come from a chain loaded under `guard` (or under the table
 /// lock), so the entry cannot have been reclaimed.
 #[inline]
-unsafe fn entry<'g, K, P>(ptr: *const Neighbour<K, P>, _guard: &'g Guard) -> &'g Neighbour<K, P> {
+unsafe fn entry<K, P>(ptr: *const Neighbour<K, P>, _guard: &Guard) -> &Neighbour<K, P> {
     rcu::assert_live(ptr);
     // SAFETY: per the contract, the entry was linked when its chain was
     // loaded under `guard`; unlinking retires it only after this grace period.
@@ -1243,7 +1243,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 }
             })
             .collect();
-        v.sort_by(|a, b| (a.dev, a.key.to_string()).cmp(&(b.dev, b.key.to_string())));
+        v.sort_by_key(|e| (e.dev, e.key));
         v
     }
 

@@ -8,7 +8,7 @@ fn s1_seed_race_fixed() {
     common::check_pass(
         "S1 fix",
         || common::s1::seed_race(false),
-        common::iters(10_000),
+        common::iters(50_000),
         3,
     );
 }

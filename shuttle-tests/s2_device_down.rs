@@ -100,5 +100,5 @@ fn device_down() {
 
 #[test]
 fn s2_device_down_under_traffic() {
-    check_pass("S2 device down", device_down, iters(10_000), 3);
+    check_pass("S2 device down", device_down, iters(50_000), 3);
 }

@@ -89,5 +89,5 @@ fn growth() {
 
 #[test]
 fn s3_table_growth_create_lookup_remove() {
-    check_pass("S3 table growth", growth, iters(10_000), 3);
+    check_pass("S3 table growth", growth, iters(50_000), 3);
 }

@@ -132,5 +132,5 @@ fn wheel_migration() {
 
 #[test]
 fn s4_timer_wheel_two_bases_migration() {
-    common::check_pass("S4 timer wheel", wheel_migration, common::iters(10_000), 3);
+    common::check_pass("S4 timer wheel", wheel_migration, common::iters(100_000), 3);
 }

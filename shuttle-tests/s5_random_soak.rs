@@ -140,7 +140,7 @@ fn soak() {
 
 #[test]
 fn s5_random_operations_soak() {
-    check_pass("S5 random soak", soak, iters(10_000), 3);
+    check_pass("S5 random soak", soak, iters(100_000), 3);
 }
 
 /// Replay a schedule printed by a failing run:

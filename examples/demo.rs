@@ -190,7 +190,10 @@ fn main() {
         moved.len(),
         moved.first().map_or("-", |s| s)
     );
-    let unresolved = dump.iter().filter(|e| e.state == NudState::INCOMPLETE || e.state == NudState::FAILED).count();
+    let unresolved = dump
+        .iter()
+        .filter(|e| e.state == NudState::INCOMPLETE || e.state == NudState::FAILED)
+        .count();
     println!(
         "  ... {unresolved} INCOMPLETE/FAILED: peers that never answer (each new packet restarts resolution; {} failures)",
         table.stats().res_failed

@@ -536,6 +536,10 @@ where
         "{name}: the replay failed differently: {replayed}"
     );
     println!("{name}: shuttle::replay of that schedule fails the same way: {replayed}");
+    // The schedule files (the search's and the replay's) are printed above.
+    for p in files(dir).into_iter().filter(|p| !before.contains(p)) {
+        let _ = std::fs::remove_file(p);
+    }
     Ok(Found {
         iteration,
         message,

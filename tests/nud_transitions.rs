@@ -100,7 +100,7 @@ fn reply_resolves_and_flushes_in_order() {
         .all(|e| !matches!(e, Event::Tx { hh: h, .. } if *h != hh(MAC_A))));
     let g = t.pin();
     let n = t.lookup_noref(ip(1), ETH0, &g).unwrap();
-    assert_eq!(n.header(&g).unwrap(), &hh(MAC_A)[..]);
+    assert_eq!(n.header().unwrap().as_bytes(), &hh(MAC_A)[..]);
     assert_eq!(t.output(n, pkt(4), &g), Xmit::Sent);
     assert_eq!(t.stats().flushed, 3);
 }
@@ -259,9 +259,8 @@ fn update_override_rules() {
         t.update(&n, Some(&MAC_A), old, F::OVERRIDE).unwrap();
         assert_eq!(n.state(), old, "case {i} setup");
         t.update(&n, Some(&mac), new, flags).unwrap();
-        let g = t.pin();
         assert_eq!(
-            (n.state(), n.lladdr(&g).unwrap().as_bytes()),
+            (n.state(), n.lladdr().unwrap().as_bytes()),
             (want, &want_mac[..]),
             "case {i}"
         );

@@ -21,7 +21,7 @@
 
 use crate::neigh::{DevId, NudState};
 use crate::parms::NeighParms;
-use crate::rcu::{self, Atomic, Guard};
+use crate::rcu::Atomic;
 use crate::sync::{self, plain, Mutex, Ordering};
 use crate::timer::{Tick, Timer, TimerWheel};
 use core::fmt;
@@ -31,8 +31,9 @@ use std::collections::VecDeque;
 /// Ethernet, EUI-64 and InfiniBand).
 pub const MAX_ADDR_LEN: usize = 20;
 
-/// Longest cached link-layer header.
-pub const HH_MAX: usize = 32;
+/// Longest cached link-layer header (Ethernet needs 14 bytes; a device
+/// whose header is its address alone needs `addr_len`).
+pub const HH_MAX: usize = 24;
 
 /// A link-layer (hardware) address.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,46 +149,55 @@ impl Device {
         self.reachable_time.load(Ordering::Relaxed)
     }
 
-    /// Build the header for `lladdr` into a new [`Hw`].
-    pub(crate) fn hw(&self, lladdr: LlAddr) -> Hw {
-        let mut hw = Hw {
-            lladdr,
-            hh_len: 0,
-            hh: [0; HH_MAX],
+    /// Length of the header this device caches (`dev->hard_header_len`).
+    pub(crate) fn hh_len(&self) -> usize {
+        match self.cfg.header {
+            LinkHeader::Ethernet { .. } => 14,
+            LinkHeader::Lladdr => self.cfg.addr_len,
+        }
+    }
+
+    /// Build the header for `lladdr` (`header_ops->cache`). Both header
+    /// kinds start with the neighbour's address, so the address is always
+    /// the header's first `addr_len` bytes.
+    pub(crate) fn build_header(&self, lladdr: &LlAddr) -> Hh {
+        let mut hh = Hh {
+            len: self.hh_len() as u8,
+            bytes: [0; HH_MAX],
         };
         let a = lladdr.as_bytes();
-        match self.cfg.header {
-            LinkHeader::Ethernet { src, ethertype } => {
-                let n = a.len().min(6);
-                hw.hh[..n].copy_from_slice(&a[..n]);
-                hw.hh[6..12].copy_from_slice(&src);
-                hw.hh[12..14].copy_from_slice(&ethertype.to_be_bytes());
-                hw.hh_len = 14;
-            }
-            LinkHeader::Lladdr => {
-                let n = a.len().min(HH_MAX);
-                hw.hh[..n].copy_from_slice(&a[..n]);
-                hw.hh_len = n as u8;
-            }
+        hh.bytes[..a.len()].copy_from_slice(a);
+        if let LinkHeader::Ethernet { src, ethertype } = self.cfg.header {
+            hh.bytes[6..12].copy_from_slice(&src);
+            hh.bytes[12..14].copy_from_slice(&ethertype.to_be_bytes());
         }
-        hw
+        hh
     }
 }
 
-/// The published link-layer state: address and cached header (`neigh->ha`
-/// plus `hh_cache`). Immutable once published; replaced through RCU.
-pub(crate) struct Hw {
-    pub(crate) lladdr: LlAddr,
-    hh_len: u8,
-    hh: [u8; HH_MAX],
+/// A cached link-layer header (`struct hh_cache`), copied out of an entry.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Hh {
+    len: u8,
+    bytes: [u8; HH_MAX],
 }
 
-impl Hw {
+impl Hh {
+    /// The header bytes.
     #[inline]
-    pub(crate) fn header(&self) -> &[u8] {
-        &self.hh[..self.hh_len as usize]
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
     }
 }
+
+impl fmt::Debug for Hh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hh({:02x?})", self.as_bytes())
+    }
+}
+
+/// Words of the inline header.
+const HH_WORDS: usize = HH_MAX / 8;
 
 /// Fields protected by the entry lock (`neigh->lock`).
 pub(crate) struct Inner<P> {
@@ -195,16 +205,33 @@ pub(crate) struct Inner<P> {
     pub(crate) dead: bool,
     /// `neigh_destroy` ran (refcount reached zero); set once.
     pub(crate) destroyed: bool,
+    /// NTF_ROUTER (IPv6 routers).
+    pub(crate) router: bool,
     /// Probes sent in the current resolution (`neigh->probes`).
     pub(crate) probes: u32,
     /// Last state change (`neigh->updated`).
     pub(crate) updated: Tick,
-    /// NTF_ROUTER (IPv6 routers).
-    pub(crate) router: bool,
-    /// Packets waiting for resolution (`neigh->arp_queue`).
-    pub(crate) arp_queue: VecDeque<P>,
-    /// Their total length (`arp_queue_len_bytes`).
-    pub(crate) queue_bytes: usize,
+    /// Packets waiting for resolution (`neigh->arp_queue`); allocated only
+    /// while an entry has queued packets.
+    pub(crate) arp_queue: Option<Box<ArpQueue<P>>>,
+}
+
+/// The unresolved queue and its byte count (`arp_queue_len_bytes`).
+pub(crate) struct ArpQueue<P> {
+    pub(crate) pkts: VecDeque<P>,
+    pub(crate) bytes: usize,
+}
+
+impl<P> Inner<P> {
+    /// Take every queued packet, leaving no queue allocated.
+    pub(crate) fn take_queue(&mut self) -> VecDeque<P> {
+        self.arp_queue.take().map(|q| q.pkts).unwrap_or_default()
+    }
+
+    /// Packets queued.
+    pub(crate) fn queue_len(&self) -> usize {
+        self.arp_queue.as_ref().map_or(0, |q| q.pkts.len())
+    }
 }
 
 /// A neighbour entry: one (protocol address, device) pair.
@@ -212,14 +239,24 @@ pub(crate) struct Inner<P> {
 /// Obtained from [`NeighTable::lookup_noref`](crate::NeighTable::lookup_noref)
 /// (valid while the read guard lives) or through a
 /// [`NeighHandle`](crate::NeighHandle) (refcounted).
+///
+/// Layout: everything the hit path reads (key, device, chain link, state,
+/// the header seqlock and words) is in the first 64 bytes.
+#[repr(C)]
 pub struct Neighbour<K, P> {
-    // Read by every lookup and output: keep together.
     pub(crate) key: K,
     pub(crate) dev: DevId,
+    /// The bucket chain (`neigh->next`), an RCU list link.
+    pub(crate) next: Atomic<Neighbour<K, P>>,
     /// Written under `inner`'s lock; read lock-free by output.
     pub(crate) nud_state: sync::AtomicU8,
-    /// Written under `inner`'s lock (swap + retire); read lock-free.
-    pub(crate) hw: Atomic<Hw>,
+    /// Sequence count of the inline header: odd while a writer (holding the
+    /// entry lock) rewrites `hh`.
+    pub(crate) hh_seq: sync::AtomicU32,
+    /// The cached header (`hh_cache`), written under the entry lock, read
+    /// lock-free through the seqlock. Its first `addr_len` bytes are the
+    /// neighbour's address (`neigh->ha`).
+    pub(crate) hh: [sync::AtomicU64; HH_WORDS],
     /// `neigh->used`: last output; written only when it changes (once per
     /// tick at most), so a hit does not dirty the line in the common case.
     pub(crate) used: plain::AtomicU64,
@@ -239,21 +276,13 @@ impl<K: Copy, P> Neighbour<K, P> {
         refcnt: usize,
         base: usize,
     ) -> Self {
-        let noarp = device.cfg.noarp;
-        let (state, hw) = if noarp {
-            let lladdr = device.cfg.noarp_lladdr.unwrap_or_else(|| {
-                LlAddr::new(&[0u8; MAX_ADDR_LEN][..device.cfg.addr_len.min(MAX_ADDR_LEN)])
-                    .expect("length clamped")
-            });
-            (NudState::NOARP, Atomic::new(device.hw(lladdr)))
-        } else {
-            (NudState::NONE, Atomic::null())
-        };
-        Neighbour {
+        let n = Neighbour {
             key,
             dev: device.id,
-            nud_state: sync::AtomicU8::new(state.bits()),
-            hw,
+            next: Atomic::null(),
+            nud_state: sync::AtomicU8::new(NudState::NONE.bits()),
+            hh_seq: sync::AtomicU32::new(0),
+            hh: core::array::from_fn(|_| sync::AtomicU64::new(0)),
             used: plain::AtomicU64::new(now),
             // Kernel `neigh_alloc`: confirmed = jiffies - (base_reachable_time << 1),
             // i.e. "not confirmed recently".
@@ -266,13 +295,24 @@ impl<K: Copy, P> Neighbour<K, P> {
             inner: Mutex::new(Inner {
                 dead: false,
                 destroyed: false,
+                router: false,
                 probes: 0,
                 updated: now,
-                router: false,
-                arp_queue: VecDeque::new(),
-                queue_bytes: 0,
+                arp_queue: None,
             }),
+        };
+        if n.device.cfg.noarp {
+            // `arp_constructor`: NOARP devices need no resolution.
+            let d = &n.device;
+            let lladdr = d.cfg.noarp_lladdr.unwrap_or_else(|| {
+                LlAddr::new(&[0u8; MAX_ADDR_LEN][..d.cfg.addr_len])
+                    .expect("addr_len checked by add_device")
+            });
+            let g = n.inner.lock();
+            n.publish_hh(&g, &d.build_header(&lladdr));
+            n.set_state(&g, NudState::NOARP);
         }
+        n
     }
 
     /// The protocol address.
@@ -289,7 +329,7 @@ impl<K: Copy, P> Neighbour<K, P> {
     #[inline]
     pub fn state(&self) -> NudState {
         // Acquire: pairs with the Release store in `set_state`, so a reader
-        // that sees a VALID state also sees the `hw` published before it.
+        // that sees a VALID state also sees the header published before it.
         NudState(self.nud_state.load(Ordering::Acquire))
     }
 
@@ -299,39 +339,71 @@ impl<K: Copy, P> Neighbour<K, P> {
         self.nud_state.store(s.0, Ordering::Release);
     }
 
-    /// The published address and header, if any (lock-free).
+    /// Read the cached header lock-free (seqlock over atomics: no data race,
+    /// retried if a writer overlapped). Meaningful only in a VALID state.
     #[inline]
-    pub(crate) fn hw<'g>(&self, guard: &'g Guard) -> Option<&'g Hw> {
-        // Acquire: pairs with the Release swap in `publish_hw`: the Hw's
-        // contents are visible before its pointer.
-        let p = self.hw.load(Ordering::Acquire, guard);
-        // SAFETY: `hw` objects are retired only after being replaced, and the
-        // guard keeps a retired object alive until it is dropped.
-        unsafe { p.as_ref() }
-    }
-
-    /// Replace the published address; caller holds the entry lock.
-    pub(crate) fn publish_hw(&self, _locked: &Inner<P>, hw: Hw, guard: &Guard) {
-        let new = rcu::Owned::new(hw).into_shared(guard);
-        // Release: pairs with the Acquire load in `hw` (publishes the new
-        // header's bytes). AcqRel is not needed: the old value is only retired.
-        let old = self.hw.swap(new, Ordering::Release, guard);
-        if !old.is_null() {
-            // SAFETY: `old` is unreachable from now on (the lock serialises
-            // writers), and readers that loaded it hold guards.
-            unsafe { guard.defer_destroy(old) };
+    pub(crate) fn read_hh(&self) -> Hh {
+        let len = self.device.hh_len();
+        loop {
+            // Acquire: pairs with the Release store that ends a write in
+            // `publish_hh`, so the words read below are at least that new.
+            let s1 = self.hh_seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                let mut bytes = [0u8; HH_MAX];
+                for (i, w) in self.hh.iter().enumerate().take(len.div_ceil(8)) {
+                    // Relaxed: validated by the sequence re-check below.
+                    bytes[i * 8..i * 8 + 8]
+                        .copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+                }
+                // Acquire: orders the word loads above before the re-check
+                // (pairs with the writer's Release fence after its odd store).
+                sync::fence(Ordering::Acquire);
+                // Relaxed: ordered by the fence above.
+                if self.hh_seq.load(Ordering::Relaxed) == s1 {
+                    return Hh {
+                        len: len as u8,
+                        bytes,
+                    };
+                }
+            }
+            core::hint::spin_loop();
+            sync::spin_wait();
         }
     }
 
-    /// The link-layer address, if known.
-    pub fn lladdr(&self, guard: &Guard) -> Option<LlAddr> {
-        self.hw(guard).map(|h| h.lladdr)
+    /// Publish a new header; caller holds the entry lock (the only writer).
+    pub(crate) fn publish_hh(&self, _locked: &Inner<P>, hh: &Hh) {
+        // Relaxed: the entry lock serialises writers; readers re-check.
+        let s = self.hh_seq.load(Ordering::Relaxed);
+        // Relaxed + the fence: the odd value is ordered before the word
+        // stores (pairs with the reader's Acquire fence).
+        self.hh_seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        sync::fence(Ordering::Release);
+        for (i, w) in self.hh.iter().enumerate() {
+            let word = u64::from_ne_bytes(hh.bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            // Relaxed: published by the Release store below.
+            w.store(word, Ordering::Relaxed);
+        }
+        // Release: pairs with the reader's Acquire load of the sequence.
+        self.hh_seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// The link-layer address from the cached header (the caller knows the
+    /// state is VALID, or holds the lock that keeps it so).
+    pub(crate) fn read_lladdr(&self) -> LlAddr {
+        LlAddr::new(&self.read_hh().as_bytes()[..self.device.cfg.addr_len])
+            .expect("addr_len <= MAX_ADDR_LEN")
+    }
+
+    /// The link-layer address, if known (the state is VALID).
+    pub fn lladdr(&self) -> Option<LlAddr> {
+        self.state().is(NudState::VALID).then(|| self.read_lladdr())
     }
 
     /// The cached link-layer header (what output prepends), if resolved.
     #[inline]
-    pub fn header<'g>(&self, guard: &'g Guard) -> Option<&'g [u8]> {
-        self.hw(guard).map(|h| h.header())
+    pub fn header(&self) -> Option<Hh> {
+        self.state().is(NudState::VALID).then(|| self.read_hh())
     }
 
     /// Current reference count (diagnostics; racy by nature).
@@ -409,14 +481,6 @@ impl<K, P> Drop for Neighbour<K, P> {
     /// touches the timer (`cascade()`).
     fn drop(&mut self) {
         self.device.wheel.timer_destroyed(&self.timer);
-        // SAFETY: the entry is being dropped, so nobody can load `hw` any
-        // more; readers of an older `hw` were covered by its own retirement.
-        unsafe {
-            let hw = self.hw.load(Ordering::Relaxed, rcu::unprotected());
-            if !hw.is_null() {
-                drop(hw.into_owned());
-            }
-        }
     }
 }
 

@@ -12,7 +12,6 @@ use super::stats::C;
 use super::table::GcReport;
 use super::{NeighKey, NeighOps, NeighTable, NudState};
 use crate::parms::HZ;
-use crate::rcu;
 use crate::sync::Ordering;
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
@@ -24,7 +23,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// directly.
     pub fn gc(&self) -> GcReport {
         let now = self.jiffies();
-        let guard = rcu::pin();
         let mut inner = self.lock_inner();
         inner.next_gc = now + self.config.gc_interval;
         if now >= inner.next_rand {
@@ -40,7 +38,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             return GcReport::default();
         }
         self.stats.inc(C::PERIODIC_GC_RUNS);
-        self.collect(&guard, |n, state| {
+        drop(inner);
+        self.collect_unlocked(|n, state| {
             if state.is(NudState::PERMANENT | NudState::IN_TIMER) {
                 return false;
             }

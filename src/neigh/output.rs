@@ -7,6 +7,7 @@
 //! shared cache line except `used`, once per tick. This module owns that
 //! path and the queue's bounds; it must not unlink entries.
 
+use super::entry::ArpQueue;
 use super::stats::C;
 use super::table::{Entry, Pkt};
 use super::DevId;
@@ -15,6 +16,7 @@ use crate::error::NeighError;
 use crate::parms::HZ;
 use crate::rcu::Guard;
 use crate::sync::Ordering;
+use std::collections::VecDeque;
 
 /// What happened to a packet handed to an output call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,7 +50,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// lock-free. Otherwise `__neigh_event_send` runs: STALE arms DELAY and
     /// transmits, NONE/FAILED start resolution and queue, INCOMPLETE queues.
     #[inline]
-    pub fn output(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, guard: &Guard) -> Xmit {
+    pub fn output(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, _guard: &Guard) -> Xmit {
         let now = self.jiffies();
         if n.used() != now {
             n.used.store(now, Ordering::Relaxed); // Relaxed: timestamp heuristic, written at most once per tick
@@ -56,32 +58,30 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         if n.state()
             .is(NudState::CONNECTED | NudState::DELAY | NudState::PROBE)
         {
-            if let Some(hw) = n.hw(guard) {
-                self.stats.inc(C::SENT);
-                self.ops.transmit(n.dev, hw.header(), pkt);
-                return Xmit::Sent;
-            }
+            let hh = n.read_hh();
+            self.stats.inc(C::SENT);
+            self.ops.transmit(n.dev, hh.as_bytes(), pkt);
+            return Xmit::Sent;
         }
-        self.slow_output(n, pkt, guard)
+        self.slow_output(n, pkt)
     }
 
     /// `neigh_resolve_output`: the slow half of [`output`](Self::output).
     #[cold]
-    fn slow_output(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, guard: &Guard) -> Xmit {
+    fn slow_output(&self, n: &Entry<K, O>, pkt: Pkt<K, O>) -> Xmit {
         match self.event_send(n, Some(pkt)) {
-            EventSend::Send(Some(pkt)) => match n.hw(guard) {
-                Some(hw) => {
-                    self.stats.inc(C::SENT);
-                    self.ops.transmit(n.dev, hw.header(), pkt);
-                    Xmit::Sent
-                }
-                None => {
-                    // Sendable states are VALID, and VALID entries have an
-                    // address; an entry reset by a flush may race here.
-                    self.drop_pkt(n, pkt, DropReason::Dead);
-                    Xmit::Dropped(DropReason::Dead)
-                }
-            },
+            // Sendable states are VALID, so the header is the neighbour's.
+            EventSend::Send(Some(pkt)) if n.state().is(NudState::VALID) => {
+                let hh = n.read_hh();
+                self.stats.inc(C::SENT);
+                self.ops.transmit(n.dev, hh.as_bytes(), pkt);
+                Xmit::Sent
+            }
+            EventSend::Send(Some(pkt)) => {
+                // A flush reset the entry between event_send and here.
+                self.drop_pkt(n, pkt, DropReason::Dead);
+                Xmit::Dropped(DropReason::Dead)
+            }
             EventSend::Send(None) => unreachable!("event_send hands the packet back"),
             EventSend::Queued => Xmit::Queued,
             EventSend::Dropped(r) => Xmit::Dropped(r),
@@ -177,16 +177,21 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let rc = if n.state() == NudState::INCOMPLETE {
             if let Some(p) = pkt {
                 let len = p.len();
-                while !g.arp_queue.is_empty()
-                    && (g.queue_bytes + len > parms.unres_qlen_bytes
-                        || g.arp_queue.len() >= parms.unres_qlen)
+                let q = g.arp_queue.get_or_insert_with(|| {
+                    Box::new(ArpQueue {
+                        pkts: VecDeque::new(),
+                        bytes: 0,
+                    })
+                });
+                while !q.pkts.is_empty()
+                    && (q.bytes + len > parms.unres_qlen_bytes || q.pkts.len() >= parms.unres_qlen)
                 {
-                    let old = g.arp_queue.pop_front().expect("checked non-empty");
-                    g.queue_bytes -= old.len();
+                    let old = q.pkts.pop_front().expect("checked non-empty");
+                    q.bytes -= old.len();
                     overflow.push(old);
                 }
-                g.queue_bytes += len;
-                g.arp_queue.push_back(p);
+                q.bytes += len;
+                q.pkts.push_back(p);
                 self.stats.inc(C::QUEUED);
             }
             EventSend::Queued

@@ -2,14 +2,15 @@
 //! (protocol address, device), entry creation and removal, `neigh_update`,
 //! `neigh_timer_handler`, device flush and teardown.
 //!
-//! Hash structure: the bucket array is an RCU object; each bucket points to
-//! an immutable RCU *chain* (a small vector of `(hash, entry)` links). Writers
-//! (serialised by the table lock) replace a whole chain, and growth
-//! (`neigh_hash_grow`) publishes a new array of new chains without touching
-//! the old ones, so a reader that loaded the old array still walks intact
-//! chains: a present key is never missed during a resize (race matrix L6).
-//! The kernel relinks entries in place and tolerates a missed lookup; SPEC.md
-//! explains why we chose not to.
+//! Hash structure: as in the kernel, a bucket array (an RCU object) of RCU
+//! singly-linked chains threaded through the entries' `next` links: a hit
+//! touches the bucket slot and the entry, nothing else. Writers are
+//! serialised by the table lock. Growth (`neigh_hash_grow`) relinks entries
+//! into a new array in place, which can send a reader walking an old chain
+//! into a new one; the kernel tolerates the resulting false miss. Here a
+//! resize bumps `resize_seq` (odd while relinking) and a lookup that misses
+//! re-checks it and retries, so a present key is never missed (race matrix
+//! L6) while hits pay nothing extra.
 //!
 //! Lock order: table lock -> entry lock -> timer base lock. Ops callbacks are
 //! made with no lock held.
@@ -17,7 +18,8 @@
 use super::entry::{Device, Inner, LlAddr, NeighInfo, Neighbour};
 use super::stats::{Stats, C};
 use super::{
-    DevId, DeviceConfig, DropReason, NeighKey, NeighOps, NeighStats, NudState, Probe, UpdateFlags,
+    DevId, DeviceConfig, DropReason, LinkHeader, NeighKey, NeighOps, NeighStats, NudState, Probe,
+    UpdateFlags,
 };
 use crate::error::NeighError;
 use crate::parms::{TableConfig, HZ};
@@ -32,67 +34,11 @@ pub(crate) type Pkt<K, O> = <O as NeighOps<K>>::Packet;
 /// The entry type of a table.
 pub(crate) type Entry<K, O> = Neighbour<K, Pkt<K, O>>;
 
-/// One link of a bucket chain.
-pub(crate) struct Link<K, P> {
-    hash: u32,
-    ptr: *const Neighbour<K, P>,
-}
-
-impl<K, P> Clone for Link<K, P> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<K, P> Copy for Link<K, P> {}
-
-/// An immutable bucket chain. The first two links are stored inline, so the
-/// common lookup (load factor <= 1) reads one chain cache line, not two.
-pub(crate) struct Chain<K, P> {
-    inline: [Link<K, P>; CHAIN_INLINE],
-    n_inline: usize,
-    overflow: Vec<Link<K, P>>,
-}
-
-const CHAIN_INLINE: usize = 2;
-
-impl<K, P> Chain<K, P> {
-    fn new(links: Vec<Link<K, P>>) -> Self {
-        let empty = Link {
-            hash: 0,
-            ptr: core::ptr::null(),
-        };
-        let mut inline = [empty; CHAIN_INLINE];
-        let n_inline = links.len().min(CHAIN_INLINE);
-        inline[..n_inline].copy_from_slice(&links[..n_inline]);
-        let overflow = if links.len() > CHAIN_INLINE {
-            links[CHAIN_INLINE..].to_vec()
-        } else {
-            Vec::new()
-        };
-        Chain {
-            inline,
-            n_inline,
-            overflow,
-        }
-    }
-
-    #[inline]
-    fn iter(&self) -> impl Iterator<Item = &Link<K, P>> {
-        self.inline[..self.n_inline]
-            .iter()
-            .chain(self.overflow.iter())
-    }
-
-    fn len(&self) -> usize {
-        self.n_inline + self.overflow.len()
-    }
-}
-
-/// The bucket array (`struct neigh_hash_table`).
+/// The bucket array (`struct neigh_hash_table`): heads of RCU chains.
 pub(crate) struct Buckets<K, P> {
     shift: u32,
     seed: u32,
-    slots: Box<[Atomic<Chain<K, P>>]>,
+    slots: Box<[Atomic<Neighbour<K, P>>]>,
 }
 
 impl<K: NeighKey, P> Buckets<K, P> {
@@ -109,6 +55,19 @@ impl<K: NeighKey, P> Buckets<K, P> {
         // The top `shift` bits, as `hash >> (32 - nht->hash_shift)`.
         (hash as u64 >> (32 - self.shift)) as usize
     }
+
+    #[inline]
+    fn slot_of(&self, key: &K, dev: DevId) -> &Atomic<Neighbour<K, P>> {
+        &self.slots[self.index(key.neigh_hash(dev, self.seed))]
+    }
+}
+
+/// What every lookup reads first: the bucket array and the resize count,
+/// on one cache line that only a resize writes.
+struct Head<K, P> {
+    nht: Atomic<Buckets<K, P>>,
+    /// Odd while `grow` relinks entries; bumped twice per resize.
+    resize_seq: sync::AtomicU64,
 }
 
 /// State under the table lock (`tbl->lock`).
@@ -184,7 +143,7 @@ pub struct GcReport {
 /// # Ok::<(), neighcache::NeighError>(())
 /// ```
 pub struct NeighTable<K: NeighKey, O: NeighOps<K>> {
-    nht: Atomic<Buckets<K, Pkt<K, O>>>,
+    head: CachePadded<Head<K, Pkt<K, O>>>,
     /// The table's clock (`jiffies`): advanced by `run_timers`, read by the
     /// output path without calling a clock.
     jiffies: CachePadded<plain::AtomicU64>,
@@ -245,19 +204,6 @@ unsafe impl<K: NeighKey, O: NeighOps<K>> Send for NeighHandle<'_, K, O> {}
 // SAFETY: as above.
 unsafe impl<K: NeighKey, O: NeighOps<K>> Sync for NeighHandle<'_, K, O> {}
 
-/// Dereference an entry pointer found in a chain.
-///
-/// # Safety
-/// `ptr` must come from a chain loaded under `guard` (or under the table
-/// lock), so the entry cannot have been reclaimed.
-#[inline]
-unsafe fn entry<K, P>(ptr: *const Neighbour<K, P>, _guard: &Guard) -> &Neighbour<K, P> {
-    rcu::assert_live(ptr);
-    // SAFETY: per the contract, the entry was linked when its chain was
-    // loaded under `guard`; unlinking retires it only after this grace period.
-    unsafe { &*ptr }
-}
-
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// A table with `config` and device side `ops`, starting at tick 0.
     pub fn new(config: TableConfig, ops: O) -> Result<Self, NeighError> {
@@ -282,7 +228,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         };
         let hash_seed = inner.next_rand() as u32;
         Ok(NeighTable {
-            nht: Atomic::new(Buckets::new(config.initial_hash_shift.max(1), hash_seed)),
+            head: CachePadded::new(Head {
+                nht: Atomic::new(Buckets::new(config.initial_hash_shift.max(1), hash_seed)),
+                resize_seq: sync::AtomicU64::new(0),
+            }),
             jiffies: CachePadded::new(plain::AtomicU64::new(start)),
             ops,
             config,
@@ -349,10 +298,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     pub fn add_device(&self, dev: DevId, cfg: DeviceConfig) -> Result<(), NeighError> {
         let parms = cfg.parms.unwrap_or(self.config.parms);
         parms.validate()?;
-        if cfg.addr_len > super::MAX_ADDR_LEN {
+        let max = match cfg.header {
+            LinkHeader::Ethernet { .. } => 6,
+            LinkHeader::Lladdr => super::MAX_ADDR_LEN,
+        };
+        if cfg.addr_len > max
+            || (matches!(cfg.header, LinkHeader::Ethernet { .. }) && cfg.addr_len != 6)
+        {
             return Err(NeighError::BadLladdrLen {
                 dev,
-                expected: super::MAX_ADDR_LEN,
+                expected: max,
                 got: cfg.addr_len,
             });
         }
@@ -393,6 +348,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             .ok_or(NeighError::UnknownDevice(dev))
     }
 
+    /// The table hash of `(key, dev)` (its top bits pick the bucket); for
+    /// tests that need keys sharing a bucket.
+    #[doc(hidden)]
+    pub fn key_hash(&self, key: K, dev: DevId) -> u32 {
+        let guard = rcu::pin();
+        // Acquire: see `lookup_noref`.
+        let nht = self.head.nht.load(Ordering::Acquire, &guard);
+        // SAFETY: never null; guard held.
+        key.neigh_hash(dev, unsafe { nht.deref() }.seed)
+    }
+
     /// The device's current randomised reachable time (`parms->reachable_time`).
     #[doc(hidden)]
     pub fn reachable_time(&self, dev: DevId) -> Option<Tick> {
@@ -425,27 +391,35 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         dev: DevId,
         guard: &'g Guard,
     ) -> Option<&'g Entry<K, O>> {
-        // Acquire: pairs with the Release store of a grown array in `grow`.
-        let nht = self.nht.load(Ordering::Acquire, guard);
-        // SAFETY: the bucket array is never null and is retired only after
-        // being replaced; the guard protects the one we loaded.
-        let nht = unsafe { nht.deref() };
-        let hash = key.neigh_hash(dev, nht.seed);
-        // Acquire: pairs with the Release store in `publish_chain`, making the
-        // chain and the entries it links (initialised before) visible.
-        let chain = nht.slots[nht.index(hash)].load(Ordering::Acquire, guard);
-        // SAFETY: chains are retired only after being replaced (guard).
-        let chain = unsafe { chain.as_ref() }?;
-        for link in chain.iter() {
-            if link.hash == hash {
-                // SAFETY: the link comes from a chain loaded under `guard`.
-                let n = unsafe { entry(link.ptr, guard) };
+        loop {
+            // Acquire: pairs with the Release store that ends a resize in
+            // `grow` (so the array loaded below is at least that new).
+            let seq = self.head.resize_seq.load(Ordering::Acquire);
+            // Acquire: pairs with the Release store of a grown array in `grow`.
+            let nht = self.head.nht.load(Ordering::Acquire, guard);
+            // SAFETY: the bucket array is never null and is retired only after
+            // being replaced; the guard protects the one we loaded.
+            let nht = unsafe { nht.deref() };
+            // Acquire: pairs with the Release stores that link an entry
+            // (`create`, `unlink`, `grow`): its initialised fields are visible.
+            let mut p = nht.slot_of(&key, dev).load(Ordering::Acquire, guard);
+            // SAFETY: every entry reachable from a chain loaded under `guard`
+            // is retired only after being unlinked, so after this grace period.
+            while let Some(n) = unsafe { p.as_ref() } {
                 if n.key == key && n.dev == dev {
                     return Some(n);
                 }
+                // Acquire: as for the slot above.
+                p = n.next.load(Ordering::Acquire, guard);
             }
+            // A miss counts only if no resize overlapped the walk: `grow`
+            // relinks `next` in place, so a walk may have left its chain.
+            // Relaxed: ordered after the walk's Acquire loads.
+            if self.head.resize_seq.load(Ordering::Relaxed) == seq && seq & 1 == 0 {
+                return None;
+            }
+            sync::spin_wait();
         }
-        None
     }
 
     /// `neigh_lookup`: find the entry and take a reference
@@ -528,8 +502,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 });
             }
         }
-        // Acquire: see `lookup_noref` (we hold the lock, so Relaxed would do).
-        let mut nht = self.nht.load(Ordering::Acquire, guard);
+        // Relaxed: we hold the table lock, the only writer of the array.
+        let mut nht = self.head.nht.load(Ordering::Relaxed, guard);
         // SAFETY: the array is never null; we hold the lock that replaces it.
         if entries + 1 > unsafe { nht.deref() }.slots.len() {
             nht = self.grow(nht, guard);
@@ -546,49 +520,27 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         ));
         let addr = &*owned as *const Entry<K, O> as usize;
         owned.timer.set_data(addr);
-        let ptr = owned.into_shared(guard).as_raw();
-        let hash = key.neigh_hash(dev, buckets.seed);
-        let slot = &buckets.slots[buckets.index(hash)];
-        let old = slot.load(Ordering::Relaxed, guard); // Relaxed: we are the only writer (table lock)
-                                                       // SAFETY: chains are replaced only under the table lock, which we hold.
-        let mut links = unsafe { old.as_ref() }.map_or_else(Vec::new, |c| {
-            let mut v = Vec::with_capacity(c.len() + 1);
-            v.extend(c.iter().copied());
-            v
-        });
-        links.push(Link { hash, ptr });
-        Self::publish_chain(slot, old, links, guard);
+        let slot = buckets.slot_of(&key, dev);
+        // Relaxed: we are the only writer (table lock); the entry is not yet
+        // visible, so its own `next` needs no ordering either.
+        owned
+            .next
+            .store(slot.load(Ordering::Relaxed, guard), Ordering::Relaxed);
+        let new = owned.into_shared(guard);
+        // Release: pairs with the Acquire loads in `lookup_noref`, publishing
+        // the initialised entry.
+        slot.store(new, Ordering::Release);
         // Relaxed: a count; updated under the table lock or by a destroy.
         self.entries.fetch_add(1, Ordering::Relaxed);
         self.stats.inc(C::ALLOCS);
         drop(inner);
         // SAFETY: the entry was just linked and the guard predates any unlink.
-        Ok(unsafe { entry(ptr, guard) })
+        Ok(unsafe { new.deref() })
     }
 
-    /// Replace a bucket's chain; caller holds the table lock.
-    fn publish_chain(
-        slot: &Atomic<Chain<K, Pkt<K, O>>>,
-        old: Shared<'_, Chain<K, Pkt<K, O>>>,
-        links: Vec<Link<K, Pkt<K, O>>>,
-        guard: &Guard,
-    ) {
-        let new = if links.is_empty() {
-            Shared::null()
-        } else {
-            Owned::new(Chain::new(links)).into_shared(guard)
-        };
-        // Release: pairs with the Acquire load in `lookup_noref`, publishing
-        // the chain and every entry it links.
-        slot.store(new, Ordering::Release);
-        if !old.is_null() {
-            // SAFETY: `old` was just replaced, so new readers cannot find it.
-            unsafe { guard.defer_destroy(old) };
-        }
-    }
-
-    /// `neigh_hash_grow`: publish a twice-as-large array of new chains. The
-    /// old array and chains stay intact for readers until the grace period.
+    /// `neigh_hash_grow`: relink every entry into a twice-as-large array,
+    /// then publish it. `resize_seq` is odd meanwhile, so a lookup that
+    /// misses while (or after) following a relinked `next` retries.
     fn grow<'g>(
         &self,
         old: Shared<'g, Buckets<K, Pkt<K, O>>>,
@@ -597,79 +549,78 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // SAFETY: never null; we hold the table lock.
         let o = unsafe { old.deref() };
         let new = Buckets::new(o.shift + 1, o.seed);
-        let mut chains: Vec<Vec<Link<K, Pkt<K, O>>>> =
-            (0..new.slots.len()).map(|_| Vec::new()).collect();
+        // Relaxed: only resizes (under the table lock) write it.
+        let seq = self.head.resize_seq.load(Ordering::Relaxed);
+        // Relaxed: ordered before the relinks by their Release stores, so a
+        // reader that sees a relinked `next` then sees an odd count.
+        self.head.resize_seq.store(seq + 1, Ordering::Relaxed);
         for slot in o.slots.iter() {
-            let c = slot.load(Ordering::Relaxed, guard); // Relaxed: table lock held
-                                                         // SAFETY: chains are replaced only under the table lock.
-            if let Some(c) = unsafe { c.as_ref() } {
-                for l in c.iter() {
-                    chains[new.index(l.hash)].push(*l);
-                }
-            }
-        }
-        for (slot, links) in new.slots.iter().zip(chains) {
-            if !links.is_empty() {
-                // Relaxed: the array itself is published by the Release below.
-                slot.store(
-                    Owned::new(Chain::new(links)).into_shared(guard),
-                    Ordering::Relaxed,
-                );
+            // Relaxed: table lock held; nobody else writes chains.
+            let mut p = slot.load(Ordering::Relaxed, guard);
+            // SAFETY: linked entries outlive the guard (table lock held).
+            while let Some(n) = unsafe { p.as_ref() } {
+                let next = n.next.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+                let head = new.slot_of(&n.key, n.dev);
+                // Release: see the odd store above.
+                n.next
+                    .store(head.load(Ordering::Relaxed, guard), Ordering::Release);
+                // Relaxed: the new array is published by the Release below.
+                head.store(p, Ordering::Relaxed);
+                p = next;
             }
         }
         let new = Owned::new(new).into_shared(guard);
         // Release: pairs with the Acquire load in `lookup_noref`.
-        self.nht.store(new, Ordering::Release);
-        for slot in o.slots.iter() {
-            let c = slot.load(Ordering::Relaxed, guard); // Relaxed: table lock held
-            if !c.is_null() {
-                // SAFETY: unreachable through the new array; readers of the old
-                // array are protected by their guards.
-                unsafe { guard.defer_destroy(c) };
-            }
-        }
-        // SAFETY: replaced above.
+        self.head.nht.store(new, Ordering::Release);
+        // Release: pairs with the Acquire load that starts a lookup.
+        self.head.resize_seq.store(seq + 2, Ordering::Release);
+        // SAFETY: replaced above; readers of the old array hold guards. Its
+        // slots own nothing (entries are retired by their destroy).
         unsafe { guard.defer_destroy(old) };
         self.stats.inc(C::HASH_GROWS);
         new
     }
 
     /// Unlink `n` from its chain; caller holds the table lock. Returns
-    /// whether it was linked.
+    /// whether it was linked. Readers standing on `n` still follow its
+    /// `next` to the rest of the chain (an RCU list deletion).
     fn unlink(&self, n: &Entry<K, O>, guard: &Guard) -> bool {
-        let nht = self.nht.load(Ordering::Relaxed, guard); // Relaxed: table lock held
-                                                           // SAFETY: never null; table lock held.
+        let nht = self.head.nht.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+                                                                // SAFETY: never null; table lock held.
         let b = unsafe { nht.deref() };
-        let hash = n.key.neigh_hash(n.dev, b.seed);
-        let slot = &b.slots[b.index(hash)];
-        let old = slot.load(Ordering::Relaxed, guard); // Relaxed: table lock held
-                                                       // SAFETY: table lock held.
-        let Some(c) = (unsafe { old.as_ref() }) else {
-            return false;
-        };
-        let me = n as *const Entry<K, O>;
-        if !c.iter().any(|l| l.ptr == me) {
-            return false;
+        let mut link = b.slot_of(&n.key, n.dev);
+        loop {
+            let p = link.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+                                                         // SAFETY: linked entries outlive the guard (table lock held).
+            let Some(e) = (unsafe { p.as_ref() }) else {
+                return false;
+            };
+            if core::ptr::eq(e, n) {
+                // Release: pairs with the Acquire loads of a walk, which then
+                // see the successor's initialised fields.
+                link.store(n.next.load(Ordering::Relaxed, guard), Ordering::Release);
+                return true;
+            }
+            link = &e.next;
         }
-        let links: Vec<_> = c.iter().filter(|l| l.ptr != me).copied().collect();
-        Self::publish_chain(slot, old, links, guard);
-        true
     }
 
-    /// Every linked entry; caller holds the table lock (or is the owner).
+    /// Every linked entry. Exact under the table lock; without it (GC's
+    /// scan) a concurrent resize may hide or repeat an entry.
     fn all_entries<'g>(&self, guard: &'g Guard) -> Vec<&'g Entry<K, O>> {
         // Acquire: see `lookup_noref`.
-        let nht = self.nht.load(Ordering::Acquire, guard);
+        let nht = self.head.nht.load(Ordering::Acquire, guard);
         // SAFETY: never null; guard held.
         let b = unsafe { nht.deref() };
         let mut v = Vec::new();
         for slot in b.slots.iter() {
             // Acquire: see `lookup_noref`.
-            let c = slot.load(Ordering::Acquire, guard);
-            // SAFETY: guard held.
-            if let Some(c) = unsafe { c.as_ref() } {
-                // SAFETY: links of a chain loaded under `guard`.
-                v.extend(c.iter().map(|l| unsafe { entry(l.ptr, guard) }));
+            let mut p = slot.load(Ordering::Acquire, guard);
+            // SAFETY: see `lookup_noref`.
+            while let Some(n) = unsafe { p.as_ref() } {
+                v.push(n);
+                // Acquire: see `lookup_noref`.
+                p = n.next.load(Ordering::Acquire, guard);
             }
         }
         v
@@ -702,8 +653,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 "neigh_destroy: double destroy (refcount reached zero twice)"
             );
             g.destroyed = true;
-            g.queue_bytes = 0;
-            core::mem::take(&mut g.arp_queue)
+            g.take_queue()
         };
         for pkt in q {
             self.drop_pkt(n, pkt, DropReason::Destroyed);
@@ -881,8 +831,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         g: &mut Inner<Pkt<K, O>>,
     ) -> std::collections::VecDeque<Pkt<K, O>> {
         self.stats.inc(C::RES_FAILED);
-        g.queue_bytes = 0;
-        core::mem::take(&mut g.arp_queue)
+        g.take_queue()
     }
 
     pub(crate) fn report_failed(&self, n: &Entry<K, O>, q: std::collections::VecDeque<Pkt<K, O>>) {
@@ -897,11 +846,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let parms = &n.device.parms;
         let probes = g.probes;
         g.probes += 1;
-        if probes < parms.ucast_probes {
-            let guard = rcu::pin();
-            if let Some(hw) = n.hw(&guard) {
-                return Some(Probe::Unicast(hw.lladdr));
-            }
+        if probes < parms.ucast_probes && n.state().is(NudState::VALID) {
+            return Some(Probe::Unicast(n.read_lladdr()));
         }
         if probes < parms.ucast_probes + parms.app_probes && probes >= parms.ucast_probes {
             return Some(Probe::App);
@@ -946,7 +892,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             Some(a) => Some(LlAddr::new(a).expect("length checked against addr_len")),
             None => None,
         };
-        let guard = rcu::pin();
         let now = self.jiffies();
         let mut g = n.inner.lock();
         let old = n.state();
@@ -956,7 +901,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         if self.dead_check() && g.dead {
             return Err(NeighError::Dead);
         }
-        let cur: Option<LlAddr> = n.hw(&guard).map(|h| h.lladdr);
+        let cur: Option<LlAddr> = old.is(NudState::VALID).then(|| n.read_lladdr());
         if !new.is(NudState::VALID) {
             self.del_timer(n);
             n.set_state(&g, new);
@@ -1017,7 +962,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             n.set_state(&g, new);
         }
         if Some(lladdr) != cur {
-            n.publish_hw(&g, dev.hw(lladdr), &guard);
+            n.publish_hh(&g, &dev.build_header(&lladdr));
             if !new.is(NudState::CONNECTED) {
                 n.confirmed.store(
                     now.saturating_sub(dev.parms.base_reachable_time << 1),
@@ -1031,14 +976,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // Newly VALID: flush the queue with the new header (kernel: n->output
         // for each queued skb). A STALE entry then moves on as the first
         // packet's event_send would have moved it.
-        g.queue_bytes = 0;
-        let q = core::mem::take(&mut g.arp_queue);
+        let q = g.take_queue();
+        let hh = n.read_hh();
         drop(g);
         if !q.is_empty() {
-            let hw = n.hw(&guard).expect("published above");
             for pkt in q {
                 self.stats.inc(C::FLUSHED);
-                self.ops.transmit(n.dev, hw.header(), pkt);
+                self.ops.transmit(n.dev, hh.as_bytes(), pkt);
             }
             if new == NudState::STALE {
                 let _ = self.event_send(n, None);
@@ -1130,8 +1074,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         self.unlink(n, guard);
         let mut g = n.inner.lock();
         self.del_timer(n);
-        g.queue_bytes = 0;
-        let q = core::mem::take(&mut g.arp_queue);
+        let q = g.take_queue();
         // The kernel keeps VALID entries NOARP with a blackhole output; we
         // have no output pointer, so NONE sends holders to event_send, which
         // drops on `dead`.
@@ -1186,8 +1129,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             // pending) must not see a timer state and re-arm the dead entry.
             n.set_state(&g, NudState::FAILED);
             g.dead = true;
-            g.queue_bytes = 0;
-            core::mem::take(&mut g.arp_queue)
+            g.take_queue()
         };
         drop(inner);
         self.report_failed(&n, q);
@@ -1197,29 +1139,46 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 
     // ----- gc ------------------------------------------------------------
 
-    /// Unlink every entry that `collectable` accepts and that only the table
-    /// holds; caller holds the table lock. The check and the `dead` mark are
-    /// one critical section of the entry lock (as in `neigh_periodic_work`),
-    /// so no `event_send` can arm the timer between them.
-    pub(crate) fn collect(
+    /// Unlink `n` if `collectable` accepts it and only the table holds it;
+    /// caller holds the table lock. The check and the `dead` mark are one
+    /// critical section of the entry lock (as in `neigh_periodic_work`), so
+    /// no `event_send` can arm the timer between them. A lookup may still
+    /// find the entry and take a reference afterwards; it then sees `dead`.
+    fn try_collect(
         &self,
+        n: &Entry<K, O>,
         guard: &Guard,
+        collectable: &impl Fn(&Entry<K, O>, NudState) -> bool,
+    ) -> bool {
+        let mut g = n.inner.lock();
+        if g.dead || n.refcnt() != 1 || !collectable(n, n.state()) {
+            return false;
+        }
+        let linked = self.unlink(n, guard);
+        debug_assert!(linked, "a live entry is linked");
+        g.dead = true;
+        drop(g);
+        // Destroy takes no table lock, so releasing here is fine.
+        self.release(n);
+        true
+    }
+
+    /// Periodic collection: scan without the table lock (an RCU walk; a
+    /// concurrent resize may hide an entry until the next pass), then take
+    /// the table lock only for each entry that looks collectable, so creates
+    /// are never blocked for a whole scan.
+    pub(crate) fn collect_unlocked(
+        &self,
         collectable: impl Fn(&Entry<K, O>, NudState) -> bool,
     ) -> GcReport {
+        let guard = rcu::pin();
         let mut rep = GcReport::default();
-        for n in self.all_entries(guard) {
+        for n in self.all_entries(&guard) {
             rep.scanned += 1;
-            let mut g = n.inner.lock();
-            // Only the table's link holds it. A lookup may still find it and
-            // take a reference after this check; that holder then sees `dead`.
-            if n.refcnt() == 1 && !g.dead && collectable(n, n.state()) {
-                self.unlink(n, guard);
-                g.dead = true;
-                drop(g);
-                rep.removed += 1;
-                // Releasing under the table lock is fine: destroy takes no
-                // table lock.
-                self.release(n);
+            // A lock-free pre-check; `try_collect` decides under the locks.
+            if n.refcnt() == 1 && collectable(n, n.state()) {
+                let _table = self.lock.lock();
+                rep.removed += usize::from(self.try_collect(n, &guard, &collectable));
             }
         }
         rep
@@ -1239,8 +1198,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     fn forced_gc(&self, inner: &mut TableInner, guard: &Guard) -> usize {
         inner.last_flush = self.jiffies();
         self.stats.inc(C::FORCED_GC_RUNS);
-        self.collect(guard, |_, state| !state.is(NudState::PERMANENT))
-            .removed
+        let f = |_: &Entry<K, O>, state: NudState| !state.is(NudState::PERMANENT);
+        self.all_entries(guard)
+            .into_iter()
+            .filter(|n| self.try_collect(n, guard, &f))
+            .count()
     }
 
     // ----- reporting -----------------------------------------------------
@@ -1249,7 +1211,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     pub fn stats(&self) -> NeighStats {
         let guard = rcu::pin();
         // Acquire: see `lookup_noref`.
-        let nht = self.nht.load(Ordering::Acquire, &guard);
+        let nht = self.head.nht.load(Ordering::Acquire, &guard);
         // SAFETY: never null; guard held.
         let buckets = unsafe { nht.deref() }.slots.len();
         self.stats.snapshot(self.entries(), buckets)
@@ -1258,6 +1220,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Entries currently linked.
     pub fn len(&self) -> usize {
         let guard = rcu::pin();
+        let _table = self.lock.lock();
         self.all_entries(&guard).len()
     }
 
@@ -1269,6 +1232,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Every linked entry, like `ip neigh show`.
     pub fn dump(&self) -> Vec<NeighInfo<K>> {
         let guard = rcu::pin();
+        // Under the table lock the walk is exact (no resize can overlap it).
+        let _table = self.lock.lock();
         let now = self.jiffies();
         let mut v: Vec<NeighInfo<K>> = self
             .all_entries(&guard)
@@ -1278,14 +1243,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 NeighInfo {
                     key: n.key,
                     dev: n.dev,
-                    lladdr: n.hw(&guard).map(|h| h.lladdr),
+                    lladdr: n.lladdr(),
                     state: n.state(),
                     refcnt: n.refcnt(),
                     used_ago: now.saturating_sub(n.used()),
                     confirmed_ago: now.saturating_sub(n.confirmed()),
                     updated_ago: now.saturating_sub(g.updated),
                     probes: g.probes,
-                    queue_len: g.arp_queue.len(),
+                    queue_len: g.queue_len(),
                     router: g.router,
                 }
             })
@@ -1306,18 +1271,11 @@ impl<K: NeighKey, O: NeighOps<K>> Drop for NeighTable<K, O> {
     /// cannot exist (handles borrow the table).
     fn drop(&mut self) {
         self.flush_dev(None);
-        // SAFETY: `&mut self`: no reader or writer remains; chains and the
-        // array are freed directly (entries are retired by their destroy).
+        // SAFETY: `&mut self`: no reader or writer remains. The flush above
+        // unlinked (and retired) every entry; the array owns nothing else.
         unsafe {
             let g = rcu::unprotected();
-            let nht = self.nht.load(Ordering::Relaxed, g);
-            let b = nht.into_owned();
-            for slot in b.slots.iter() {
-                let c = slot.load(Ordering::Relaxed, g);
-                if !c.is_null() {
-                    drop(c.into_owned());
-                }
-            }
+            drop(self.head.nht.load(Ordering::Relaxed, g).into_owned());
         }
     }
 }

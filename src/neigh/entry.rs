@@ -193,6 +193,8 @@ impl Hw {
 pub(crate) struct Inner<P> {
     /// Unlinked from the table; set once, under this lock.
     pub(crate) dead: bool,
+    /// `neigh_destroy` ran (refcount reached zero); set once.
+    pub(crate) destroyed: bool,
     /// Probes sent in the current resolution (`neigh->probes`).
     pub(crate) probes: u32,
     /// Last state change (`neigh->updated`).
@@ -263,6 +265,7 @@ impl<K: Copy, P> Neighbour<K, P> {
             device,
             inner: Mutex::new(Inner {
                 dead: false,
+                destroyed: false,
                 probes: 0,
                 updated: now,
                 router: false,

@@ -352,6 +352,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             .ok_or(NeighError::UnknownDevice(dev))
     }
 
+    /// The device's current randomised reachable time (`parms->reachable_time`).
+    #[doc(hidden)]
+    pub fn reachable_time(&self, dev: DevId) -> Option<Tick> {
+        self.lock
+            .lock()
+            .devices
+            .get(&dev)
+            .map(|d| d.reachable_time())
+    }
+
     fn device(&self, inner: &TableInner, dev: DevId) -> Result<sync::Arc<Device>, NeighError> {
         inner
             .devices
@@ -644,6 +654,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 g.dead,
                 "neigh_destroy: destroying alive neighbour (refcount reached zero while linked)"
             );
+            // A second zero crossing means a reference was taken from zero
+            // (the pre-2015 bug); with a real RCU this would be a double free.
+            assert!(
+                !g.destroyed,
+                "neigh_destroy: double destroy (refcount reached zero twice)"
+            );
+            g.destroyed = true;
             g.queue_bytes = 0;
             core::mem::take(&mut g.arp_queue)
         };
@@ -1055,29 +1072,19 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 
     // ----- removal -------------------------------------------------------
 
-    /// Mark `n` dead under its lock and unlink it; caller holds the table
-    /// lock. `flush` also disarms the timer, purges the queue and resets the
-    /// state (`neigh_flush_dev`); without it the caller has checked the entry
-    /// is collectable (GC). Returns the purged packets. The caller then drops
-    /// the table's reference.
-    fn kill(
-        &self,
-        n: &Entry<K, O>,
-        flush: bool,
-        guard: &Guard,
-    ) -> std::collections::VecDeque<Pkt<K, O>> {
+    /// `neigh_flush_dev` for one entry: unlink it, then under its lock
+    /// disarm the timer, purge the queue, reset the state and mark it dead.
+    /// Caller holds the table lock, and then drops the table's reference.
+    fn kill(&self, n: &Entry<K, O>, guard: &Guard) -> std::collections::VecDeque<Pkt<K, O>> {
         self.unlink(n, guard);
         let mut g = n.inner.lock();
-        let mut q = Default::default();
-        if flush {
-            self.del_timer(n);
-            g.queue_bytes = 0;
-            q = core::mem::take(&mut g.arp_queue);
-            // The kernel keeps VALID entries NOARP with a blackhole output; we
-            // have no output pointer, so NONE sends holders to event_send,
-            // which drops on `dead`.
-            n.set_state(&g, NudState::NONE);
-        }
+        self.del_timer(n);
+        g.queue_bytes = 0;
+        let q = core::mem::take(&mut g.arp_queue);
+        // The kernel keeps VALID entries NOARP with a blackhole output; we
+        // have no output pointer, so NONE sends holders to event_send, which
+        // drops on `dead`.
+        n.set_state(&g, NudState::NONE);
         g.dead = true;
         q
     }
@@ -1091,7 +1098,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let mut killed = Vec::new();
         for n in self.all_entries(&guard) {
             if dev.is_none_or(|d| d == n.dev) {
-                let q = self.kill(n, true, &guard);
+                let q = self.kill(n, &guard);
                 killed.push((n, q));
             }
         }
@@ -1136,10 +1143,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 
     // ----- gc ------------------------------------------------------------
 
-    /// Collect `candidates` that still satisfy `collectable` under their
-    /// lock; caller holds the table lock. Returns those unlinked; the caller
-    /// releases them after dropping the table lock... but releasing under it
-    /// is fine too (destroy takes no table lock), so we do it here.
+    /// Unlink every entry that `collectable` accepts and that only the table
+    /// holds; caller holds the table lock. The check and the `dead` mark are
+    /// one critical section of the entry lock (as in `neigh_periodic_work`),
+    /// so no `event_send` can arm the timer between them.
     pub(crate) fn collect(
         &self,
         guard: &Guard,
@@ -1148,15 +1155,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let mut rep = GcReport::default();
         for n in self.all_entries(guard) {
             rep.scanned += 1;
-            let g = n.inner.lock();
-            let state = n.state();
-            // Only the table's link holds it: nobody can take a new reference
-            // except through a lookup, which we race exactly as the kernel does.
-            if n.refcnt() == 1 && !g.dead && collectable(n, state) {
+            let mut g = n.inner.lock();
+            // Only the table's link holds it. A lookup may still find it and
+            // take a reference after this check; that holder then sees `dead`.
+            if n.refcnt() == 1 && !g.dead && collectable(n, n.state()) {
+                self.unlink(n, guard);
+                g.dead = true;
                 drop(g);
-                let q = self.kill(n, false, guard);
-                debug_assert!(q.is_empty());
                 rep.removed += 1;
+                // Releasing under the table lock is fine: destroy takes no
+                // table lock.
                 self.release(n);
             }
         }

@@ -1,0 +1,185 @@
+//! Shared test fixtures: a recording device side and table builders.
+#![allow(dead_code)]
+
+use neighcache::{
+    DevId, DeviceConfig, DropReason, NeighOps, NeighTable, Packet, Probe, TableConfig,
+};
+use std::net::Ipv4Addr;
+use std::sync::Mutex;
+
+/// A test packet: an id, and a length for the byte limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pkt {
+    pub id: u64,
+    pub len: usize,
+}
+
+impl Packet for Pkt {
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+pub fn pkt(id: u64) -> Pkt {
+    Pkt { id, len: 100 }
+}
+
+/// Everything the cache did to the outside world, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Tx {
+        dev: DevId,
+        hh: Vec<u8>,
+        id: u64,
+    },
+    Solicit {
+        dev: DevId,
+        key: Ipv4Addr,
+        probe: Probe,
+    },
+    ErrorReport {
+        key: Ipv4Addr,
+        id: u64,
+    },
+    Discard {
+        key: Ipv4Addr,
+        id: u64,
+        reason: DropReason,
+    },
+}
+
+#[derive(Default)]
+pub struct Rec {
+    pub events: Mutex<Vec<Event>>,
+}
+
+impl Rec {
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+    pub fn tx_ids(ev: &[Event]) -> Vec<u64> {
+        ev.iter()
+            .filter_map(|e| {
+                if let Event::Tx { id, .. } = e {
+                    Some(*id)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+    pub fn solicits(ev: &[Event]) -> Vec<Probe> {
+        ev.iter()
+            .filter_map(|e| {
+                if let Event::Solicit { probe, .. } = e {
+                    Some(*probe)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+    pub fn errors(ev: &[Event]) -> Vec<u64> {
+        ev.iter()
+            .filter_map(|e| {
+                if let Event::ErrorReport { id, .. } = e {
+                    Some(*id)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+    pub fn discards(ev: &[Event]) -> Vec<(u64, DropReason)> {
+        ev.iter()
+            .filter_map(|e| {
+                if let Event::Discard { id, reason, .. } = e {
+                    Some((*id, *reason))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+}
+
+impl NeighOps<Ipv4Addr> for Rec {
+    type Packet = Pkt;
+    fn transmit(&self, dev: DevId, hh: &[u8], pkt: Pkt) {
+        self.events.lock().unwrap().push(Event::Tx {
+            dev,
+            hh: hh.to_vec(),
+            id: pkt.id,
+        });
+    }
+    fn solicit(&self, dev: DevId, key: &Ipv4Addr, probe: Probe) {
+        self.events.lock().unwrap().push(Event::Solicit {
+            dev,
+            key: *key,
+            probe,
+        });
+    }
+    fn error_report(&self, _dev: DevId, key: &Ipv4Addr, pkt: Pkt) {
+        self.events.lock().unwrap().push(Event::ErrorReport {
+            key: *key,
+            id: pkt.id,
+        });
+    }
+    fn discard(&self, _dev: DevId, key: &Ipv4Addr, pkt: Pkt, reason: DropReason) {
+        self.events.lock().unwrap().push(Event::Discard {
+            key: *key,
+            id: pkt.id,
+            reason,
+        });
+    }
+}
+
+pub const ETH0: DevId = DevId(1);
+pub const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+pub const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
+pub const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
+
+pub fn ip(last: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 0, 0, last)
+}
+
+/// The Ethernet header the cache should build for `mac`.
+pub fn hh(mac: [u8; 6]) -> Vec<u8> {
+    let mut v = mac.to_vec();
+    v.extend_from_slice(&SRC_MAC);
+    v.extend_from_slice(&0x0800u16.to_be_bytes());
+    v
+}
+
+pub fn table_with(cfg: TableConfig) -> NeighTable<Ipv4Addr, Rec> {
+    let t = NeighTable::with_start(cfg, Rec::default(), 1_000_000).unwrap();
+    t.add_device(ETH0, DeviceConfig::ethernet(SRC_MAC, 0x0800))
+        .unwrap();
+    t
+}
+
+pub fn cfg() -> TableConfig {
+    TableConfig {
+        seed: 42,
+        ..TableConfig::default()
+    }
+}
+
+pub fn table() -> NeighTable<Ipv4Addr, Rec> {
+    table_with(cfg())
+}
+
+/// Advance the table's clock by `dt` ticks.
+pub fn advance(t: &NeighTable<Ipv4Addr, Rec>, dt: u64) -> usize {
+    t.run_timers(t.jiffies() + dt).unwrap()
+}
+
+/// Advance in steps of `step` ticks for `total` ticks (so handlers see
+/// intermediate times, as a periodic timer thread would).
+pub fn advance_by_steps(t: &NeighTable<Ipv4Addr, Rec>, total: u64, step: u64) {
+    let end = t.jiffies() + total;
+    while t.jiffies() < end {
+        let next = (t.jiffies() + step).min(end);
+        t.run_timers(next).unwrap();
+    }
+}

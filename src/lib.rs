@@ -4,6 +4,10 @@
 //! stacks, built like Linux's `net/core/neighbour.c`, and a model-checked
 //! specification of the race that kernel commit 2c51a97f76d2 ("neigh: do not
 //! modify unlinked entries", 2015) fixed.
+//!
+//! The README's usage example runs as a doctest (default build only; under
+//! the model features the primitives only work inside a model run).
+#![cfg_attr(not(any(feature = "loom", feature = "shuttle")), doc = include_str!("../README.md"))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

@@ -22,6 +22,8 @@ enum Op {
     Request(u8, bool),
     Confirm(u8),
     Advance(u64),
+    /// Run exactly to the next timer or GC deadline.
+    NextEvent,
     Remove(u8),
     Flush,
 }
@@ -34,6 +36,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (key.clone(), any::<bool>()).prop_map(|(k, b)| Op::Request(k, b)),
         1 => key.clone().prop_map(Op::Confirm),
         5 => prop_oneof![1u64..600, 600u64..3000, Just(5 * HZ), Just(40 * HZ)].prop_map(Op::Advance),
+        3 => Just(Op::NextEvent),
         1 => key.prop_map(Op::Remove),
         1 => Just(Op::Flush),
     ]
@@ -81,8 +84,8 @@ impl Model {
         let e = self.entries.get_mut(&k).unwrap();
         let p = e.probes;
         e.probes += 1;
-        let kind = if p < self.p.ucast_probes && e.lladdr.is_some() {
-            Probe::Unicast(neighcache::LlAddr::new(&e.lladdr.unwrap()).unwrap())
+        let kind = if let (true, Some(mac)) = (p < self.p.ucast_probes, e.lladdr) {
+            Probe::Unicast(neighcache::LlAddr::new(&mac).unwrap())
         } else if p >= self.p.ucast_probes && p < self.p.ucast_probes + self.p.app_probes {
             Probe::App
         } else {
@@ -375,6 +378,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 t.run_timers(now).unwrap();
                 m.run_timers(now);
             }
+            Op::NextEvent => {
+                let now = t.next_event().max(t.jiffies());
+                t.run_timers(now).unwrap();
+                m.run_timers(now);
+            }
             Op::Remove(k) => {
                 let r = t.remove(key(k), ETH0);
                 prop_assert_eq!(
@@ -404,8 +412,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         let exp = std::mem::take(&mut m.ext);
         for k in 1..=4u8 {
             prop_assert_eq!(
-                obs.get(&k),
-                exp.get(&k),
+                obs.get(&k).cloned().unwrap_or_default(),
+                exp.get(&k).cloned().unwrap_or_default(),
                 "step {}: events of key {} after {:?}",
                 step,
                 k,
@@ -437,6 +445,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
         }
         let timers = m.entries.values().filter(|e| e.timer.is_some()).count();
+        let next = m.entries.values().filter_map(|e| e.timer).min();
+        prop_assert_eq!(
+            t.timer_wheel().next_expiry(),
+            next,
+            "step {}: next timer expiry",
+            step
+        );
         prop_assert_eq!(
             t.timer_wheel().pending(),
             timers,

@@ -214,7 +214,9 @@ fn probe_answered_becomes_reachable() {
 /// requested state, flags) -> (resulting state, resulting lladdr).
 #[test]
 fn update_override_rules() {
-    let cases: &[(S, [u8; 6], S, F, S, [u8; 6])] = &[
+    /// (old state, new lladdr, requested state, flags, resulting state, resulting lladdr)
+    type Case = (S, [u8; 6], S, F, S, [u8; 6]);
+    let cases: &[Case] = &[
         // A different address without OVERRIDE is ignored.
         (
             S::REACHABLE,

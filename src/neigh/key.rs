@@ -19,7 +19,7 @@ impl core::fmt::Display for DevId {
 }
 
 /// A protocol address that a neighbour table can be keyed by.
-pub trait NeighKey: Copy + Eq + Hash + Debug + core::fmt::Display + Send + Sync + 'static {
+pub trait NeighKey: Copy + Ord + Hash + Debug + core::fmt::Display + Send + Sync + 'static {
     /// The table's family name (`"inet"`, `"inet6"`), for dumps.
     const FAMILY: &'static str;
 

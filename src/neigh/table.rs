@@ -112,7 +112,10 @@ pub struct GcReport {
 
 /// A neighbour table for protocol addresses `K`, with device side `O`.
 ///
-/// ```
+// Under the model features the example's locks and atomics are loom's or
+// shuttle's, which only work inside a model run: compile it, don't run it.
+#[cfg_attr(not(any(feature = "loom", feature = "shuttle")), doc = "```")]
+#[cfg_attr(any(feature = "loom", feature = "shuttle"), doc = "```no_run")]
 /// use neighcache::{DeviceConfig, DevId, NeighOps, NeighTable, NudState, Probe, UpdateFlags, Xmit};
 /// use std::net::Ipv4Addr;
 ///
@@ -210,7 +213,7 @@ unsafe impl<K: NeighKey, O: NeighOps<K>> Sync for NeighHandle<'_, K, O> {}
 /// `ptr` must come from a chain loaded under `guard` (or under the table
 /// lock), so the entry cannot have been reclaimed.
 #[inline]
-unsafe fn entry<'g, K, P>(ptr: *const Neighbour<K, P>, _guard: &'g Guard) -> &'g Neighbour<K, P> {
+unsafe fn entry<K, P>(ptr: *const Neighbour<K, P>, _guard: &Guard) -> &Neighbour<K, P> {
     rcu::assert_live(ptr);
     // SAFETY: per the contract, the entry was linked when its chain was
     // loaded under `guard`; unlinking retires it only after this grace period.
@@ -1131,6 +1134,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let q = {
             let mut g = n.inner.lock();
             self.del_timer(&n);
+            // A handler that was already running (so `del_timer` found nothing
+            // pending) must not see a timer state and re-arm the dead entry.
+            n.set_state(&g, NudState::FAILED);
             g.dead = true;
             g.queue_bytes = 0;
             core::mem::take(&mut g.arp_queue)
@@ -1237,7 +1243,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 }
             })
             .collect();
-        v.sort_by(|a, b| (a.dev, a.key.to_string()).cmp(&(b.dev, b.key.to_string())));
+        v.sort_by_key(|e| (e.dev, e.key));
         v
     }
 

@@ -21,7 +21,7 @@ use neighcache::{
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 /// Sizes tracked one by one; larger allocations share the last slot.
 const TRACKED: usize = 1024;
@@ -33,13 +33,42 @@ static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 const ZERO: AtomicIsize = AtomicIsize::new(0);
 static LIVE_BY_SIZE: [AtomicIsize; TRACKED + 1] = [ZERO; TRACKED + 1];
 static LIVE_BIG_BYTES: AtomicIsize = AtomicIsize::new(0);
+/// The live allocations of at least `TRACKED` bytes: (address, size) pairs,
+/// 0 when free. A few hundred slots are plenty for this program.
+const BIG_SLOTS: usize = 512;
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO_U: AtomicUsize = AtomicUsize::new(0);
+static BIG_PTR: [AtomicUsize; BIG_SLOTS] = [ZERO_U; BIG_SLOTS];
+static BIG_SIZE: [AtomicUsize; BIG_SLOTS] = [ZERO_U; BIG_SLOTS];
 
-fn track(size: usize, sign: isize) {
+fn track(p: *mut u8, size: usize, sign: isize) {
     LIVE_BYTES.fetch_add(sign * size as isize, Ordering::Relaxed);
     LIVE_BY_SIZE[size.min(TRACKED)].fetch_add(sign, Ordering::Relaxed);
     if size >= TRACKED {
         LIVE_BIG_BYTES.fetch_add(sign * size as isize, Ordering::Relaxed);
+        let a = p as usize;
+        let (from, to) = if sign > 0 { (0, a) } else { (a, 0) };
+        for (ptr, sz) in BIG_PTR.iter().zip(&BIG_SIZE) {
+            if ptr
+                .compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                sz.store(if sign > 0 { size } else { 0 }, Ordering::Relaxed);
+                break;
+            }
+        }
     }
+}
+
+/// Sizes of the live big allocations.
+fn big_allocations() -> Vec<usize> {
+    let mut v: Vec<usize> = BIG_SIZE
+        .iter()
+        .map(|s| s.load(Ordering::Relaxed))
+        .filter(|&s| s != 0)
+        .collect();
+    v.sort_unstable();
+    v
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; the counters are
@@ -49,7 +78,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded with the caller's layout.
         let p = unsafe { System.alloc(l) };
         if !p.is_null() {
-            track(l.size(), 1);
+            track(p, l.size(), 1);
         }
         p
     }
@@ -57,12 +86,12 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded with the caller's layout.
         let p = unsafe { System.alloc_zeroed(l) };
         if !p.is_null() {
-            track(l.size(), 1);
+            track(p, l.size(), 1);
         }
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        track(l.size(), -1);
+        track(p, l.size(), -1);
         // SAFETY: forwarded; `p` was allocated by `System` with `l`.
         unsafe { System.dealloc(p, l) }
     }
@@ -70,8 +99,8 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded; `p` was allocated by `System` with `l`.
         let q = unsafe { System.realloc(p, l, new) };
         if !q.is_null() {
-            track(l.size(), -1);
-            track(new, 1);
+            track(p, l.size(), -1);
+            track(q, new, 1);
         }
         q
     }
@@ -84,6 +113,7 @@ struct Snapshot {
     bytes: isize,
     by_size: Vec<isize>,
     big: isize,
+    big_sizes: Vec<usize>,
 }
 
 fn snapshot() -> Snapshot {
@@ -94,6 +124,7 @@ fn snapshot() -> Snapshot {
             .map(|c| c.load(Ordering::Relaxed))
             .collect(),
         big: LIVE_BIG_BYTES.load(Ordering::Relaxed),
+        big_sizes: big_allocations(),
     }
 }
 
@@ -112,9 +143,15 @@ impl NeighOps<Ipv4Addr> for Ops {
 }
 
 fn settle() {
-    // Let every retired chain, array and header go back.
-    for _ in 0..64 {
+    // Let every retired chain, array, header and entry go back: each flush
+    // frees only a few bags of garbage, so repeat until the heap is steady.
+    let mut last = LIVE_BYTES.load(Ordering::Relaxed);
+    let mut steady = 0;
+    while steady < 64 {
         neighcache::rcu::barrier();
+        let now = LIVE_BYTES.load(Ordering::Relaxed);
+        steady = if now == last { steady + 1 } else { 0 };
+        last = now;
     }
 }
 
@@ -195,8 +232,25 @@ fn main() {
     let big_n = after.by_size[TRACKED] - base.by_size[TRACKED];
     if big_n != 0 || big != 0 {
         println!(
-            "    {big_n:>9} x >=1KiB = {big:>11} B  ({:>6.1} B/entry)  (bucket array, wheel)",
+            "    {big_n:>9} x >=1KiB = {big:>11} B  ({:>6.1} B/entry)",
             big as f64 / n as f64
+        );
+        let mut before = base.big_sizes.clone();
+        let added: Vec<usize> = after
+            .big_sizes
+            .iter()
+            .copied()
+            .filter(|s| match before.iter().position(|b| b == s) {
+                Some(i) => {
+                    before.swap_remove(i);
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        println!("      the big ones added (B): {added:?}");
+        println!(
+            "      (the {bucket_array} B one is the bucket array; the 32 B x N one is the timer wheel's node slab)"
         );
     }
     drop(table);

@@ -263,8 +263,10 @@ fn build(keys: &[Ipv4Addr]) -> Contenders {
             p.insert((k, DEV), hdr(false));
         }
     }
+    let table = resolved_table(keys);
+    common::settle();
     Contenders {
-        table: resolved_table(keys),
+        table,
         plain: Plain(map.clone()),
         rw: Rw(RwLock::new(map.clone())),
         mx: Mx(Mutex::new(map)),
@@ -312,6 +314,8 @@ fn lookup_hit(c: &mut Criterion) {
         bench_single(&mut g, "mutex_hashmap", size, &all.mx, &q);
         bench_single(&mut g, "dashmap", size, &all.dash, &q);
         bench_single(&mut g, "papaya", size, &all.papaya, &q);
+        drop(all);
+        common::settle();
     }
     g.finish();
 }
@@ -413,6 +417,8 @@ fn lookup_hit_mt(c: &mut Criterion) {
             bench_mt(&mut g, "dashmap", size, threads, &all.dash, &q);
             bench_mt(&mut g, "papaya", size, threads, &all.papaya, &q);
         }
+        drop(all);
+        common::settle();
     }
     g.finish();
 }
@@ -491,6 +497,8 @@ fn lookup_mix_mt(c: &mut Criterion) {
             bench_mix(&mut g, "dashmap", size, threads, &all.dash, q, c);
             bench_mix(&mut g, "papaya", size, threads, &all.papaya, q, c);
         }
+        drop(all);
+        common::settle();
     }
     g.finish();
 }

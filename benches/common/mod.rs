@@ -93,6 +93,15 @@ pub fn resolved_table(keys: &[Ipv4Addr]) -> Table {
     t
 }
 
+/// Wait out RCU grace periods until the garbage retired so far (chains
+/// replaced while building a table, a dropped table's entries) is freed, so
+/// that the next benchmark does not pay for reclaiming it.
+pub fn settle() {
+    for _ in 0..20_000 {
+        neighcache::rcu::barrier();
+    }
+}
+
 /// The Ethernet header the table caches for `mac` (what peers store).
 pub fn eth_header(mac: [u8; 6]) -> Hdr {
     let mut hh = [0u8; HH_MAX];

@@ -165,6 +165,13 @@ pub(crate) mod plain {
     }
 }
 
+/// OS threads and sleeping, for the production-only timer thread.
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub(crate) mod os {
+    pub(crate) use std::thread;
+    pub(crate) use std::time::Duration;
+}
+
 /// A hint that the current value is used for the hot path and deserves its
 /// own cache line.
 pub(crate) use crossbeam_utils::CachePadded;

@@ -602,3 +602,26 @@ fn dump_lists_entries() {
     assert!(line.ends_with("REACHABLE"));
     assert!(d[1].to_string().ends_with("INCOMPLETE") && d[1].queue_len == 1);
 }
+
+/// The optional timer thread drives `run_timers` from a clock: an
+/// unanswered resolution fails without the test calling `run_timers`.
+#[test]
+fn timer_thread_drives_the_state_machine() {
+    let clock = std::sync::Arc::new(neighcache::ManualClock::new(1_000_000));
+    struct Shared(std::sync::Arc<neighcache::ManualClock>);
+    impl neighcache::Clock for Shared {
+        fn now(&self) -> neighcache::Tick {
+            self.0.now()
+        }
+    }
+    let t = std::sync::Arc::new(table());
+    let th = t.spawn_timer_thread(Shared(clock.clone()), std::time::Duration::from_millis(1));
+    t.resolve_output(ip(1), ETH0, pkt(1));
+    for _ in 0..40 {
+        clock.advance(HZ / 4);
+        std::thread::sleep(std::time::Duration::from_millis(3));
+    }
+    th.stop();
+    assert_eq!(state(&t, 1), S::FAILED);
+    assert_eq!(Rec::errors(&t.ops().take()), vec![1]);
+}

@@ -8,8 +8,10 @@
 //! entry: that is the race the `dead` checks close. This module decides
 //! *what* to collect; the mechanics are in `neigh::table`.
 
+use super::stats::C;
 use super::table::GcReport;
 use super::{NeighKey, NeighOps, NeighTable, NudState};
+use crate::parms::HZ;
 use crate::rcu;
 use crate::sync::Ordering;
 
@@ -23,26 +25,26 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     pub fn gc(&self) -> GcReport {
         let now = self.jiffies();
         let guard = rcu::pin();
-        let interval = self.config.gc_interval;
-        let thresh1 = self.config.gc_thresh1;
-        self.with_lock(|inner| {
-            *inner.next_gc() = now + interval;
-            if now >= *inner.next_rand() {
-                *inner.next_rand() = now + 300 * crate::parms::HZ;
-                inner.redraw_reachable_times();
+        let mut inner = self.lock_inner();
+        inner.next_gc = now + self.config.gc_interval;
+        if now >= inner.next_rand {
+            inner.next_rand = now + 300 * HZ;
+            let devs: Vec<_> = inner.devices.values().cloned().collect();
+            for d in devs {
+                let t = inner.rand_reach_time(d.parms.base_reachable_time);
+                // Relaxed: see `Device::reachable_time`.
+                d.reachable_time.store(t, Ordering::Relaxed);
             }
-            if self.entries() < thresh1 {
-                return GcReport::default();
+        }
+        if self.entries() < self.config.gc_thresh1 {
+            return GcReport::default();
+        }
+        self.stats.inc(C::PERIODIC_GC_RUNS);
+        self.collect(&guard, |n, state| {
+            if state.is(NudState::PERMANENT | NudState::IN_TIMER) {
+                return false;
             }
-            self.stats.inc(super::stats::C::PERIODIC_GC_RUNS);
-            self.collect(&guard, |n, state| {
-                if state.is(NudState::PERMANENT | NudState::IN_TIMER) {
-                    return false;
-                }
-                // Relaxed: timestamp heuristic (see `Neighbour::used`).
-                let used = n.used.load(Ordering::Relaxed);
-                state == NudState::FAILED || now > used + n.device.parms.gc_staletime
-            })
+            state == NudState::FAILED || now > n.used() + n.device.parms.gc_staletime
         })
     }
 }

@@ -20,6 +20,8 @@ pub mod nud;
 mod output;
 pub mod stats;
 mod table;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+mod timer_thread;
 
 pub use entry::{DeviceConfig, LinkHeader, LlAddr, NeighInfo, Neighbour, HH_MAX, MAX_ADDR_LEN};
 pub use key::{DevId, NeighKey};
@@ -27,6 +29,8 @@ pub use nud::{NudState, UpdateFlags};
 pub use output::{EventSend, Xmit};
 pub use stats::{DropReason, NeighStats};
 pub use table::{GcReport, NeighHandle, NeighTable};
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub use timer_thread::TimerThread;
 
 /// A packet the cache can queue while a neighbour resolves.
 pub trait Packet: Send + 'static {

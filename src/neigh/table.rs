@@ -45,9 +45,47 @@ impl<K, P> Clone for Link<K, P> {
 }
 impl<K, P> Copy for Link<K, P> {}
 
-/// An immutable bucket chain.
+/// An immutable bucket chain. The first two links are stored inline, so the
+/// common lookup (load factor <= 1) reads one chain cache line, not two.
 pub(crate) struct Chain<K, P> {
-    links: Vec<Link<K, P>>,
+    inline: [Link<K, P>; CHAIN_INLINE],
+    n_inline: usize,
+    overflow: Vec<Link<K, P>>,
+}
+
+const CHAIN_INLINE: usize = 2;
+
+impl<K, P> Chain<K, P> {
+    fn new(links: Vec<Link<K, P>>) -> Self {
+        let empty = Link {
+            hash: 0,
+            ptr: core::ptr::null(),
+        };
+        let mut inline = [empty; CHAIN_INLINE];
+        let n_inline = links.len().min(CHAIN_INLINE);
+        inline[..n_inline].copy_from_slice(&links[..n_inline]);
+        let overflow = if links.len() > CHAIN_INLINE {
+            links[CHAIN_INLINE..].to_vec()
+        } else {
+            Vec::new()
+        };
+        Chain {
+            inline,
+            n_inline,
+            overflow,
+        }
+    }
+
+    #[inline]
+    fn iter(&self) -> impl Iterator<Item = &Link<K, P>> {
+        self.inline[..self.n_inline]
+            .iter()
+            .chain(self.overflow.iter())
+    }
+
+    fn len(&self) -> usize {
+        self.n_inline + self.overflow.len()
+    }
 }
 
 /// The bucket array (`struct neigh_hash_table`).
@@ -74,14 +112,14 @@ impl<K: NeighKey, P> Buckets<K, P> {
 }
 
 /// State under the table lock (`tbl->lock`).
-struct TableInner {
-    devices: HashMap<DevId, sync::Arc<Device>>,
+pub(super) struct TableInner {
+    pub(super) devices: HashMap<DevId, sync::Arc<Device>>,
     /// `tbl->last_flush`: last forced GC.
     last_flush: Tick,
     /// Next periodic GC pass.
-    next_gc: Tick,
+    pub(super) next_gc: Tick,
     /// Next re-draw of the randomised reachable times (every 300 s).
-    next_rand: Tick,
+    pub(super) next_rand: Tick,
     rng: u64,
 }
 
@@ -96,7 +134,7 @@ impl TableInner {
     }
 
     /// `neigh_rand_reach_time`: uniform in [base/2, 3*base/2).
-    fn rand_reach_time(&mut self, base: Tick) -> Tick {
+    pub(super) fn rand_reach_time(&mut self, base: Tick) -> Tick {
         (self.next_rand() % base) + (base >> 1)
     }
 }
@@ -398,7 +436,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let chain = nht.slots[nht.index(hash)].load(Ordering::Acquire, guard);
         // SAFETY: chains are retired only after being replaced (guard).
         let chain = unsafe { chain.as_ref() }?;
-        for link in &chain.links {
+        for link in chain.iter() {
             if link.hash == hash {
                 // SAFETY: the link comes from a chain loaded under `guard`.
                 let n = unsafe { entry(link.ptr, guard) };
@@ -514,8 +552,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let old = slot.load(Ordering::Relaxed, guard); // Relaxed: we are the only writer (table lock)
                                                        // SAFETY: chains are replaced only under the table lock, which we hold.
         let mut links = unsafe { old.as_ref() }.map_or_else(Vec::new, |c| {
-            let mut v = Vec::with_capacity(c.links.len() + 1);
-            v.extend_from_slice(&c.links);
+            let mut v = Vec::with_capacity(c.len() + 1);
+            v.extend(c.iter().copied());
             v
         });
         links.push(Link { hash, ptr });
@@ -538,7 +576,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let new = if links.is_empty() {
             Shared::null()
         } else {
-            Owned::new(Chain { links }).into_shared(guard)
+            Owned::new(Chain::new(links)).into_shared(guard)
         };
         // Release: pairs with the Acquire load in `lookup_noref`, publishing
         // the chain and every entry it links.
@@ -565,7 +603,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             let c = slot.load(Ordering::Relaxed, guard); // Relaxed: table lock held
                                                          // SAFETY: chains are replaced only under the table lock.
             if let Some(c) = unsafe { c.as_ref() } {
-                for l in &c.links {
+                for l in c.iter() {
                     chains[new.index(l.hash)].push(*l);
                 }
             }
@@ -574,7 +612,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             if !links.is_empty() {
                 // Relaxed: the array itself is published by the Release below.
                 slot.store(
-                    Owned::new(Chain { links }).into_shared(guard),
+                    Owned::new(Chain::new(links)).into_shared(guard),
                     Ordering::Relaxed,
                 );
             }
@@ -610,10 +648,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             return false;
         };
         let me = n as *const Entry<K, O>;
-        if !c.links.iter().any(|l| l.ptr == me) {
+        if !c.iter().any(|l| l.ptr == me) {
             return false;
         }
-        let links: Vec<_> = c.links.iter().filter(|l| l.ptr != me).copied().collect();
+        let links: Vec<_> = c.iter().filter(|l| l.ptr != me).copied().collect();
         Self::publish_chain(slot, old, links, guard);
         true
     }
@@ -631,7 +669,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             // SAFETY: guard held.
             if let Some(c) = unsafe { c.as_ref() } {
                 // SAFETY: links of a chain loaded under `guard`.
-                v.extend(c.links.iter().map(|l| unsafe { entry(l.ptr, guard) }));
+                v.extend(c.iter().map(|l| unsafe { entry(l.ptr, guard) }));
             }
         }
         v
@@ -1177,10 +1215,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         rep
     }
 
-    pub(crate) fn with_lock<R>(&self, f: impl FnOnce(&mut TableInnerRef<'_>) -> R) -> R {
-        let mut inner = self.lock.lock();
-        let mut r = TableInnerRef { inner: &mut inner };
-        f(&mut r)
+    /// The table lock (`tbl->lock`).
+    pub(super) fn lock_inner(&self) -> crate::sync::MutexGuard<'_, TableInner> {
+        self.lock.lock()
     }
 
     pub(crate) fn entries(&self) -> usize {
@@ -1250,28 +1287,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Timer wheel of this table (diagnostics and tests).
     pub fn timer_wheel(&self) -> &TimerWheel {
         &self.wheel
-    }
-}
-
-/// Access to table-locked state for the GC module.
-pub(crate) struct TableInnerRef<'a> {
-    inner: &'a mut TableInner,
-}
-
-impl TableInnerRef<'_> {
-    pub(crate) fn next_gc(&mut self) -> &mut Tick {
-        &mut self.inner.next_gc
-    }
-    pub(crate) fn next_rand(&mut self) -> &mut Tick {
-        &mut self.inner.next_rand
-    }
-    pub(crate) fn redraw_reachable_times(&mut self) {
-        let devs: Vec<_> = self.inner.devices.values().cloned().collect();
-        for d in devs {
-            let t = self.inner.rand_reach_time(d.parms.base_reachable_time);
-            // Relaxed: see `Device::reachable_time`.
-            d.reachable_time.store(t, Ordering::Relaxed);
-        }
     }
 }
 

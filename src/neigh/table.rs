@@ -750,8 +750,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 
     /// `neigh_del_timer`: disarm and drop the timer's reference. Caller holds
     /// the entry lock and a reference.
+    ///
+    /// Unlike the kernel this does not first test for a timer *state*: a
+    /// handler that turned the entry FAILED while someone re-armed the timer
+    /// (e.g. `set_probe_once` racing the last probe) leaves a pending timer
+    /// on a non-timer state, and a flush must still disarm it or the entry
+    /// would outlive its table.
     pub(crate) fn del_timer(&self, n: &Entry<K, O>) -> bool {
-        if n.state().is(NudState::IN_TIMER) && self.wheel.del_timer(&n.timer) {
+        if self.wheel.del_timer(&n.timer) {
             // Cannot be the last reference: the caller holds one.
             let last = n.put();
             debug_assert!(!last);
@@ -764,12 +770,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// (`neigh_timer_handler`) and, when due, the periodic GC. Returns the
     /// number of timers that fired.
     pub fn run_timers(&self, now: Tick) -> Result<usize, NeighError> {
-        let j = self.jiffies();
+        // Relaxed: see `jiffies`; `fetch_max` keeps two concurrent callers
+        // from moving the clock backwards.
+        let j = self.jiffies.fetch_max(now, Ordering::Relaxed);
         if now < j {
             return Err(NeighError::TimeWentBackwards { jiffies: j, now });
         }
-        // Relaxed: see `jiffies`.
-        self.jiffies.store(now, Ordering::Relaxed);
         let fired = self
             .wheel
             .run_timers(now, |data| self.timer_handler(data))
@@ -840,6 +846,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         {
             n.set_state(&g, NudState::FAILED);
             g.updated = now;
+            // FAILED owns no timer: if someone re-armed it while this handler
+            // waited for the lock (set_probe_once), disarm it (we still hold
+            // the handler's reference, so this is not the last one).
+            self.del_timer(n);
             let q = self.invalidate(&mut g);
             drop(g);
             self.report_failed(n, q);

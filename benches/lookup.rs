@@ -1,0 +1,507 @@
+//! The hit path: `lookup_noref` + `output` with the cached header, against a
+//! plain `HashMap`, `RwLock<HashMap>`, `Mutex<HashMap>`, `DashMap` and
+//! `papaya`, doing the same work after the lookup (copy the header into a
+//! frame buffer, [`common::emit`]).
+//!
+//! Groups:
+//! * `lookup_hit/<id>/<size>`: one thread.
+//! * `lookup_hit_mt/<id>/<size>x<threads>t`: the same loop on N threads
+//!   (`Barrier` + `iter_custom`, as sharded-slab's benches); throughput is
+//!   lookups per second over all threads.
+//! * `lookup_mix_mt/<id>/<size>x<threads>t`: read-mostly: 1% of operations
+//!   create a churn key or change an entry's address, and a GC thread
+//!   removes the churn keys and scans the table every 5 ms.
+//!
+//! `NEIGHCACHE_BENCH_SKIP_1M=1` leaves out the 1,048,576-entry size.
+
+// criterion_group! generates undocumented functions.
+#![allow(missing_docs)]
+
+mod common;
+
+use common::{churn_keys, emit, eth_header, keys, resolved_table, Hdr, Pkt, Table, DEV};
+use common::{MAC_A, MAC_B};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use neighcache::{DevId, NudState, UpdateFlags};
+use parking_lot::{Mutex, RwLock};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+type Key = (Ipv4Addr, DevId);
+
+/// One contender: how it serves a hit, and (for the mix) a write and a GC
+/// sweep.
+trait Target: Sync {
+    fn hit(&self, k: Ipv4Addr, seq: u32);
+    fn create(&self, k: Ipv4Addr);
+    fn update(&self, k: Ipv4Addr, alt: bool);
+    fn gc_sweep(&self, churn: &[Ipv4Addr]);
+}
+
+fn hdr(alt: bool) -> Hdr {
+    eth_header(if alt { MAC_B } else { MAC_A })
+}
+
+/// `lookup_noref` + `output` (the data plane's pattern, one pin per packet).
+struct Noref<'a>(&'a Table);
+
+impl Target for Noref<'_> {
+    #[inline]
+    fn hit(&self, k: Ipv4Addr, seq: u32) {
+        let t = self.0;
+        let guard = t.pin();
+        let n = t.lookup_noref(k, DEV, &guard).expect("hit");
+        black_box(t.output(n, Pkt(seq), &guard));
+    }
+    fn create(&self, k: Ipv4Addr) {
+        black_box(self.0.lookup_or_create(k, DEV).is_ok());
+    }
+    fn update(&self, k: Ipv4Addr, alt: bool) {
+        let t = self.0;
+        let guard = t.pin();
+        if let Some(n) = t.lookup_noref(k, DEV, &guard) {
+            let mac = if alt { MAC_B } else { MAC_A };
+            let _ = t.update(n, Some(&mac), NudState::REACHABLE, UpdateFlags::OVERRIDE);
+        }
+    }
+    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
+        for &k in churn {
+            let _ = self.0.remove(k, DEV);
+        }
+        black_box(self.0.gc());
+    }
+}
+
+/// The refcounted `lookup` (inc-not-zero) and its release on drop.
+struct Ref<'a>(&'a Table);
+
+impl Target for Ref<'_> {
+    #[inline]
+    fn hit(&self, k: Ipv4Addr, _seq: u32) {
+        let h = self.0.lookup(k, DEV).expect("hit");
+        black_box(&*h);
+    }
+    fn create(&self, k: Ipv4Addr) {
+        Noref(self.0).create(k)
+    }
+    fn update(&self, k: Ipv4Addr, alt: bool) {
+        Noref(self.0).update(k, alt)
+    }
+    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
+        Noref(self.0).gc_sweep(churn)
+    }
+}
+
+/// A plain `HashMap` (SipHash, std's default), read-only: the floor.
+struct Plain(HashMap<Key, Hdr>);
+
+impl Target for Plain {
+    #[inline]
+    fn hit(&self, k: Ipv4Addr, seq: u32) {
+        let v = self.0.get(&(k, DEV)).expect("hit");
+        emit(v.header(), Pkt(seq));
+    }
+    fn create(&self, _: Ipv4Addr) {
+        unreachable!("read-only")
+    }
+    fn update(&self, _: Ipv4Addr, _: bool) {
+        unreachable!("read-only")
+    }
+    fn gc_sweep(&self, _: &[Ipv4Addr]) {
+        unreachable!("read-only")
+    }
+}
+
+struct Rw(RwLock<HashMap<Key, Hdr>>);
+
+impl Target for Rw {
+    #[inline]
+    fn hit(&self, k: Ipv4Addr, seq: u32) {
+        let m = self.0.read();
+        let v = m.get(&(k, DEV)).expect("hit");
+        emit(v.header(), Pkt(seq));
+    }
+    fn create(&self, k: Ipv4Addr) {
+        self.0.write().entry((k, DEV)).or_insert_with(|| hdr(false));
+    }
+    fn update(&self, k: Ipv4Addr, alt: bool) {
+        if let Some(v) = self.0.write().get_mut(&(k, DEV)) {
+            *v = hdr(alt);
+        }
+    }
+    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
+        for &k in churn {
+            self.0.write().remove(&(k, DEV));
+        }
+        self.0
+            .write()
+            .retain(|_, v| black_box(!v.header().is_empty()));
+    }
+}
+
+struct Mx(Mutex<HashMap<Key, Hdr>>);
+
+impl Target for Mx {
+    #[inline]
+    fn hit(&self, k: Ipv4Addr, seq: u32) {
+        let m = self.0.lock();
+        let v = m.get(&(k, DEV)).expect("hit");
+        emit(v.header(), Pkt(seq));
+    }
+    fn create(&self, k: Ipv4Addr) {
+        self.0.lock().entry((k, DEV)).or_insert_with(|| hdr(false));
+    }
+    fn update(&self, k: Ipv4Addr, alt: bool) {
+        if let Some(v) = self.0.lock().get_mut(&(k, DEV)) {
+            *v = hdr(alt);
+        }
+    }
+    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
+        for &k in churn {
+            self.0.lock().remove(&(k, DEV));
+        }
+        self.0
+            .lock()
+            .retain(|_, v| black_box(!v.header().is_empty()));
+    }
+}
+
+struct Dash(dashmap::DashMap<Key, Hdr>);
+
+impl Target for Dash {
+    #[inline]
+    fn hit(&self, k: Ipv4Addr, seq: u32) {
+        let v = self.0.get(&(k, DEV)).expect("hit");
+        emit(v.header(), Pkt(seq));
+    }
+    fn create(&self, k: Ipv4Addr) {
+        self.0.entry((k, DEV)).or_insert_with(|| hdr(false));
+    }
+    fn update(&self, k: Ipv4Addr, alt: bool) {
+        if let Some(mut v) = self.0.get_mut(&(k, DEV)) {
+            *v = hdr(alt);
+        }
+    }
+    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
+        for &k in churn {
+            self.0.remove(&(k, DEV));
+        }
+        self.0.retain(|_, v| black_box(!v.header().is_empty()));
+    }
+}
+
+struct Papaya(papaya::HashMap<Key, Hdr>);
+
+impl Target for Papaya {
+    #[inline]
+    fn hit(&self, k: Ipv4Addr, seq: u32) {
+        let m = self.0.pin();
+        let v = m.get(&(k, DEV)).expect("hit");
+        emit(v.header(), Pkt(seq));
+    }
+    fn create(&self, k: Ipv4Addr) {
+        self.0.pin().get_or_insert_with((k, DEV), || hdr(false));
+    }
+    fn update(&self, k: Ipv4Addr, alt: bool) {
+        self.0.pin().insert((k, DEV), hdr(alt));
+    }
+    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
+        let m = self.0.pin();
+        for &k in churn {
+            m.remove(&(k, DEV));
+        }
+        m.retain(|_, v| black_box(!v.header().is_empty()));
+    }
+}
+
+/// Table sizes: 16, 1k, 64k and (unless `NEIGHCACHE_BENCH_SKIP_1M=1`) 1M.
+fn sizes() -> Vec<usize> {
+    let mut v = vec![16, 1024, 65536];
+    if std::env::var("NEIGHCACHE_BENCH_SKIP_1M").map_or(true, |s| s != "1") {
+        v.push(1 << 20);
+    }
+    v
+}
+
+/// 1, 2, then powers of two up to `available_parallelism()`, and that.
+fn thread_counts() -> Vec<usize> {
+    let ap = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut v = vec![1, 2];
+    let mut t = 4;
+    while t <= ap {
+        v.push(t);
+        t *= 2;
+    }
+    v.push(ap);
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Every structure, holding the same resolved neighbours.
+struct Contenders {
+    table: Table,
+    plain: Plain,
+    rw: Rw,
+    mx: Mx,
+    dash: Dash,
+    papaya: Papaya,
+}
+
+fn build(keys: &[Ipv4Addr]) -> Contenders {
+    let map: HashMap<Key, Hdr> = keys.iter().map(|&k| ((k, DEV), hdr(false))).collect();
+    let dash = dashmap::DashMap::new();
+    let pap = papaya::HashMap::new();
+    {
+        let p = pap.pin();
+        for &k in keys {
+            dash.insert((k, DEV), hdr(false));
+            p.insert((k, DEV), hdr(false));
+        }
+    }
+    let table = resolved_table(keys);
+    common::settle();
+    Contenders {
+        table,
+        plain: Plain(map.clone()),
+        rw: Rw(RwLock::new(map.clone())),
+        mx: Mx(Mutex::new(map)),
+        dash: Dash(dash),
+        papaya: Papaya(pap),
+    }
+}
+
+/// Query order: the keys, shuffled again (length a power of two).
+fn queries(keys: &[Ipv4Addr], seed: u64) -> Vec<Ipv4Addr> {
+    let mut q = keys.to_vec();
+    common::shuffle(&mut q, seed);
+    assert!(q.len().is_power_of_two());
+    q
+}
+
+fn bench_single<T: Target>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    size: usize,
+    t: &T,
+    q: &[Ipv4Addr],
+) {
+    let mask = q.len() - 1;
+    g.bench_with_input(BenchmarkId::new(id, size), &size, |b, _| {
+        let mut i = 0usize;
+        b.iter(|| {
+            t.hit(q[i & mask], i as u32);
+            i = i.wrapping_add(1);
+        })
+    });
+}
+
+fn lookup_hit(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lookup_hit");
+    g.throughput(Throughput::Elements(1));
+    for size in sizes() {
+        let k = keys(size, 42);
+        let q = queries(&k, 7);
+        let all = build(&k);
+        bench_single(&mut g, "neighcache_noref", size, &Noref(&all.table), &q);
+        bench_single(&mut g, "neighcache_ref", size, &Ref(&all.table), &q);
+        bench_single(&mut g, "hashmap", size, &all.plain, &q);
+        bench_single(&mut g, "rwlock_hashmap", size, &all.rw, &q);
+        bench_single(&mut g, "mutex_hashmap", size, &all.mx, &q);
+        bench_single(&mut g, "dashmap", size, &all.dash, &q);
+        bench_single(&mut g, "papaya", size, &all.papaya, &q);
+        drop(all);
+        common::settle();
+    }
+    g.finish();
+}
+
+/// Run `work(thread, iters)` on `threads` threads released together by a
+/// barrier; the time from release to the last thread's finish. With `gc`,
+/// one more thread sweeps every 5 ms while they run.
+fn run_threads<W, G>(threads: usize, iters: u64, work: W, gc: Option<G>) -> Duration
+where
+    W: Fn(usize, u64) + Sync,
+    G: Fn() + Sync,
+{
+    let start = Barrier::new(threads + 1);
+    let end = Barrier::new(threads + 1);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (start, end, work) = (&start, &end, &work);
+            s.spawn(move || {
+                start.wait();
+                work(t, iters);
+                end.wait();
+            });
+        }
+        if let Some(gc) = &gc {
+            let stop = &stop;
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    gc();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            });
+        }
+        start.wait();
+        let t0 = Instant::now();
+        end.wait();
+        let el = t0.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        el
+    })
+}
+
+fn hit_loop<T: Target>(t: &T, q: &[Ipv4Addr], thread: usize, iters: u64) {
+    let mask = q.len() - 1;
+    // Each thread walks the query list from its own offset.
+    let mut i = thread.wrapping_mul(0x9e37_79b9) & mask;
+    for _ in 0..iters {
+        t.hit(q[i & mask], i as u32);
+        i = i.wrapping_add(1);
+    }
+}
+
+fn bench_mt<T: Target>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    size: usize,
+    threads: usize,
+    t: &T,
+    q: &[Ipv4Addr],
+) {
+    g.throughput(Throughput::Elements(threads as u64));
+    g.bench_with_input(
+        BenchmarkId::new(id, format!("{size}x{threads}t")),
+        &size,
+        |b, _| {
+            b.iter_custom(|iters| {
+                run_threads(threads, iters, |th, n| hit_loop(t, q, th, n), None::<fn()>)
+            })
+        },
+    );
+}
+
+fn lookup_hit_mt(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lookup_hit_mt");
+    for size in sizes() {
+        let k = keys(size, 42);
+        let q = queries(&k, 7);
+        let all = build(&k);
+        for threads in thread_counts() {
+            bench_mt(
+                &mut g,
+                "neighcache_noref",
+                size,
+                threads,
+                &Noref(&all.table),
+                &q,
+            );
+            bench_mt(
+                &mut g,
+                "neighcache_ref",
+                size,
+                threads,
+                &Ref(&all.table),
+                &q,
+            );
+            bench_mt(&mut g, "hashmap", size, threads, &all.plain, &q);
+            bench_mt(&mut g, "rwlock_hashmap", size, threads, &all.rw, &q);
+            bench_mt(&mut g, "mutex_hashmap", size, threads, &all.mx, &q);
+            bench_mt(&mut g, "dashmap", size, threads, &all.dash, &q);
+            bench_mt(&mut g, "papaya", size, threads, &all.papaya, &q);
+        }
+        drop(all);
+        common::settle();
+    }
+    g.finish();
+}
+
+/// 99% hits; 1% writes, half creating a churn key, half changing a resolved
+/// entry's address.
+fn mix_loop<T: Target>(t: &T, q: &[Ipv4Addr], churn: &[Ipv4Addr], thread: usize, iters: u64) {
+    let mask = q.len() - 1;
+    let mut i = thread.wrapping_mul(0x9e37_79b9) & mask;
+    let mut rng = 0x1234_5678_u64 ^ thread as u64;
+    for _ in 0..iters {
+        // xorshift64
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        if rng % 100 == 0 {
+            let r = (rng >> 8) as usize;
+            if r & 1 == 0 {
+                t.create(churn[(r >> 1) % churn.len()]);
+            } else {
+                t.update(q[(r >> 1) & mask], r & 2 == 0);
+            }
+        } else {
+            t.hit(q[i & mask], i as u32);
+        }
+        i = i.wrapping_add(1);
+    }
+}
+
+fn bench_mix<T: Target>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    size: usize,
+    threads: usize,
+    t: &T,
+    q: &[Ipv4Addr],
+    churn: &[Ipv4Addr],
+) {
+    g.throughput(Throughput::Elements(threads as u64));
+    g.bench_with_input(
+        BenchmarkId::new(id, format!("{size}x{threads}t")),
+        &size,
+        |b, _| {
+            b.iter_custom(|iters| {
+                run_threads(
+                    threads,
+                    iters,
+                    |th, n| mix_loop(t, q, churn, th, n),
+                    Some(|| t.gc_sweep(churn)),
+                )
+            })
+        },
+    );
+}
+
+fn lookup_mix_mt(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lookup_mix_mt");
+    let churn = churn_keys(1024, 99);
+    for size in sizes() {
+        let k = keys(size, 42);
+        let q = queries(&k, 7);
+        let all = build(&k);
+        for threads in thread_counts() {
+            let (c, q) = (&churn[..], &q[..]);
+            bench_mix(
+                &mut g,
+                "neighcache_noref",
+                size,
+                threads,
+                &Noref(&all.table),
+                q,
+                c,
+            );
+            bench_mix(&mut g, "rwlock_hashmap", size, threads, &all.rw, q, c);
+            bench_mix(&mut g, "mutex_hashmap", size, threads, &all.mx, q, c);
+            bench_mix(&mut g, "dashmap", size, threads, &all.dash, q, c);
+            bench_mix(&mut g, "papaya", size, threads, &all.papaya, q, c);
+        }
+        drop(all);
+        common::settle();
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lookup_hit, lookup_hit_mt, lookup_mix_mt);
+criterion_main!(benches);

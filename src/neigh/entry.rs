@@ -12,9 +12,11 @@
 //! * `dead` is set only under the entry lock, by whoever unlinks the entry
 //!   (GC, `flush_dev`, `remove`), and never cleared. Every path that arms the
 //!   timer or changes the state checks it under the same lock (the 2015 fix).
-//! * `nud_state` and `hw` are written only under the entry lock and read
-//!   without it on the output path; `hw` is an immutable RCU object replaced
-//!   (never mutated) when the address changes.
+//! * `nud_state` and the cached header `hh` are written only under the entry
+//!   lock and read without it on the output path. The header is a seqlock
+//!   over `AtomicU64` words (a kernel-style seqlock over plain bytes would be
+//!   a data race in Rust); the address is the header's first `addr_len`
+//!   bytes, so it is stored once.
 //!
 //! The state machine that drives these fields is in `neigh::table` and
 //! `neigh::output`; this module must not implement transitions.
@@ -241,7 +243,8 @@ impl<P> Inner<P> {
 /// [`NeighHandle`](crate::NeighHandle) (refcounted).
 ///
 /// Layout: everything the hit path reads (key, device, chain link, state,
-/// the header seqlock and words) is in the first 64 bytes.
+/// the header seqlock and words, `used`) is in the first 64 bytes, and the
+/// entry is cache-line aligned so those bytes are one line.
 #[repr(C)]
 pub struct Neighbour<K, P> {
     pub(crate) key: K,
@@ -250,6 +253,9 @@ pub struct Neighbour<K, P> {
     pub(crate) next: Atomic<Neighbour<K, P>>,
     /// Written under `inner`'s lock; read lock-free by output.
     pub(crate) nud_state: sync::AtomicU8,
+    /// The device's header length, copied here so the hit path need not
+    /// touch the device (`dev->hard_header_len`).
+    hh_len: u8,
     /// Sequence count of the inline header: odd while a writer (holding the
     /// entry lock) rewrites `hh`.
     pub(crate) hh_seq: sync::AtomicU32,
@@ -281,6 +287,7 @@ impl<K: Copy, P> Neighbour<K, P> {
             dev: device.id,
             next: Atomic::null(),
             nud_state: sync::AtomicU8::new(NudState::NONE.bits()),
+            hh_len: device.hh_len() as u8,
             hh_seq: sync::AtomicU32::new(0),
             hh: core::array::from_fn(|_| sync::AtomicU64::new(0)),
             used: plain::AtomicU64::new(now),
@@ -343,7 +350,7 @@ impl<K: Copy, P> Neighbour<K, P> {
     /// retried if a writer overlapped). Meaningful only in a VALID state.
     #[inline]
     pub(crate) fn read_hh(&self) -> Hh {
-        let len = self.device.hh_len();
+        let len = usize::from(self.hh_len);
         loop {
             // Acquire: pairs with the Release store that ends a write in
             // `publish_hh`, so the words read below are at least that new.

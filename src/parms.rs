@@ -151,8 +151,9 @@ impl NeighParms {
         Ok(())
     }
 
-    /// `neigh_max_probes`: probes before INCOMPLETE/PROBE becomes FAILED.
-    pub(crate) fn max_probes(&self, in_probe: bool) -> u32 {
+    /// `neigh_max_probes`: probes before INCOMPLETE (`in_probe` false) or
+    /// PROBE (`in_probe` true) becomes FAILED.
+    pub fn max_probes(&self, in_probe: bool) -> u32 {
         self.ucast_probes
             + self.app_probes
             + if in_probe {

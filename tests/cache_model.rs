@@ -94,23 +94,27 @@ impl Model {
         self.emit(k, Ext::Solicit(kind));
     }
 
+    /// `neigh_alloc`: a NONE entry, "not confirmed recently".
+    fn create(&mut self, k: u8) {
+        let now = self.now;
+        let e = MEntry {
+            state: S::NONE,
+            lladdr: None,
+            timer: None,
+            probes: 0,
+            confirmed: now.saturating_sub(self.p.base_reachable_time << 1),
+            used: now,
+            updated: now,
+            queue: VecDeque::new(),
+        };
+        self.entries.insert(k, e);
+    }
+
     /// `__neigh_event_send` + output.
     fn send(&mut self, k: u8, id: u64) {
         let now = self.now;
         if !self.entries.contains_key(&k) {
-            self.entries.insert(
-                k,
-                MEntry {
-                    state: S::NONE,
-                    lladdr: None,
-                    timer: None,
-                    probes: 0,
-                    confirmed: now.saturating_sub(self.p.base_reachable_time << 1),
-                    used: now,
-                    updated: now,
-                    queue: VecDeque::new(),
-                },
-            );
+            self.create(k);
         }
         let p = self.p;
         let e = self.entries.get_mut(&k).unwrap();
@@ -167,19 +171,7 @@ impl Model {
             if reply {
                 return;
             }
-            self.entries.insert(
-                k,
-                MEntry {
-                    state: S::NONE,
-                    lladdr: None,
-                    timer: None,
-                    probes: 0,
-                    confirmed: now.saturating_sub(self.p.base_reachable_time << 1),
-                    used: now,
-                    updated: now,
-                    queue: VecDeque::new(),
-                },
-            );
+            self.create(k);
         }
         let p = self.p;
         let reach = self.reach;
@@ -260,8 +252,7 @@ impl Model {
                 next = now + p.retrans_time;
             }
         }
-        if e.state.is(S::INCOMPLETE | S::PROBE) && e.probes >= p.max_probes_pub(e.state == S::PROBE)
-        {
+        if e.state.is(S::INCOMPLETE | S::PROBE) && e.probes >= p.max_probes(e.state == S::PROBE) {
             e.state = S::FAILED;
             e.updated = now;
             let q: Vec<u64> = e.queue.drain(..).collect();
@@ -297,21 +288,6 @@ impl Model {
                     || !(e.state == S::FAILED || now > e.used + stale)
             });
         }
-    }
-}
-
-trait MaxProbes {
-    fn max_probes_pub(&self, in_probe: bool) -> u32;
-}
-impl MaxProbes for neighcache::NeighParms {
-    fn max_probes_pub(&self, in_probe: bool) -> u32 {
-        self.ucast_probes
-            + self.app_probes
-            + if in_probe {
-                self.mcast_reprobes
-            } else {
-                self.mcast_probes
-            }
     }
 }
 

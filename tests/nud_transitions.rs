@@ -299,6 +299,7 @@ fn noarp_device_sends_without_resolution() {
     let lo = DevId(7);
     let cfgd = DeviceConfig {
         noarp: true,
+        noarp_lladdr: neighcache::LlAddr::new(&[0xff; 6]),
         ..DeviceConfig::ethernet(SRC_MAC, 0x0800)
     };
     t.add_device(lo, cfgd).unwrap();
@@ -623,4 +624,43 @@ fn timer_thread_drives_the_state_machine() {
     th.stop();
     assert_eq!(state(&t, 1), S::FAILED);
     assert_eq!(Rec::errors(&t.ops().take()), vec![1]);
+}
+
+/// `neigh_ifdown` + unregister: the device's entries are flushed and the
+/// device forgotten in one step; a second removal is a typed error.
+#[test]
+fn remove_device_flushes_and_unregisters() {
+    let t = table();
+    t.resolve_output(ip(1), ETH0, pkt(1));
+    reachable(&t, 2);
+    assert_eq!(t.remove_device(ETH0), Ok(2));
+    assert!(t.is_empty());
+    assert_eq!(t.remove_device(ETH0), Err(NeighError::UnknownDevice(ETH0)));
+    assert_eq!(
+        t.resolve_output(ip(1), ETH0, pkt(2)),
+        Xmit::Dropped(DropReason::UnknownDevice)
+    );
+    let s = t.stats();
+    assert_eq!((s.allocs, s.destroys, s.dropped_device_down), (2, 2, 1));
+}
+
+/// An administrative NONE keeps the queue (as the kernel does); when GC
+/// later collects the entry the queued packets are reported as `Destroyed`
+/// (after GC has dropped the table lock).
+#[test]
+fn gc_reports_leftover_queue_outside_the_locks() {
+    let mut c = cfg();
+    c.gc_thresh1 = 0;
+    let t = table_with(c);
+    t.resolve_output(ip(1), ETH0, pkt(1));
+    {
+        let n = t.lookup(ip(1), ETH0).unwrap();
+        t.update(&n, None, S::NONE, F::ADMIN).unwrap();
+    }
+    advance_by_steps(&t, 70 * HZ, 10 * HZ);
+    assert!(t.lookup(ip(1), ETH0).is_none());
+    assert_eq!(
+        Rec::discards(&t.ops().take()),
+        vec![(1, DropReason::Destroyed)]
+    );
 }

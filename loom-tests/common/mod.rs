@@ -47,7 +47,12 @@ impl Ops {
 
 impl NeighOps<Ipv4Addr> for Ops {
     type Packet = Pkt;
-    fn transmit(&self, _: DevId, _: &[u8], p: Pkt) {
+    fn transmit(&self, _: DevId, hh: &[u8], p: Pkt) {
+        // Every sendable header is a resolved one: the peer's MAC, ours, IPv4.
+        assert!(
+            hh.len() == 14 && hh[6..] == [2, 0, 0, 0, 0, 1, 0x08, 0x00] && hh[..6] != [0; 6],
+            "transmitted with an unwritten link-layer header: {hh:02x?}"
+        );
         self.fate.lock().unwrap().push((p.0, "sent"));
     }
     fn solicit(&self, _: DevId, _: &Ipv4Addr, _: Probe) {}

@@ -179,6 +179,10 @@ impl NeighOps<Ipv4Addr> for TestOps {
 
     fn transmit(&self, _dev: DevId, hh: &[u8], pkt: TPkt) {
         assert_eq!(hh.len(), 14, "transmit without a complete Ethernet header");
+        assert!(
+            hh[..6] != [0; 6] && hh[12..] == [0x08, 0x00],
+            "transmitted with an unwritten link-layer header: {hh:02x?}"
+        );
         self.log.report(pkt, Fate::Sent);
     }
 

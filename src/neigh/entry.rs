@@ -245,7 +245,7 @@ impl<P> Inner<P> {
 /// Layout: everything the hit path reads (key, device, chain link, state,
 /// the header seqlock and words, `used`) is in the first 64 bytes, and the
 /// entry is cache-line aligned so those bytes are one line.
-#[repr(C)]
+#[repr(C, align(64))]
 pub struct Neighbour<K, P> {
     pub(crate) key: K,
     pub(crate) dev: DevId,

@@ -339,12 +339,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Flush every entry of `dev` and forget the device (`neigh_ifdown` +
     /// unregister). Returns the number of entries flushed.
     pub fn remove_device(&self, dev: DevId) -> Result<usize, NeighError> {
-        let n = self.flush_dev(Some(dev));
-        let mut inner = self.lock.lock();
-        inner
-            .devices
-            .remove(&dev)
-            .map(|_| n)
+        // Unregister and flush in one table-lock section, so no create can
+        // link a new entry for the device in between.
+        self.flush(Some(dev), true)
             .ok_or(NeighError::UnknownDevice(dev))
     }
 
@@ -492,9 +489,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let now = self.jiffies();
         let entries = self.entries.load(Ordering::Relaxed); // Relaxed: a count read under the table lock
         let c = &self.config;
+        let mut victims = Vec::new();
         if entries >= c.gc_thresh3 || (entries >= c.gc_thresh2 && now > inner.last_flush + 5 * HZ) {
-            let freed = self.forced_gc(&mut inner, guard);
-            if freed == 0 && entries >= c.gc_thresh3 {
+            victims = self.forced_gc(&mut inner, guard);
+            if victims.is_empty() && entries >= c.gc_thresh3 {
                 self.stats.inc(C::TABLE_FULLS);
                 return Err(NeighError::TableFull {
                     entries,
@@ -534,6 +532,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         self.entries.fetch_add(1, Ordering::Relaxed);
         self.stats.inc(C::ALLOCS);
         drop(inner);
+        for v in victims {
+            self.release(v);
+        }
         // SAFETY: the entry was just linked and the guard predates any unlink.
         Ok(unsafe { new.deref() })
     }
@@ -946,6 +947,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         if update_isrouter {
             g.router = flags.contains(UpdateFlags::ISROUTER);
         }
+        // The header first, then the state: the lock-free output trusts the
+        // header of any entry whose (Acquire-loaded) state it sees CONNECTED.
+        if Some(lladdr) != cur {
+            n.publish_hh(&g, &dev.build_header(&lladdr));
+            if !new.is(NudState::CONNECTED) {
+                n.confirmed.store(
+                    now.saturating_sub(dev.parms.base_reachable_time << 1),
+                    Ordering::Relaxed,
+                ); // Relaxed: timestamp heuristic
+            }
+        }
         if new != old {
             self.del_timer(n);
             if new.is(NudState::PROBE) {
@@ -960,15 +972,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 self.add_timer(n, now + d);
             }
             n.set_state(&g, new);
-        }
-        if Some(lladdr) != cur {
-            n.publish_hh(&g, &dev.build_header(&lladdr));
-            if !new.is(NudState::CONNECTED) {
-                n.confirmed.store(
-                    now.saturating_sub(dev.parms.base_reachable_time << 1),
-                    Ordering::Relaxed,
-                ); // Relaxed: timestamp heuristic
-            }
         }
         if new == old || old.is(NudState::VALID) {
             return Ok(());
@@ -1087,8 +1090,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// entries for `None`). Queued packets are dropped as `DeviceDown`;
     /// holders keep their references and see a dead entry.
     pub fn flush_dev(&self, dev: Option<DevId>) -> usize {
+        self.flush(dev, false).unwrap_or(0)
+    }
+
+    /// `neigh_flush_dev`, optionally also unregistering the device (`None`
+    /// if asked to unregister a device that is not registered).
+    fn flush(&self, dev: Option<DevId>, unregister: bool) -> Option<usize> {
         let guard = rcu::pin();
-        let inner = self.lock.lock();
+        let mut inner = self.lock.lock();
+        if unregister {
+            inner.devices.remove(&dev?)?;
+        }
         let mut killed = Vec::new();
         for n in self.all_entries(&guard) {
             if dev.is_none_or(|d| d == n.dev) {
@@ -1104,7 +1116,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             }
             self.release(n);
         }
-        count
+        Some(count)
     }
 
     /// Remove one entry (`ip neigh del`): it becomes FAILED, its queued
@@ -1144,6 +1156,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// critical section of the entry lock (as in `neigh_periodic_work`), so
     /// no `event_send` can arm the timer between them. A lookup may still
     /// find the entry and take a reference afterwards; it then sees `dead`.
+    /// On `true` the caller releases the table's reference *after* dropping
+    /// the table lock (the destroy may call `NeighOps::discard`, and ops
+    /// callbacks never run under a cache lock).
     fn try_collect(
         &self,
         n: &Entry<K, O>,
@@ -1157,9 +1172,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let linked = self.unlink(n, guard);
         debug_assert!(linked, "a live entry is linked");
         g.dead = true;
-        drop(g);
-        // Destroy takes no table lock, so releasing here is fine.
-        self.release(n);
         true
     }
 
@@ -1177,8 +1189,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             rep.scanned += 1;
             // A lock-free pre-check; `try_collect` decides under the locks.
             if n.refcnt() == 1 && collectable(n, n.state()) {
-                let _table = self.lock.lock();
-                rep.removed += usize::from(self.try_collect(n, &guard, &collectable));
+                let taken = {
+                    let _table = self.lock.lock();
+                    self.try_collect(n, &guard, &collectable)
+                };
+                if taken {
+                    rep.removed += 1;
+                    self.release(n);
+                }
             }
         }
         rep
@@ -1194,15 +1212,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         self.entries.load(Ordering::Relaxed)
     }
 
-    /// Forced GC; caller holds the table lock. Returns entries removed.
-    fn forced_gc(&self, inner: &mut TableInner, guard: &Guard) -> usize {
+    /// Forced GC (`neigh_forced_gc`); caller holds the table lock. Returns
+    /// the unlinked entries, whose table reference the caller releases after
+    /// dropping the lock.
+    fn forced_gc<'g>(&self, inner: &mut TableInner, guard: &'g Guard) -> Vec<&'g Entry<K, O>> {
         inner.last_flush = self.jiffies();
         self.stats.inc(C::FORCED_GC_RUNS);
         let f = |_: &Entry<K, O>, state: NudState| !state.is(NudState::PERMANENT);
         self.all_entries(guard)
             .into_iter()
             .filter(|n| self.try_collect(n, guard, &f))
-            .count()
+            .collect()
     }
 
     // ----- reporting -----------------------------------------------------

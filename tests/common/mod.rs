@@ -106,6 +106,10 @@ impl Rec {
 impl NeighOps<Ipv4Addr> for Rec {
     type Packet = Pkt;
     fn transmit(&self, dev: DevId, hh: &[u8], pkt: Pkt) {
+        assert!(
+            hh.len() == 14 && hh[6..12] == SRC_MAC && hh[..6] != [0; 6],
+            "transmitted with an unwritten link-layer header: {hh:02x?}"
+        );
         self.events.lock().unwrap().push(Event::Tx {
             dev,
             hh: hh.to_vec(),

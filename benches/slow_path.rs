@@ -109,7 +109,7 @@ fn stale_delay_reachable(c: &mut Criterion) {
             let x = table.output(&h, Pkt(i), &guard);
             debug_assert_eq!(x, Xmit::Sent);
             debug_assert_eq!(h.state(), NudState::DELAY);
-            table.confirm(&h);
+            table.confirm(&h).unwrap();
             now += delay;
             black_box(table.run_timers(now).expect("forward"));
             debug_assert_eq!(h.state(), NudState::REACHABLE);

@@ -86,7 +86,7 @@ fn random_op(t: &Table, log: &Arc<Log>) {
         11 => {
             let g = t.pin();
             if let Some(n) = t.lookup_noref(k, dev, &g) {
-                t.set_probe_once(n);
+                let _ = t.set_probe_once(n);
             }
         }
         12 => {
@@ -100,7 +100,7 @@ fn random_op(t: &Table, log: &Arc<Log>) {
         13 => {
             let g = t.pin();
             if let Some(n) = t.lookup_noref(k, dev, &g) {
-                t.confirm(n);
+                t.confirm(n).unwrap();
             }
         }
         14 => {

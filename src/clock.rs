@@ -27,10 +27,17 @@ impl ManualClock {
             now: AtomicU64::new(start),
         }
     }
-    /// Move forward by `ticks`; returns the new time.
+    /// Move forward by `ticks` (saturating at `u64::MAX`; a table refuses
+    /// ticks above [`MAX_TICK`](crate::MAX_TICK)); returns the new time.
     pub fn advance(&self, ticks: Tick) -> Tick {
         // Relaxed: the clock value orders nothing; readers only need *a* value.
-        self.now.fetch_add(ticks, Ordering::Relaxed) + ticks
+        let prev = self
+            .now
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
+                Some(t.saturating_add(ticks))
+            })
+            .unwrap_or_else(|t| t);
+        prev.saturating_add(ticks)
     }
     /// Set the time (may go backwards, to test that path).
     pub fn set(&self, now: Tick) {
@@ -69,6 +76,8 @@ impl Default for MonotonicClock {
 
 impl Clock for MonotonicClock {
     fn now(&self) -> Tick {
-        self.start.elapsed().as_millis() as Tick
+        // 2^62 ms is 146 million years: the cast cannot truncate in practice,
+        // and `min` keeps the value in the tables' time domain regardless.
+        (self.start.elapsed().as_millis() as Tick).min(crate::MAX_TICK)
     }
 }

@@ -30,6 +30,19 @@ pub enum NeighError {
         /// The configured hard limit.
         gc_thresh3: usize,
     },
+    /// A tick outside the table's time domain `0..=`[`MAX_TICK`](crate::timer::MAX_TICK)
+    /// (`with_start`, `run_timers`).
+    TickOutOfRange {
+        /// The tick supplied.
+        tick: Tick,
+        /// The largest valid tick.
+        max: Tick,
+    },
+    /// The entry (or handle) belongs to another table. Nothing was changed.
+    ForeignEntry,
+    /// Every table id of this process is in use (more than 2^32 - 2 tables
+    /// were created); no table can be created.
+    TableIdsExhausted,
     /// `run_timers` was given a time before the table's current time.
     TimeWentBackwards {
         /// The table's current tick.
@@ -37,7 +50,9 @@ pub enum NeighError {
         /// The tick supplied.
         now: Tick,
     },
-    /// `update` to a state that is not a single NUD state.
+    /// `update` to a state that is not a single NUD state, or to INCOMPLETE
+    /// on a device that has no multicast or application probes to resolve
+    /// with.
     InvalidState(NudState),
     /// The entry is NOARP or PERMANENT and the update was not administrative
     /// (the kernel's `-EPERM`).
@@ -74,13 +89,18 @@ impl fmt::Display for NeighError {
                     "neighbour table overflow: {entries} entries, gc_thresh3 = {gc_thresh3}"
                 )
             }
+            NeighError::TickOutOfRange { tick, max } => {
+                write!(f, "tick {tick} is outside the time domain 0..={max}")
+            }
+            NeighError::ForeignEntry => write!(f, "the entry belongs to another table"),
+            NeighError::TableIdsExhausted => write!(f, "no table id left in this process"),
             NeighError::TimeWentBackwards { jiffies, now } => {
                 write!(
                     f,
                     "time went backwards: table at tick {jiffies}, asked for {now}"
                 )
             }
-            NeighError::InvalidState(s) => write!(f, "not a single NUD state: {s:?}"),
+            NeighError::InvalidState(s) => write!(f, "cannot update to state {s:?}"),
             NeighError::NotPermitted => write!(f, "entry is NOARP/PERMANENT; use ADMIN"),
             NeighError::NoLladdr => write!(f, "a valid state needs a link-layer address"),
             NeighError::Dead => write!(f, "entry was removed from the table"),

@@ -27,7 +27,7 @@ pub use neigh::TimerThread;
 pub use neigh::{
     DevId, DeviceConfig, DropReason, EventSend, GcReport, LinkHeader, LlAddr, NeighHandle,
     NeighInfo, NeighKey, NeighOps, NeighStats, NeighTable, Neighbour, NudState, Packet, Probe,
-    UpdateFlags, Xmit,
+    TimersView, UpdateFlags, Xmit,
 };
 pub use parms::{ConfigError, NeighParms, TableConfig, HZ};
-pub use timer::Tick;
+pub use timer::{Tick, MAX_TICK};

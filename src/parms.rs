@@ -15,6 +15,11 @@ pub const HZ: Tick = 1000;
 /// would overflow deadline arithmetic or park entries forever.
 pub const MAX_TIME: Tick = 24 * 3600 * HZ;
 
+/// Largest accepted `gc_thresh3`: every linked entry may have a timer armed,
+/// and all of them may hash to one timer base, which holds at most this many
+/// timers. So every configuration the validator accepts can run.
+pub const MAX_ENTRIES: usize = (1 << 24) - 1;
+
 /// Per-device (or per-table default) neighbour parameters, in ticks (ms).
 ///
 /// Defaults are the kernel's `arp_tbl` ones.
@@ -151,6 +156,12 @@ impl NeighParms {
         Ok(())
     }
 
+    /// Can an INCOMPLETE entry resolve: is there a multicast or application
+    /// probe to ask with (a unicast probe needs a known address)?
+    pub fn can_resolve(&self) -> bool {
+        self.mcast_probes + self.app_probes > 0
+    }
+
     /// `neigh_max_probes`: probes before INCOMPLETE (`in_probe` false) or
     /// PROBE (`in_probe` true) becomes FAILED.
     pub fn max_probes(&self, in_probe: bool) -> u32 {
@@ -184,8 +195,12 @@ pub struct TableConfig {
     pub initial_hash_shift: u32,
     /// Number of timer wheel bases (the kernel has one per CPU).
     pub timer_bases: usize,
-    /// Seed for the hash and for reachable-time randomisation; 0 picks one
-    /// from the address of a stack variable and the time.
+    /// Seed of the table's randomness (the hash key and the reachable-time
+    /// draws). `0` (the default) draws a fresh key from the operating system
+    /// for every table, which is what keeps an attacker who chooses
+    /// addresses from building long hash chains. A non-zero seed makes both
+    /// reproducible (tests, simulations) and gives that defence up: use it
+    /// only where addresses are not chosen by an adversary.
     pub seed: u64,
 }
 
@@ -209,11 +224,11 @@ impl TableConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.parms.validate()?;
         check_time("gc_interval", self.gc_interval, false)?;
-        if self.gc_thresh3 == 0 || self.gc_thresh3 > 1 << 26 {
+        if self.gc_thresh3 == 0 || self.gc_thresh3 > MAX_ENTRIES {
             return Err(ConfigError {
                 field: "gc_thresh3",
                 value: self.gc_thresh3 as u64,
-                reason: "must be 1..=2^26",
+                reason: "must be 1..=2^24 - 1 (one timer base holds at most that many timers)",
             });
         }
         if self.gc_thresh2 > self.gc_thresh3 {

@@ -133,7 +133,7 @@ pub(crate) fn spin_wait() {
 pub(crate) mod plain {
     use std::cell::Cell;
     use std::sync::atomic::Ordering;
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize};
     pub(crate) use std::sync::Mutex;
 
     static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);

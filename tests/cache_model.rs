@@ -345,7 +345,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Confirm(k) => {
                 if let Some(n) = t.lookup(key(k), ETH0) {
-                    t.confirm(&n);
+                    t.confirm(&n).unwrap();
                     m.entries.get_mut(&k).unwrap().confirmed = m.now;
                 }
             }
@@ -426,17 +426,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         let timers = m.entries.values().filter(|e| e.timer.is_some()).count();
         let next = m.entries.values().filter_map(|e| e.timer).min();
         prop_assert_eq!(
-            t.timer_wheel().next_expiry(),
+            t.timers().next_expiry(),
             next,
             "step {}: next timer expiry",
             step
         );
-        prop_assert_eq!(
-            t.timer_wheel().pending(),
-            timers,
-            "step {}: armed timers",
-            step
-        );
+        prop_assert_eq!(t.timers().pending(), timers, "step {}: armed timers", step);
         let s = t.stats();
         let queued: usize = m.entries.values().map(|e| e.queue.len()).sum();
         prop_assert_eq!(

@@ -67,9 +67,9 @@ fn threads_keep_the_books_balanced() {
                     let _ = tr.receive_arp(k, ETH0, &mac, i % 3 != 0);
                 }
                 if let Some(n) = tr.lookup(key(i * 11), ETH0) {
-                    tr.confirm(&n);
+                    tr.confirm(&n).unwrap();
                     if n.state() == NudState::FAILED {
-                        tr.set_probe_once(&n);
+                        let _ = tr.set_probe_once(&n);
                     }
                 }
                 if i % 64 == 0 {
@@ -104,7 +104,7 @@ fn threads_keep_the_books_balanced() {
     }
     drop(g);
     assert_eq!(
-        t.timer_wheel().pending(),
+        t.timers().pending(),
         t.dump()
             .iter()
             .filter(|i| i.state.is(NudState::IN_TIMER))
@@ -119,7 +119,7 @@ fn threads_keep_the_books_balanced() {
     assert_eq!(s.packets_queued_now(), 0, "{s:?}");
     assert_eq!(s.packets_out(), issued);
     assert_eq!(s.allocs, s.destroys, "{s:?}");
-    assert_eq!(t.timer_wheel().pending(), 0);
+    assert_eq!(t.timers().pending(), 0);
     println!(
         "stress: {issued} packets ({} sent, {} flushed, {} dropped), {} entries allocated, {} hash grows, {} forced GCs",
         s.sent,

@@ -259,7 +259,9 @@ pub fn dead_check_scenario(act: Act, bug: bool) {
                         UpdateFlags::OVERRIDE,
                     );
                 }
-                Act::ProbeOnce => t1.set_probe_once(n),
+                Act::ProbeOnce => {
+                    let _ = t1.set_probe_once(n);
+                }
             }
         }
     });
@@ -278,7 +280,7 @@ pub fn dead_check_scenario(act: Act, bug: bool) {
     let s = t.stats();
     assert_eq!(s.allocs, s.destroys, "entry leaked: {s:?}");
     assert_eq!(
-        t.timer_wheel().pending(),
+        t.timers().pending(),
         0,
         "timer left armed on a removed entry"
     );

@@ -302,7 +302,7 @@ pub fn quiescent_checks(t: &Table) {
         }
     }
     assert_eq!(
-        t.timer_wheel().pending(),
+        t.timers().pending(),
         in_timer,
         "armed timers != entries in a timer state\n{dump:#?}"
     );
@@ -335,7 +335,7 @@ pub fn teardown_checks(t: Table, log: &Arc<Log>) -> NeighStats {
     assert_eq!(s.allocs, s.destroys, "entries leaked: {s:?}");
     assert_eq!(s.entries, 0, "entries counted after flush: {s:?}");
     assert_eq!(t.len(), 0, "entries still linked after flush");
-    assert_eq!(t.timer_wheel().pending(), 0, "timers pending after flush");
+    assert_eq!(t.timers().pending(), 0, "timers pending after flush");
     assert_eq!(s.packets_queued_now(), 0, "packets still queued: {s:?}");
     assert_eq!(s.packets_in(), log.given(), "packets_in != packets given");
     assert_eq!(s.packets_out(), log.given(), "packets_out != packets given");

@@ -200,6 +200,10 @@ impl fmt::Debug for Hh {
 
 /// Words of the inline header.
 const HH_WORDS: usize = HH_MAX / 8;
+/// Header words on the entry's hot line: an Ethernet header (14 bytes) fits,
+/// so a hit reads one line; longer headers (up to [`HH_MAX`]) read the tail
+/// word from the next line.
+const HOT_HH_WORDS: usize = 2;
 
 /// Fields protected by the entry lock (`neigh->lock`).
 pub(crate) struct Inner<P> {
@@ -218,15 +222,17 @@ pub(crate) struct Inner<P> {
     pub(crate) arp_queue: Option<Box<ArpQueue<P>>>,
 }
 
-/// The unresolved queue and its byte count (`arp_queue_len_bytes`).
+/// The unresolved queue and its byte count (`arp_queue_len_bytes`). Each
+/// packet is stored with the length it had when queued, so the byte count
+/// never depends on `Packet::len` answering the same twice.
 pub(crate) struct ArpQueue<P> {
-    pub(crate) pkts: VecDeque<P>,
+    pub(crate) pkts: VecDeque<(usize, P)>,
     pub(crate) bytes: usize,
 }
 
 impl<P> Inner<P> {
     /// Take every queued packet, leaving no queue allocated.
-    pub(crate) fn take_queue(&mut self) -> VecDeque<P> {
+    pub(crate) fn take_queue(&mut self) -> VecDeque<(usize, P)> {
         self.arp_queue.take().map(|q| q.pkts).unwrap_or_default()
     }
 
@@ -242,15 +248,19 @@ impl<P> Inner<P> {
 /// (valid while the read guard lives) or through a
 /// [`NeighHandle`](crate::NeighHandle) (refcounted).
 ///
-/// Layout: everything the hit path reads (key, device, chain link, state,
-/// the header seqlock and words, `used`) is in the first 64 bytes, and the
-/// entry is cache-line aligned so those bytes are one line.
+/// Layout: everything the hit path reads (key, device, owning table, state,
+/// the header sequence, chain link, the first two header words, `used`) is
+/// in the first 64 bytes, for IPv4 and IPv6 keys alike (checked at compile
+/// time below), and the entry is cache-line aligned so those bytes are one
+/// line.
 #[repr(C, align(64))]
 pub struct Neighbour<K, P> {
     pub(crate) key: K,
     pub(crate) dev: DevId,
-    /// The bucket chain (`neigh->next`), an RCU list link.
-    pub(crate) next: Atomic<Neighbour<K, P>>,
+    /// Id of the table that owns the entry (`NeighTable::id`). Every call
+    /// that takes an entry compares it first: an entry of another table is
+    /// refused (SPEC.md §3, "Entries belong to one table").
+    pub(crate) table: u32,
     /// Written under `inner`'s lock; read lock-free by output.
     pub(crate) nud_state: sync::AtomicU8,
     /// The device's header length, copied here so the hit path need not
@@ -259,13 +269,19 @@ pub struct Neighbour<K, P> {
     /// Sequence count of the inline header: odd while a writer (holding the
     /// entry lock) rewrites `hh`.
     pub(crate) hh_seq: sync::AtomicU32,
+    /// The bucket chain (`neigh->next`), an RCU list link.
+    pub(crate) next: Atomic<Neighbour<K, P>>,
     /// The cached header (`hh_cache`), written under the entry lock, read
-    /// lock-free through the seqlock. Its first `addr_len` bytes are the
-    /// neighbour's address (`neigh->ha`).
-    pub(crate) hh: [sync::AtomicU64; HH_WORDS],
+    /// lock-free through the seqlock: its first words (`hh_tail` holds the
+    /// rest). Its first `addr_len` bytes are the neighbour's address
+    /// (`neigh->ha`).
+    pub(crate) hh: [sync::AtomicU64; HOT_HH_WORDS],
     /// `neigh->used`: last output; written only when it changes (once per
     /// tick at most), so a hit does not dirty the line in the common case.
     pub(crate) used: plain::AtomicU64,
+    // ---- end of the hot line ----
+    /// Header words beyond the hot line (headers longer than 16 bytes).
+    hh_tail: [sync::AtomicU64; HH_WORDS - HOT_HH_WORDS],
     /// `neigh->confirmed`: last reachability confirmation.
     pub(crate) confirmed: plain::AtomicU64,
     pub(crate) refcnt: sync::AtomicUsize,
@@ -274,9 +290,42 @@ pub struct Neighbour<K, P> {
     pub(crate) inner: Mutex<Inner<P>>,
 }
 
+/// The hot-line claim, checked by the compiler for both key types (default
+/// build: the model checkers' atomics are larger).
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    macro_rules! hot_line {
+        ($k:ty) => {{
+            type N = Neighbour<$k, ()>;
+            let ends = [
+                offset_of!(N, key) + size_of::<$k>(),
+                offset_of!(N, dev) + size_of::<DevId>(),
+                offset_of!(N, table) + size_of::<u32>(),
+                offset_of!(N, nud_state) + 1,
+                offset_of!(N, hh_len) + 1,
+                offset_of!(N, hh_seq) + size_of::<u32>(),
+                offset_of!(N, next) + size_of::<usize>(),
+                offset_of!(N, hh) + HOT_HH_WORDS * 8,
+                offset_of!(N, used) + size_of::<u64>(),
+            ];
+            let mut i = 0;
+            while i < ends.len() {
+                assert!(ends[i] <= 64, "a hot field is beyond the first cache line");
+                i += 1;
+            }
+            assert!(core::mem::align_of::<N>() == 64);
+        }};
+    }
+    hot_line!(Ipv4Addr);
+    hot_line!(Ipv6Addr);
+};
+
 impl<K: Copy, P> Neighbour<K, P> {
     pub(crate) fn new(
         key: K,
+        table: u32,
         device: sync::Arc<Device>,
         now: Tick,
         refcnt: usize,
@@ -285,12 +334,14 @@ impl<K: Copy, P> Neighbour<K, P> {
         let n = Neighbour {
             key,
             dev: device.id,
-            next: Atomic::null(),
+            table,
             nud_state: sync::AtomicU8::new(NudState::NONE.bits()),
             hh_len: device.hh_len() as u8,
             hh_seq: sync::AtomicU32::new(0),
+            next: Atomic::null(),
             hh: core::array::from_fn(|_| sync::AtomicU64::new(0)),
             used: plain::AtomicU64::new(now),
+            hh_tail: core::array::from_fn(|_| sync::AtomicU64::new(0)),
             // Kernel `neigh_alloc`: confirmed = jiffies - (base_reachable_time << 1),
             // i.e. "not confirmed recently".
             confirmed: plain::AtomicU64::new(
@@ -357,7 +408,8 @@ impl<K: Copy, P> Neighbour<K, P> {
             let s1 = self.hh_seq.load(Ordering::Acquire);
             if s1 & 1 == 0 {
                 let mut bytes = [0u8; HH_MAX];
-                for (i, w) in self.hh.iter().enumerate().take(len.div_ceil(8)) {
+                let words = self.hh.iter().chain(self.hh_tail.iter());
+                for (i, w) in words.enumerate().take(len.div_ceil(8)) {
                     // Relaxed: validated by the sequence re-check below.
                     bytes[i * 8..i * 8 + 8]
                         .copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
@@ -386,7 +438,7 @@ impl<K: Copy, P> Neighbour<K, P> {
         // stores (pairs with the reader's Acquire fence).
         self.hh_seq.store(s.wrapping_add(1), Ordering::Relaxed);
         sync::fence(Ordering::Release);
-        for (i, w) in self.hh.iter().enumerate() {
+        for (i, w) in self.hh.iter().chain(self.hh_tail.iter()).enumerate() {
             let word = u64::from_ne_bytes(hh.bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
             // Relaxed: published by the Release store below.
             w.store(word, Ordering::Relaxed);

@@ -18,6 +18,7 @@ mod gc;
 pub mod key;
 pub mod nud;
 mod output;
+mod owed;
 pub mod stats;
 mod table;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
@@ -28,7 +29,7 @@ pub use key::{DevId, NeighKey};
 pub use nud::{NudState, UpdateFlags};
 pub use output::{EventSend, Xmit};
 pub use stats::{DropReason, NeighStats};
-pub use table::{GcReport, NeighHandle, NeighTable};
+pub use table::{GcReport, NeighHandle, NeighTable, TimersView};
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_thread::TimerThread;
 
@@ -71,6 +72,26 @@ pub enum Probe {
 /// Calls are made **without** any cache lock held, so an implementation may
 /// call back into the table (for example answer a solicitation at once by
 /// calling [`NeighTable::update`]).
+///
+/// # Panics in callbacks
+///
+/// A callback may panic; the panic propagates to the caller of the table
+/// method that made the call (for a timer handler, the caller of
+/// [`NeighTable::run_timers`]), and the table stays consistent and usable
+/// (SPEC.md §3, "Panic safety"):
+///
+/// * the packet handed to the panicking callback counts as delivered (it was
+///   moved into the callback); every other packet the cache was holding for
+///   delivery in that call is dropped during the unwind **without** another
+///   callback and counted as [`DropReason::Unwound`], so
+///   `stats().packets_in() == stats().packets_out() + packets_queued_now()`
+///   still holds;
+/// * every reference the call held is released, so no entry leaks and
+///   `allocs == destroys` after teardown;
+/// * locks are released (no poisoning) and a timer base stays runnable.
+///
+/// While a thread unwinds (whether from a callback or from the caller's own
+/// code dropping a table), the cache makes no callbacks on it.
 pub trait NeighOps<K: NeighKey>: Send + Sync + 'static {
     /// The packet type queued while resolving.
     type Packet: Packet;

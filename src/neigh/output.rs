@@ -8,12 +8,12 @@
 //! path and the queue's bounds; it must not unlink entries.
 
 use super::entry::ArpQueue;
+use super::owed::Owed;
 use super::stats::C;
-use super::table::{Entry, Pkt};
+use super::table::{Entry, Pkt, Queue};
 use super::DevId;
 use super::{DropReason, NeighKey, NeighOps, NeighTable, NudState, Packet, Probe};
 use crate::error::NeighError;
-use crate::parms::HZ;
 use crate::rcu::Guard;
 use crate::sync::Ordering;
 use std::collections::VecDeque;
@@ -49,8 +49,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// A CONNECTED, DELAY or PROBE entry transmits with its cached header,
     /// lock-free. Otherwise `__neigh_event_send` runs: STALE arms DELAY and
     /// transmits, NONE/FAILED start resolution and queue, INCOMPLETE queues.
+    /// An entry of another table is refused: the packet is dropped
+    /// ([`DropReason::ForeignEntry`]) and nothing else happens.
     #[inline]
     pub fn output(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, _guard: &Guard) -> Xmit {
+        if self.check_entry(n).is_err() {
+            return self.foreign(n, pkt);
+        }
         let now = self.jiffies();
         if n.used() != now {
             n.used.store(now, Ordering::Relaxed); // Relaxed: timestamp heuristic, written at most once per tick
@@ -64,6 +69,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             return Xmit::Sent;
         }
         self.slow_output(n, pkt)
+    }
+
+    /// Drop a packet handed in with another table's entry (counted, and
+    /// given to this table's `discard`).
+    #[cold]
+    fn foreign(&self, n: &Entry<K, O>, pkt: Pkt<K, O>) -> Xmit {
+        self.drop_pkt(n, pkt, DropReason::ForeignEntry);
+        Xmit::Dropped(DropReason::ForeignEntry)
     }
 
     /// `neigh_resolve_output`: the slow half of [`output`](Self::output).
@@ -126,9 +139,19 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// * STALE: DELAY (timer armed), send.
     /// * INCOMPLETE: queue, dropping the oldest packets beyond
     ///   `unres_qlen`/`unres_qlen_bytes`.
+    /// * an entry of another table: the packet is dropped
+    ///   ([`DropReason::ForeignEntry`]).
     pub fn event_send(&self, n: &Entry<K, O>, pkt: Option<Pkt<K, O>>) -> EventSend<Pkt<K, O>> {
+        if self.check_entry(n).is_err() {
+            if let Some(p) = pkt {
+                self.drop_pkt(n, p, DropReason::ForeignEntry);
+            }
+            return EventSend::Dropped(DropReason::ForeignEntry);
+        }
         let now = self.jiffies();
         let parms = &n.device.parms;
+        // User code (`Packet::len`) runs before the lock is taken.
+        let len = pkt.as_ref().map_or(0, Packet::len);
         let mut g = n.inner.lock();
         let state = n.state();
         if state.is(NudState::CONNECTED | NudState::DELAY | NudState::PROBE) {
@@ -150,12 +173,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
         let mut probe: Option<Probe> = None;
         if !state.is(NudState::STALE | NudState::INCOMPLETE) {
-            if parms.mcast_probes + parms.app_probes > 0 {
-                g.probes = parms.ucast_probes;
-                n.set_state(&g, NudState::INCOMPLETE);
-                g.updated = now;
-                self.add_timer(n, now + parms.retrans_time.max(HZ / 2));
-                probe = self.probe_kind(n, &mut g);
+            if parms.can_resolve() {
+                probe = self.start_resolution(n, &mut g, now);
             } else {
                 n.set_state(&g, NudState::FAILED);
                 g.updated = now;
@@ -173,10 +192,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             g.updated = now;
             self.add_timer(n, now + parms.delay_probe_time);
         }
-        let mut overflow = Vec::new();
+        let mut overflow = Queue::new();
         let rc = if n.state() == NudState::INCOMPLETE {
             if let Some(p) = pkt {
-                let len = p.len();
                 let q = g.arp_queue.get_or_insert_with(|| {
                     Box::new(ArpQueue {
                         pkts: VecDeque::new(),
@@ -184,14 +202,15 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                     })
                 });
                 while !q.pkts.is_empty()
-                    && (q.bytes + len > parms.unres_qlen_bytes || q.pkts.len() >= parms.unres_qlen)
+                    && (q.bytes.saturating_add(len) > parms.unres_qlen_bytes
+                        || q.pkts.len() >= parms.unres_qlen)
                 {
                     let old = q.pkts.pop_front().expect("checked non-empty");
-                    q.bytes -= old.len();
-                    overflow.push(old);
+                    q.bytes = q.bytes.saturating_sub(old.0);
+                    overflow.push_back(old);
                 }
-                q.bytes += len;
-                q.pkts.push_back(p);
+                q.bytes = q.bytes.saturating_add(len);
+                q.pkts.push_back((len, p));
                 self.stats.inc(C::QUEUED);
             }
             EventSend::Queued
@@ -199,9 +218,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             EventSend::Send(pkt)
         };
         drop(g);
-        for p in overflow {
-            self.drop_pkt(n, p, DropReason::QueueOverflow);
-        }
+        Owed::new(self, n, overflow).report(DropReason::QueueOverflow);
         if let Some(p) = probe {
             self.solicit(n, p);
         }

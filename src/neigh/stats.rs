@@ -31,10 +31,18 @@ pub enum DropReason {
     UnknownDevice,
     /// The entry is FAILED with no probes configured to retry.
     Failed,
+    /// The entry passed to an output call belongs to another table.
+    ForeignEntry,
+    /// The packet was in the cache's hands when an [`NeighOps`] callback
+    /// panicked: the unwind dropped it without calling the ops again
+    /// (SPEC.md §3, "Panic safety").
+    ///
+    /// [`NeighOps`]: crate::NeighOps
+    Unwound,
 }
 
 impl DropReason {
-    const ALL: [DropReason; 8] = [
+    const ALL: [DropReason; 10] = [
         DropReason::QueueOverflow,
         DropReason::ResolutionFailed,
         DropReason::Dead,
@@ -43,6 +51,8 @@ impl DropReason {
         DropReason::TableFull,
         DropReason::UnknownDevice,
         DropReason::Failed,
+        DropReason::ForeignEntry,
+        DropReason::Unwound,
     ];
     fn idx(self) -> usize {
         C::DROP_BASE + self as usize
@@ -65,7 +75,8 @@ impl C {
     pub(crate) const QUEUED: usize = 10;
     pub(crate) const FLUSHED: usize = 11;
     pub(crate) const SOLICITS: usize = 12;
-    pub(crate) const DROP_BASE: usize = 13;
+    pub(crate) const HASH_RESEEDS: usize = 13;
+    pub(crate) const DROP_BASE: usize = 14;
     const N: usize = Self::DROP_BASE + DropReason::ALL.len();
 }
 
@@ -104,6 +115,11 @@ impl Stats {
         self.inc(reason.idx());
     }
 
+    /// Count `n` packets dropped for `reason`.
+    pub(crate) fn drop_pkts(&self, reason: DropReason, n: usize) {
+        self.add(reason.idx(), n as u64);
+    }
+
     fn sum(&self, counter: usize) -> u64 {
         // Relaxed: see `add`.
         self.shards
@@ -129,6 +145,7 @@ impl Stats {
             queued: self.sum(C::QUEUED),
             flushed: self.sum(C::FLUSHED),
             solicits: self.sum(C::SOLICITS),
+            hash_reseeds: self.sum(C::HASH_RESEEDS),
             unres_discards: self.sum(DropReason::QueueOverflow.idx()),
             dropped_res_failed: self.sum(DropReason::ResolutionFailed.idx()),
             dropped_dead: self.sum(DropReason::Dead.idx()),
@@ -137,6 +154,8 @@ impl Stats {
             dropped_table_full: self.sum(DropReason::TableFull.idx()),
             dropped_unknown_device: self.sum(DropReason::UnknownDevice.idx()),
             dropped_failed: self.sum(DropReason::Failed.idx()),
+            dropped_foreign: self.sum(DropReason::ForeignEntry.idx()),
+            dropped_unwound: self.sum(DropReason::Unwound.idx()),
         }
     }
 }
@@ -184,6 +203,9 @@ pub struct NeighStats {
     pub flushed: u64,
     /// Solicitations (probes) sent.
     pub solicits: u64,
+    /// Times the table re-keyed its hash because a chain grew long
+    /// (SPEC.md §5, "Hash seeding").
+    pub hash_reseeds: u64,
     /// Queued packets dropped for queue overflow (`unres_discards`).
     pub unres_discards: u64,
     /// Queued packets reported through `error_report` when resolution failed.
@@ -200,6 +222,11 @@ pub struct NeighStats {
     pub dropped_unknown_device: u64,
     /// Packets refused on an entry that failed and cannot probe.
     pub dropped_failed: u64,
+    /// Packets refused because the entry belongs to another table.
+    pub dropped_foreign: u64,
+    /// Queued packets dropped, without a callback, while a panicking
+    /// callback unwound.
+    pub dropped_unwound: u64,
 }
 
 impl NeighStats {
@@ -209,6 +236,7 @@ impl NeighStats {
             + self.dropped_res_failed
             + self.dropped_device_down
             + self.dropped_destroyed
+            + self.dropped_unwound
     }
 
     /// Drops of packets refused before queueing.
@@ -217,6 +245,7 @@ impl NeighStats {
             + self.dropped_table_full
             + self.dropped_unknown_device
             + self.dropped_failed
+            + self.dropped_foreign
     }
 
     /// All dropped packets, whatever the reason.

@@ -16,6 +16,8 @@
 //! made with no lock held.
 
 use super::entry::{Device, Inner, LlAddr, NeighInfo, Neighbour};
+use super::key::{os_random, HashKey};
+use super::owed::{Held, Owed};
 use super::stats::{Stats, C};
 use super::{
     DevId, DeviceConfig, DropReason, LinkHeader, NeighKey, NeighOps, NeighStats, NudState, Probe,
@@ -25,10 +27,12 @@ use crate::error::NeighError;
 use crate::parms::{TableConfig, HZ};
 use crate::rcu::{self, Atomic, Guard, Owned, Shared};
 use crate::sync::{self, plain, CachePadded, Mutex, Ordering};
-use crate::timer::{Tick, TimerWheel};
+use crate::timer::{Tick, TimerWheel, MAX_TICK};
 use core::ptr::NonNull;
 use std::collections::HashMap;
 
+/// Packets taken off an entry's queue, each with its queued length.
+pub(crate) type Queue<P> = std::collections::VecDeque<(usize, P)>;
 /// The packet type of a table's ops.
 pub(crate) type Pkt<K, O> = <O as NeighOps<K>>::Packet;
 /// The entry type of a table.
@@ -37,15 +41,16 @@ pub(crate) type Entry<K, O> = Neighbour<K, Pkt<K, O>>;
 /// The bucket array (`struct neigh_hash_table`): heads of RCU chains.
 pub(crate) struct Buckets<K, P> {
     shift: u32,
-    seed: u32,
+    /// The secret hash key (`hash_rnd`); replaced only with the whole array.
+    key: HashKey,
     slots: Box<[Atomic<Neighbour<K, P>>]>,
 }
 
 impl<K: NeighKey, P> Buckets<K, P> {
-    fn new(shift: u32, seed: u32) -> Self {
+    fn new(shift: u32, key: HashKey) -> Self {
         Buckets {
             shift,
-            seed,
+            key,
             slots: (0..1usize << shift).map(|_| Atomic::null()).collect(),
         }
     }
@@ -58,7 +63,7 @@ impl<K: NeighKey, P> Buckets<K, P> {
 
     #[inline]
     fn slot_of(&self, key: &K, dev: DevId) -> &Atomic<Neighbour<K, P>> {
-        &self.slots[self.index(key.neigh_hash(dev, self.seed))]
+        &self.slots[self.index(self.key.hash(key, dev))]
     }
 }
 
@@ -80,6 +85,10 @@ pub(super) struct TableInner {
     /// Next re-draw of the randomised reachable times (every 300 s).
     pub(super) next_rand: Tick,
     rng: u64,
+    /// Entries created since the hash was last re-keyed: a re-key (O(n))
+    /// is allowed only once this reaches the table's size, so re-keying
+    /// costs O(1) amortised per insert whatever an attacker does.
+    created_since_rekey: usize,
 }
 
 impl TableInner {
@@ -96,6 +105,46 @@ impl TableInner {
     pub(super) fn rand_reach_time(&mut self, base: Tick) -> Tick {
         (self.next_rand() % base) + (base >> 1)
     }
+}
+
+/// A fresh table id, or `None` once every id was handed out. Ids are never
+/// reused, so no two tables of the process share one, however many are
+/// created and dropped.
+fn next_table_id() -> Option<u32> {
+    static NEXT: plain::AtomicU32 = plain::AtomicU32::new(1);
+    // Relaxed: only the uniqueness of the value matters.
+    NEXT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_add(1))
+        .ok()
+}
+
+/// `lladdr` as an address of `device`, or `BadLladdrLen`.
+fn check_lladdr(device: &Device, lladdr: &[u8]) -> Result<LlAddr, NeighError> {
+    if lladdr.len() != device.cfg.addr_len {
+        return Err(NeighError::BadLladdrLen {
+            dev: device.id,
+            expected: device.cfg.addr_len,
+            got: lladdr.len(),
+        });
+    }
+    Ok(LlAddr::new(lladdr).expect("addr_len <= MAX_ADDR_LEN (checked by add_device)"))
+}
+
+/// A chain this long under a secret random hash key means the key leaked
+/// (or a one-in-10^13 draw): the table re-keys (SPEC.md §5).
+const LONG_CHAIN: usize = 16;
+
+/// Entries on the chain that starts at `slot` (the caller holds the table
+/// lock, so the walk is exact).
+fn chain_len<K, P>(slot: &Atomic<Neighbour<K, P>>, guard: &Guard) -> usize {
+    let mut len = 0;
+    // Relaxed: table lock held; nobody else writes chains.
+    let mut p = slot.load(Ordering::Relaxed, guard);
+    // SAFETY: linked entries outlive the guard (table lock held).
+    while let Some(n) = unsafe { p.as_ref() } {
+        len += 1;
+        p = n.next.load(Ordering::Relaxed, guard); // Relaxed: as above
+    }
+    len
 }
 
 /// What a GC pass did.
@@ -153,6 +202,8 @@ pub struct NeighTable<K: NeighKey, O: NeighOps<K>> {
     lock: Mutex<TableInner>,
     entries: plain::AtomicUsize,
     pub(crate) stats: Stats,
+    /// This table's id, stamped into every entry it creates.
+    id: u32,
     /// Model builds only: run the pre-2015 code (no `dead` checks).
     #[cfg(any(feature = "loom", feature = "shuttle"))]
     bug_variant: plain::AtomicBool,
@@ -210,14 +261,20 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         Self::with_start(config, ops, 0)
     }
 
-    /// A table whose clock starts at `start`.
+    /// A table whose clock starts at `start` (at most [`MAX_TICK`]).
     pub fn with_start(config: TableConfig, ops: O, start: Tick) -> Result<Self, NeighError> {
+        if start > MAX_TICK {
+            return Err(NeighError::TickOutOfRange {
+                tick: start,
+                max: MAX_TICK,
+            });
+        }
         config.validate()?;
+        let id = next_table_id().ok_or(NeighError::TableIdsExhausted)?;
         let seed = if config.seed != 0 {
             config.seed
         } else {
-            let x = 0u8;
-            (&x as *const u8 as u64) ^ std::process::id() as u64 ^ 0x5851_f42d_4c95_7f2d
+            os_random()
         };
         let mut inner = TableInner {
             devices: HashMap::new(),
@@ -225,11 +282,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             next_gc: start,
             next_rand: start,
             rng: seed,
+            created_since_rekey: 0,
         };
-        let hash_seed = inner.next_rand() as u32;
+        let key = if config.seed != 0 {
+            HashKey::new(|| inner.next_rand())
+        } else {
+            HashKey::new(os_random)
+        };
         Ok(NeighTable {
             head: CachePadded::new(Head {
-                nht: Atomic::new(Buckets::new(config.initial_hash_shift.max(1), hash_seed)),
+                nht: Atomic::new(Buckets::new(config.initial_hash_shift.max(1), key)),
                 resize_seq: sync::AtomicU64::new(0),
             }),
             jiffies: CachePadded::new(plain::AtomicU64::new(start)),
@@ -239,9 +301,21 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             lock: Mutex::new(inner),
             entries: plain::AtomicUsize::new(0),
             stats: Stats::new(),
+            id,
             #[cfg(any(feature = "loom", feature = "shuttle"))]
             bug_variant: plain::AtomicBool::new(false),
         })
+    }
+
+    /// `Err(ForeignEntry)` unless `n` was created by this table (one compare
+    /// on the entry's hot line).
+    #[inline]
+    pub(crate) fn check_entry(&self, n: &Entry<K, O>) -> Result<(), NeighError> {
+        if n.table == self.id {
+            Ok(())
+        } else {
+            Err(NeighError::ForeignEntry)
+        }
     }
 
     /// The device side given at construction.
@@ -345,15 +419,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             .ok_or(NeighError::UnknownDevice(dev))
     }
 
-    /// The table hash of `(key, dev)` (its top bits pick the bucket); for
-    /// tests that need keys sharing a bucket.
+    /// Model builds only: the table hash of `(key, dev)` (its top bits pick
+    /// the bucket), for scenarios that need keys sharing a bucket. A default
+    /// build has no way to learn a key's hash (SPEC.md §5, "Hash seeding").
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
     #[doc(hidden)]
     pub fn key_hash(&self, key: K, dev: DevId) -> u32 {
         let guard = rcu::pin();
         // Acquire: see `lookup_noref`.
         let nht = self.head.nht.load(Ordering::Acquire, &guard);
         // SAFETY: never null; guard held.
-        key.neigh_hash(dev, unsafe { nht.deref() }.seed)
+        unsafe { nht.deref() }.key.hash(&key, dev)
     }
 
     /// The device's current randomised reachable time (`parms->reachable_time`).
@@ -372,6 +448,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             .get(&dev)
             .cloned()
             .ok_or(NeighError::UnknownDevice(dev))
+    }
+
+    /// Validate input naming a device before anything is created: the
+    /// device is registered and `lladdr` (if any) has its address length.
+    fn check_input(&self, dev: DevId, lladdr: Option<&[u8]>) -> Result<(), NeighError> {
+        let device = self.device(&self.lock.lock(), dev)?;
+        match lladdr {
+            Some(a) => check_lladdr(&device, a).map(drop),
+            None => Ok(()),
+        }
     }
 
     // ----- lookups -------------------------------------------------------
@@ -491,9 +577,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let c = &self.config;
         let mut victims = Vec::new();
         if entries >= c.gc_thresh3 || (entries >= c.gc_thresh2 && now > inner.last_flush + 5 * HZ) {
+            // Released (after the table lock) however this function is left.
             victims = self.forced_gc(&mut inner, guard);
             if victims.is_empty() && entries >= c.gc_thresh3 {
                 self.stats.inc(C::TABLE_FULLS);
+                drop(inner);
                 return Err(NeighError::TableFull {
                     entries,
                     gc_thresh3: c.gc_thresh3,
@@ -503,14 +591,25 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // Relaxed: we hold the table lock, the only writer of the array.
         let mut nht = self.head.nht.load(Ordering::Relaxed, guard);
         // SAFETY: the array is never null; we hold the lock that replaces it.
-        if entries + 1 > unsafe { nht.deref() }.slots.len() {
-            nht = self.grow(nht, guard);
+        let b = unsafe { nht.deref() };
+        if entries + 1 > b.slots.len() {
+            nht = self.rehash(nht, b.shift + 1, b.key, guard);
+            self.stats.inc(C::HASH_GROWS);
+        } else if chain_len(b.slot_of(&key, dev), guard) >= LONG_CHAIN
+            && inner.created_since_rekey >= entries
+        {
+            let fresh = HashKey::new(|| inner.next_rand());
+            nht = self.rehash(nht, b.shift, fresh, guard);
+            inner.created_since_rekey = 0;
+            self.stats.inc(C::HASH_RESEEDS);
         }
+        inner.created_since_rekey += 1;
         // SAFETY: as above.
         let buckets = unsafe { nht.deref() };
-        let base = (key.neigh_hash(dev, 0x9e37_79b9) as usize) % self.wheel.bases();
+        let base = buckets.key.hash(&key, dev) as usize % self.wheel.bases();
         let mut owned = Owned::new(Neighbour::new(
             key,
+            self.id,
             device,
             now,
             1 + want_ref as usize,
@@ -532,24 +631,26 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         self.entries.fetch_add(1, Ordering::Relaxed);
         self.stats.inc(C::ALLOCS);
         drop(inner);
-        for v in victims {
-            self.release(v);
-        }
+        drop(victims);
         // SAFETY: the entry was just linked and the guard predates any unlink.
         Ok(unsafe { new.deref() })
     }
 
-    /// `neigh_hash_grow`: relink every entry into a twice-as-large array,
-    /// then publish it. `resize_seq` is odd meanwhile, so a lookup that
-    /// misses while (or after) following a relinked `next` retries.
-    fn grow<'g>(
+    /// `neigh_hash_grow`: relink every entry into a new array of
+    /// `2^shift` buckets hashed with `key` (twice as large to grow; the same
+    /// size with a fresh key to re-key), then publish it. `resize_seq` is odd
+    /// meanwhile, so a lookup that misses while (or after) following a
+    /// relinked `next` retries. Caller holds the table lock.
+    fn rehash<'g>(
         &self,
         old: Shared<'g, Buckets<K, Pkt<K, O>>>,
+        shift: u32,
+        key: HashKey,
         guard: &'g Guard,
     ) -> Shared<'g, Buckets<K, Pkt<K, O>>> {
         // SAFETY: never null; we hold the table lock.
         let o = unsafe { old.deref() };
-        let new = Buckets::new(o.shift + 1, o.seed);
+        let new = Buckets::new(shift, key);
         // Relaxed: only resizes (under the table lock) write it.
         let seq = self.head.resize_seq.load(Ordering::Relaxed);
         // Relaxed: ordered before the relinks by their Release stores, so a
@@ -578,7 +679,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // SAFETY: replaced above; readers of the old array hold guards. Its
         // slots own nothing (entries are retired by their destroy).
         unsafe { guard.defer_destroy(old) };
-        self.stats.inc(C::HASH_GROWS);
         new
     }
 
@@ -656,22 +756,31 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             g.destroyed = true;
             g.take_queue()
         };
-        for pkt in q {
-            self.drop_pkt(n, pkt, DropReason::Destroyed);
-        }
+        // The books first, then the callbacks: if a `discard` below panics,
+        // the entry is already counted and retired (SPEC.md §3).
         self.stats.inc(C::DESTROYS);
         // Relaxed: a count (see `create`).
         self.entries.fetch_sub(1, Ordering::Relaxed);
         let guard = rcu::pin();
         // SAFETY: the entry is unlinked (dead) and unreferenced: only readers
         // already inside a read-side section can still see it, and the grace
-        // period waits for them. It is retired exactly once (refcount 1 -> 0
-        // happens once); the model RCU panics on a second retire.
+        // period waits for them (including `guard`, so `n` stays readable
+        // below). It is retired exactly once (refcount 1 -> 0 happens once);
+        // the model RCU panics on a second retire.
         unsafe { guard.defer_destroy(Shared::from(n as *const Entry<K, O>)) };
+        Owed::new(self, n, q).report(DropReason::Destroyed);
+        drop(guard);
     }
 
-    /// Hand a dropped packet to the ops and count it.
+    /// Hand a dropped packet to the ops and count it. While the thread is
+    /// unwinding from a panicking callback the ops are not called again: the
+    /// packet is counted as `Unwound` and dropped (SPEC.md §3).
     pub(crate) fn drop_pkt(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, reason: DropReason) {
+        if std::thread::panicking() {
+            self.stats.drop_pkt(DropReason::Unwound);
+            drop(pkt);
+            return;
+        }
         self.stats.drop_pkt(reason);
         if reason == DropReason::ResolutionFailed {
             self.ops.error_report(n.dev, &n.key, pkt);
@@ -720,20 +829,32 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Advance the table's clock to `now`, run expired entry timers
     /// (`neigh_timer_handler`) and, when due, the periodic GC. Returns the
     /// number of timers that fired.
+    ///
+    /// `now` must be in the time domain (`Err(TickOutOfRange)` above
+    /// [`MAX_TICK`]) and not behind the table's clock
+    /// (`Err(TimeWentBackwards)`); neither error changes anything. Several
+    /// threads may call this concurrently: the clock only moves forward, and
+    /// a caller whose `now` another caller has already passed returns
+    /// `Ok(0)` for the bases that caller ran.
     pub fn run_timers(&self, now: Tick) -> Result<usize, NeighError> {
+        if now > MAX_TICK {
+            return Err(NeighError::TickOutOfRange {
+                tick: now,
+                max: MAX_TICK,
+            });
+        }
         // Relaxed: see `jiffies`; `fetch_max` keeps two concurrent callers
         // from moving the clock backwards.
         let j = self.jiffies.fetch_max(now, Ordering::Relaxed);
         if now < j {
             return Err(NeighError::TimeWentBackwards { jiffies: j, now });
         }
+        // A base can be ahead of `now` only because a concurrent caller with
+        // a later `now` ran it first; the wheel still runs the other bases.
         let fired = self
             .wheel
             .run_timers(now, |data| self.timer_handler(data))
-            .map_err(|e| NeighError::TimeWentBackwards {
-                jiffies: e.clk,
-                now: e.now,
-            })?;
+            .unwrap_or(0);
         let due = {
             let inner = self.lock.lock();
             now >= inner.next_gc
@@ -754,16 +875,19 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     fn timer_handler(&self, data: usize) {
         let ptr = data as *const Entry<K, O>;
         rcu::assert_live(ptr);
-        // SAFETY: the armed timer held a reference (`add_timer`), which the
-        // wheel hands to us; the wheel has checked the owner was not freed.
+        // SAFETY: this table's wheel is private and only `add_timer` (and the
+        // re-arm below) arm timers on it, always an entry's own timer whose
+        // data is that entry's address and which holds a reference; the
+        // wheel hands that reference to us. The entry is therefore live, and
+        // the wheel has checked its owner was not reclaimed.
         let n = unsafe { &*ptr };
+        // Released however this handler is left (a callback may panic).
+        let _timer_ref = Held::adopt(self, n);
         let now = self.jiffies();
         let parms = &n.device.parms;
         let mut g = n.inner.lock();
         let state = n.state();
         if !state.is(NudState::IN_TIMER) {
-            drop(g);
-            self.release(n);
             return;
         }
         let mut next = now + parms.retrans_time;
@@ -803,8 +927,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             self.del_timer(n);
             let q = self.invalidate(&mut g);
             drop(g);
-            self.report_failed(n, q);
-            self.release(n);
+            Owed::new(self, n, q).report(DropReason::ResolutionFailed);
             return;
         }
         if n.state().is(NudState::IN_TIMER) {
@@ -822,23 +945,31 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         if let Some(p) = probe {
             self.solicit(n, p);
         }
-        self.release(n);
     }
 
     /// `neigh_invalidate`: take the queue of a FAILED entry; the caller
-    /// reports each packet after unlocking.
-    pub(crate) fn invalidate(
-        &self,
-        g: &mut Inner<Pkt<K, O>>,
-    ) -> std::collections::VecDeque<Pkt<K, O>> {
+    /// reports each packet (`Owed::report`) after unlocking.
+    pub(crate) fn invalidate(&self, g: &mut Inner<Pkt<K, O>>) -> Queue<Pkt<K, O>> {
         self.stats.inc(C::RES_FAILED);
         g.take_queue()
     }
 
-    pub(crate) fn report_failed(&self, n: &Entry<K, O>, q: std::collections::VecDeque<Pkt<K, O>>) {
-        for pkt in q {
-            self.drop_pkt(n, pkt, DropReason::ResolutionFailed);
-        }
+    /// Start resolving (NONE/FAILED -> INCOMPLETE, `__neigh_event_send`):
+    /// arm the timer and count the first probe, which the caller sends after
+    /// unlocking. The caller holds the entry lock of a live entry and has
+    /// checked `parms.can_resolve()`.
+    pub(crate) fn start_resolution(
+        &self,
+        n: &Entry<K, O>,
+        g: &mut Inner<Pkt<K, O>>,
+        now: Tick,
+    ) -> Option<Probe> {
+        let parms = &n.device.parms;
+        g.probes = parms.ucast_probes;
+        n.set_state(g, NudState::INCOMPLETE);
+        g.updated = now;
+        self.add_timer(n, now + parms.retrans_time.max(HZ / 2));
+        self.probe_kind(n, g)
     }
 
     /// `neigh_probe` part 1 (under the entry lock): count the probe and pick
@@ -878,21 +1009,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         new: NudState,
         flags: UpdateFlags,
     ) -> Result<(), NeighError> {
-        if !new.is_single() {
+        self.check_entry(n)?;
+        let dev = &n.device;
+        if !new.is_single() || (new == NudState::INCOMPLETE && !dev.parms.can_resolve()) {
             return Err(NeighError::InvalidState(new));
         }
-        let dev = &n.device;
-        let lladdr = match lladdr {
-            Some(a) if a.len() != dev.cfg.addr_len => {
-                return Err(NeighError::BadLladdrLen {
-                    dev: n.dev,
-                    expected: dev.cfg.addr_len,
-                    got: a.len(),
-                })
-            }
-            Some(a) => Some(LlAddr::new(a).expect("length checked against addr_len")),
-            None => None,
-        };
+        let lladdr = lladdr.map(|a| check_lladdr(dev, a)).transpose()?;
         let now = self.jiffies();
         let mut g = n.inner.lock();
         let old = n.state();
@@ -905,14 +1027,29 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let cur: Option<LlAddr> = old.is(NudState::VALID).then(|| n.read_lladdr());
         if !new.is(NudState::VALID) {
             self.del_timer(n);
-            n.set_state(&g, new);
-            let mut q = Default::default();
-            if old.is(NudState::INCOMPLETE | NudState::PROBE) && new.is(NudState::FAILED) {
-                q = self.invalidate(&mut g);
-            }
             g.updated = now;
+            let (q, probe) = if new == NudState::INCOMPLETE {
+                // The kernel arms nothing here, so packets queued later would
+                // wait for a reply no probe asks for: start resolving as a
+                // packet would (SPEC.md §2).
+                (Queue::new(), self.start_resolution(n, &mut g, now))
+            } else {
+                n.set_state(&g, new);
+                let q = if old.is(NudState::INCOMPLETE | NudState::PROBE) && new == NudState::FAILED
+                {
+                    self.invalidate(&mut g)
+                } else {
+                    // NONE owns no timer and nothing would ever send what is
+                    // queued (the kernel keeps it): report it now.
+                    g.take_queue()
+                };
+                (q, None)
+            };
             drop(g);
-            self.report_failed(n, q);
+            Owed::new(self, n, q).report(DropReason::ResolutionFailed);
+            if let Some(p) = probe {
+                self.solicit(n, p);
+            }
             return Ok(());
         }
         // Compare the new lladdr with the cached one.
@@ -979,14 +1116,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // Newly VALID: flush the queue with the new header (kernel: n->output
         // for each queued skb). A STALE entry then moves on as the first
         // packet's event_send would have moved it.
-        let q = g.take_queue();
+        let q = Owed::new(self, n, g.take_queue());
         let hh = n.read_hh();
         drop(g);
         if !q.is_empty() {
-            for pkt in q {
-                self.stats.inc(C::FLUSHED);
-                self.ops.transmit(n.dev, hh.as_bytes(), pkt);
-            }
+            q.flush(&hh);
             if new == NudState::STALE {
                 let _ = self.event_send(n, None);
             }
@@ -996,12 +1130,15 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 
     /// `neigh_confirm` / `dst_confirm`: an upper layer saw the neighbour
     /// answer (a TCP ACK); DELAY then returns to REACHABLE without probing.
+    /// `Err(ForeignEntry)` for an entry of another table.
     #[inline]
-    pub fn confirm(&self, n: &Entry<K, O>) {
+    pub fn confirm(&self, n: &Entry<K, O>) -> Result<(), NeighError> {
+        self.check_entry(n)?;
         let now = self.jiffies();
         if n.confirmed() != now {
             n.confirmed.store(now, Ordering::Relaxed); // Relaxed: timestamp heuristic
         }
+        Ok(())
     }
 
     /// Handle an ARP reply or request from `key` carrying `lladdr`, as
@@ -1015,9 +1152,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         lladdr: &[u8],
         is_reply: bool,
     ) -> Result<(), NeighError> {
+        // Validate before anything is created: bad input leaves no trace.
+        self.check_input(dev, Some(lladdr))?;
         let n = match self.lookup(key, dev) {
             Some(n) => n,
             None if !is_reply => self.lookup_or_create(key, dev)?,
+            // An unsolicited reply for an unknown neighbour is ignored, as
+            // `arp_process` does without `arp_accept`.
             None => return Ok(()),
         };
         let now = self.jiffies();
@@ -1039,6 +1180,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Add or replace a static (PERMANENT) entry, as `ip neigh replace ...
     /// nud permanent` does.
     pub fn add_permanent(&self, key: K, dev: DevId, lladdr: &[u8]) -> Result<(), NeighError> {
+        self.check_input(dev, Some(lladdr))?;
         let n = self.lookup_or_create(key, dev)?;
         self.update(
             &n,
@@ -1049,16 +1191,19 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// `__neigh_set_probe_once`: give a FAILED entry one more probe (IPv6
-    /// uses this when a route through it is tried again).
-    pub fn set_probe_once(&self, n: &Entry<K, O>) {
+    /// uses this when a route through it is tried again). Any other state
+    /// is left alone. `Err(Dead)` if the entry was removed (the 2015 fix),
+    /// `Err(ForeignEntry)` for an entry of another table.
+    pub fn set_probe_once(&self, n: &Entry<K, O>) -> Result<(), NeighError> {
+        self.check_entry(n)?;
         let now = self.jiffies();
         let mut g = n.inner.lock();
         if self.dead_check() && g.dead {
-            return;
+            return Err(NeighError::Dead);
         }
         g.updated = now;
         if !n.state().is(NudState::FAILED) {
-            return;
+            return Ok(());
         }
         n.set_state(&g, NudState::INCOMPLETE);
         g.probes = n.device.parms.max_probes(false);
@@ -1066,6 +1211,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         drop(g);
         // The kernel's caller (ndisc) sends the probe itself.
         self.solicit(n, Probe::Multicast);
+        Ok(())
     }
 
     // ----- removal -------------------------------------------------------
@@ -1073,7 +1219,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// `neigh_flush_dev` for one entry: unlink it, then under its lock
     /// disarm the timer, purge the queue, reset the state and mark it dead.
     /// Caller holds the table lock, and then drops the table's reference.
-    fn kill(&self, n: &Entry<K, O>, guard: &Guard) -> std::collections::VecDeque<Pkt<K, O>> {
+    fn kill(&self, n: &Entry<K, O>, guard: &Guard) -> Queue<Pkt<K, O>> {
         self.unlink(n, guard);
         let mut g = n.inner.lock();
         self.del_timer(n);
@@ -1101,20 +1247,20 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         if unregister {
             inner.devices.remove(&dev?)?;
         }
+        // Each entry's queue, then the table's reference to it: settled in
+        // that order after the lock, even if a `discard` panics (`owed`).
         let mut killed = Vec::new();
         for n in self.all_entries(&guard) {
             if dev.is_none_or(|d| d == n.dev) {
                 let q = self.kill(n, &guard);
-                killed.push((n, q));
+                killed.push((Owed::new(self, n, q), Held::adopt(self, n)));
             }
         }
         drop(inner);
         let count = killed.len();
-        for (n, q) in killed {
-            for pkt in q {
-                self.drop_pkt(n, pkt, DropReason::DeviceDown);
-            }
-            self.release(n);
+        for (q, table_ref) in killed {
+            q.report(DropReason::DeviceDown);
+            drop(table_ref);
         }
         Some(count)
     }
@@ -1122,6 +1268,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Remove one entry (`ip neigh del`): it becomes FAILED, its queued
     /// packets are reported through `error_report`, and it is unlinked.
     pub fn remove(&self, key: K, dev: DevId) -> Result<(), NeighError> {
+        self.check_input(dev, None)?;
         let n = self.lookup(key, dev).ok_or(NeighError::NotFound)?;
         let _ = self.update(
             &n,
@@ -1144,8 +1291,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             g.take_queue()
         };
         drop(inner);
-        self.report_failed(&n, q);
-        self.release(&n);
+        let table_ref = Held::adopt(self, &n);
+        Owed::new(self, &n, q).report(DropReason::ResolutionFailed);
+        drop(table_ref);
         Ok(())
     }
 
@@ -1213,15 +1361,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// Forced GC (`neigh_forced_gc`); caller holds the table lock. Returns
-    /// the unlinked entries, whose table reference the caller releases after
-    /// dropping the lock.
-    fn forced_gc<'g>(&self, inner: &mut TableInner, guard: &'g Guard) -> Vec<&'g Entry<K, O>> {
+    /// the table's references to the unlinked entries: the caller drops them
+    /// after dropping the lock (the destroy may call the ops).
+    fn forced_gc<'a>(&'a self, inner: &mut TableInner, guard: &'a Guard) -> Vec<Held<'a, K, O>> {
         inner.last_flush = self.jiffies();
         self.stats.inc(C::FORCED_GC_RUNS);
         let f = |_: &Entry<K, O>, state: NudState| !state.is(NudState::PERMANENT);
         self.all_entries(guard)
             .into_iter()
             .filter(|n| self.try_collect(n, guard, &f))
+            .map(|n| Held::adopt(self, n))
             .collect()
     }
 
@@ -1279,9 +1428,30 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         v
     }
 
-    /// Timer wheel of this table (diagnostics and tests).
-    pub fn timer_wheel(&self) -> &TimerWheel {
-        &self.wheel
+    /// A read-only view of the table's timers (diagnostics and tests). The
+    /// wheel itself is private: its timers' handler argument is an entry's
+    /// address, so only the table may arm them.
+    pub fn timers(&self) -> TimersView<'_> {
+        TimersView { wheel: &self.wheel }
+    }
+}
+
+/// A read-only view of a table's timer wheel
+/// ([`NeighTable::timers`]).
+#[derive(Clone, Copy, Debug)]
+pub struct TimersView<'a> {
+    wheel: &'a TimerWheel,
+}
+
+impl TimersView<'_> {
+    /// Number of pending entry timers.
+    pub fn pending(&self) -> usize {
+        self.wheel.pending()
+    }
+
+    /// The earliest pending expiry, if any timer is pending.
+    pub fn next_expiry(&self) -> Option<Tick> {
+        self.wheel.next_expiry()
     }
 }
 

@@ -623,7 +623,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         owned
             .next
             .store(slot.load(Ordering::Relaxed, guard), Ordering::Relaxed);
-        let new = owned.into_shared(guard);
+        let new = rcu::into_shared(owned, guard);
         // Release: pairs with the Acquire loads in `lookup_noref`, publishing
         // the initialised entry.
         slot.store(new, Ordering::Release);
@@ -671,7 +671,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 p = next;
             }
         }
-        let new = Owned::new(new).into_shared(guard);
+        let new = rcu::into_shared(Owned::new(new), guard);
         // Release: pairs with the Acquire load in `lookup_noref`.
         self.head.nht.store(new, Ordering::Release);
         // Release: pairs with the Acquire load that starts a lookup.
@@ -1461,11 +1461,12 @@ impl<K: NeighKey, O: NeighOps<K>> Drop for NeighTable<K, O> {
     /// cannot exist (handles borrow the table).
     fn drop(&mut self) {
         self.flush_dev(None);
-        // SAFETY: `&mut self`: no reader or writer remains. The flush above
-        // unlinked (and retired) every entry; the array owns nothing else.
+        // SAFETY: `&mut self`: no reader or writer remains, so the array can
+        // be freed at once. The flush above unlinked (and retired) every
+        // entry; the array owns nothing else.
         unsafe {
-            let g = rcu::unprotected();
-            drop(self.head.nht.load(Ordering::Relaxed, g).into_owned());
+            let g = rcu::pin();
+            drop(self.head.nht.load(Ordering::Relaxed, &g).into_owned());
         }
     }
 }

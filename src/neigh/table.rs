@@ -422,7 +422,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Model builds only: the table hash of `(key, dev)` (its top bits pick
     /// the bucket), for scenarios that need keys sharing a bucket. A default
     /// build has no way to learn a key's hash (SPEC.md §5, "Hash seeding").
-    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    #[cfg(any(test, feature = "loom", feature = "shuttle"))]
     #[doc(hidden)]
     pub fn key_hash(&self, key: K, dev: DevId) -> u32 {
         let guard = rcu::pin();
@@ -1477,5 +1477,57 @@ impl<K: NeighKey, O: NeighOps<K>> core::fmt::Debug for NeighTable<K, O> {
             .field("family", &K::FAMILY)
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DeviceConfig, Probe};
+    use std::net::Ipv4Addr;
+
+    struct Nop;
+    impl NeighOps<Ipv4Addr> for Nop {
+        type Packet = Vec<u8>;
+        fn transmit(&self, _: DevId, _: &[u8], _: Vec<u8>) {}
+        fn solicit(&self, _: DevId, _: &Ipv4Addr, _: Probe) {}
+        fn error_report(&self, _: DevId, _: &Ipv4Addr, _: Vec<u8>) {}
+    }
+
+    /// Someone who knows the hash key (here: the test, through the
+    /// test-only `key_hash`) builds a chain of `LONG_CHAIN` keys in one
+    /// bucket; the next create re-keys the table, after which the keys are
+    /// spread and every one is still found.
+    #[test]
+    fn a_long_chain_rekeys_the_table() {
+        let cfg = TableConfig {
+            initial_hash_shift: 10,
+            seed: 99,
+            ..TableConfig::default()
+        };
+        let t = NeighTable::new(cfg, Nop).unwrap();
+        let dev = DevId(1);
+        t.add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+            .unwrap();
+        let bucket = |t: &NeighTable<Ipv4Addr, Nop>, k| t.key_hash(k, dev) >> 22;
+        let target = bucket(&t, Ipv4Addr::from(0));
+        let keys: Vec<Ipv4Addr> = (0u32..)
+            .map(Ipv4Addr::from)
+            .filter(|&k| bucket(&t, k) == target)
+            .take(LONG_CHAIN + 1)
+            .collect();
+        for &k in &keys[..LONG_CHAIN] {
+            t.lookup_or_create(k, dev).unwrap();
+        }
+        assert_eq!(t.stats().hash_reseeds, 0);
+        t.lookup_or_create(keys[LONG_CHAIN], dev).unwrap();
+        assert_eq!(t.stats().hash_reseeds, 1, "the long chain re-keyed the table");
+        assert_eq!(t.stats().hash_buckets, 1024, "re-keying keeps the size");
+        let spread: std::collections::HashSet<u32> = keys.iter().map(|&k| bucket(&t, k)).collect();
+        assert!(spread.len() > 8, "still clustered after re-keying: {spread:?}");
+        let g = t.pin();
+        for &k in &keys {
+            assert!(t.lookup_noref(k, dev, &g).is_some(), "{k} lost by the re-key");
+        }
     }
 }

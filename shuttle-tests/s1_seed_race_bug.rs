@@ -27,7 +27,7 @@ fn s1_seed_race_bug_found_by_pct_and_replayed() {
         });
         assert!(found.iteration <= iters);
     }
-    // Random scheduling: reported, not required (DESIGN.md asks it of PCT).
+    // Random scheduling: reported, not required (SPEC.md §13 asks it of PCT).
     let _ = find_bug(
         "S1 bug",
         f,

@@ -346,8 +346,8 @@ pub fn teardown_checks(t: Table, log: &Arc<Log>) -> NeighStats {
 
 /// Iterations for a passing scenario, per checker: `NEIGHCACHE_SHUTTLE_ITERS`
 /// or the scenario's `default` (50,000 or 100,000: the whole shuttle suite
-/// then takes about a minute and a half on 2 cores in `--release`; DESIGN.md
-/// asks for at least 10,000).
+/// then takes about a minute and a half on 2 cores in `--release`; SPEC.md
+/// §13 asks for at least 10,000).
 pub fn iters(default: usize) -> usize {
     std::env::var("NEIGHCACHE_SHUTTLE_ITERS")
         .ok()
@@ -356,7 +356,7 @@ pub fn iters(default: usize) -> usize {
 }
 
 /// Iterations a bug search may use: `NEIGHCACHE_SHUTTLE_BUG_ITERS` or 1,000
-/// (DESIGN.md section 6: PCT must find each bug variant within 1,000).
+/// (SPEC.md §13: PCT must find each bug variant within 1,000).
 pub fn bug_iters() -> usize {
     std::env::var("NEIGHCACHE_SHUTTLE_BUG_ITERS")
         .ok()

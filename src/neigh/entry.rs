@@ -18,185 +18,16 @@
 //!   a data race in Rust); the address is the header's first `addr_len`
 //!   bytes, so it is stored once.
 //!
-//! The state machine that drives these fields is in `neigh::table` and
-//! `neigh::output`; this module must not implement transitions.
+//! The state machine that drives these fields is in `neigh::table`; this
+//! module must not implement transitions.
 
+use super::lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
+use super::table::Device;
 use crate::neigh::{DevId, NudState};
-use crate::parms::NeighParms;
 use crate::rcu::Atomic;
 use crate::sync::{self, plain, Mutex, Ordering};
-use crate::timer::{Tick, Timer, TimerWheel};
-use core::fmt;
+use crate::timer::{Tick, Timer};
 use std::collections::VecDeque;
-
-/// Longest link-layer address (`MAX_ADDR_LEN` is 32 in the kernel; 20 covers
-/// Ethernet, EUI-64 and InfiniBand).
-pub const MAX_ADDR_LEN: usize = 20;
-
-/// Longest cached link-layer header (Ethernet needs 14 bytes; a device
-/// whose header is its address alone needs `addr_len`).
-pub const HH_MAX: usize = 24;
-
-/// A link-layer (hardware) address.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct LlAddr {
-    len: u8,
-    bytes: [u8; MAX_ADDR_LEN],
-}
-
-impl LlAddr {
-    /// An address from its bytes; `None` if longer than [`MAX_ADDR_LEN`].
-    pub fn new(bytes: &[u8]) -> Option<LlAddr> {
-        if bytes.len() > MAX_ADDR_LEN {
-            return None;
-        }
-        let mut a = LlAddr {
-            len: bytes.len() as u8,
-            bytes: [0; MAX_ADDR_LEN],
-        };
-        a.bytes[..bytes.len()].copy_from_slice(bytes);
-        Some(a)
-    }
-
-    /// The address bytes.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
-    }
-}
-
-impl fmt::Display for LlAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.as_bytes().iter().enumerate() {
-            if i > 0 {
-                f.write_str(":")?;
-            }
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for LlAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// How a device frames packets: what header the cache builds and caches for
-/// each resolved neighbour (the kernel's `header_ops->cache`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LinkHeader {
-    /// Ethernet II: destination (the neighbour), source, ethertype.
-    Ethernet {
-        /// The device's own MAC address.
-        src: [u8; 6],
-        /// The ethertype of the protocol (0x0800 IPv4, 0x86dd IPv6).
-        ethertype: u16,
-    },
-    /// The header is the neighbour's address alone.
-    Lladdr,
-}
-
-/// A device as the table sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeviceConfig {
-    /// Link-layer address length (`dev->addr_len`); updates with another
-    /// length are refused with `BadLladdrLen`.
-    pub addr_len: usize,
-    /// The header built for resolved neighbours.
-    pub header: LinkHeader,
-    /// The device needs no resolution: entries are created NOARP with
-    /// `noarp_lladdr` (loopback, point-to-point links).
-    pub noarp: bool,
-    /// Address used for NOARP entries (`addr_len` bytes; zeros if `None`).
-    pub noarp_lladdr: Option<LlAddr>,
-    /// Per-device parameters; `None` uses the table's.
-    pub parms: Option<NeighParms>,
-}
-
-impl DeviceConfig {
-    /// An Ethernet device with MAC `src` carrying `ethertype`.
-    pub fn ethernet(src: [u8; 6], ethertype: u16) -> Self {
-        DeviceConfig {
-            addr_len: 6,
-            header: LinkHeader::Ethernet { src, ethertype },
-            noarp: false,
-            noarp_lladdr: None,
-            parms: None,
-        }
-    }
-
-    /// The same device with its own parameters.
-    pub fn with_parms(mut self, parms: NeighParms) -> Self {
-        self.parms = Some(parms);
-        self
-    }
-}
-
-/// A registered device: configuration plus the shared timer wheel, so that an
-/// entry can report its own destruction to the wheel wherever it is freed.
-pub(crate) struct Device {
-    pub(crate) id: DevId,
-    pub(crate) cfg: DeviceConfig,
-    pub(crate) parms: NeighParms,
-    /// `parms->reachable_time`: base_reachable_time randomised to 0.5x-1.5x,
-    /// re-drawn by the periodic GC.
-    pub(crate) reachable_time: plain::AtomicU64,
-    pub(crate) wheel: sync::Arc<TimerWheel>,
-}
-
-impl Device {
-    pub(crate) fn reachable_time(&self) -> Tick {
-        // Relaxed: a tuning value; any recent draw is as good as another.
-        self.reachable_time.load(Ordering::Relaxed)
-    }
-
-    /// Length of the header this device caches (`dev->hard_header_len`).
-    pub(crate) fn hh_len(&self) -> usize {
-        match self.cfg.header {
-            LinkHeader::Ethernet { .. } => 14,
-            LinkHeader::Lladdr => self.cfg.addr_len,
-        }
-    }
-
-    /// Build the header for `lladdr` (`header_ops->cache`). Both header
-    /// kinds start with the neighbour's address, so the address is always
-    /// the header's first `addr_len` bytes.
-    pub(crate) fn build_header(&self, lladdr: &LlAddr) -> Hh {
-        let mut hh = Hh {
-            len: self.hh_len() as u8,
-            bytes: [0; HH_MAX],
-        };
-        let a = lladdr.as_bytes();
-        hh.bytes[..a.len()].copy_from_slice(a);
-        if let LinkHeader::Ethernet { src, ethertype } = self.cfg.header {
-            hh.bytes[6..12].copy_from_slice(&src);
-            hh.bytes[12..14].copy_from_slice(&ethertype.to_be_bytes());
-        }
-        hh
-    }
-}
-
-/// A cached link-layer header (`struct hh_cache`), copied out of an entry.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Hh {
-    len: u8,
-    bytes: [u8; HH_MAX],
-}
-
-impl Hh {
-    /// The header bytes.
-    #[inline]
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len as usize]
-    }
-}
-
-impl fmt::Debug for Hh {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Hh({:02x?})", self.as_bytes())
-    }
-}
 
 /// Words of the inline header.
 const HH_WORDS: usize = HH_MAX / 8;
@@ -206,7 +37,7 @@ const HH_WORDS: usize = HH_MAX / 8;
 const HOT_HH_WORDS: usize = 2;
 
 /// Fields protected by the entry lock (`neigh->lock`).
-pub(crate) struct Inner<P> {
+pub(crate) struct EntryLocked<P> {
     /// Unlinked from the table; set once, under this lock.
     pub(crate) dead: bool,
     /// `neigh_destroy` ran (refcount reached zero); set once.
@@ -230,7 +61,7 @@ pub(crate) struct ArpQueue<P> {
     pub(crate) bytes: usize,
 }
 
-impl<P> Inner<P> {
+impl<P> EntryLocked<P> {
     /// Take every queued packet, leaving no queue allocated.
     pub(crate) fn take_queue(&mut self) -> VecDeque<(usize, P)> {
         self.arp_queue.take().map(|q| q.pkts).unwrap_or_default()
@@ -261,7 +92,7 @@ pub struct Neighbour<K, P> {
     /// that takes an entry compares it first: an entry of another table is
     /// refused (SPEC.md §3, "Entries belong to one table").
     pub(crate) table: u32,
-    /// Written under `inner`'s lock; read lock-free by output.
+    /// Written under the entry lock; read lock-free by output.
     pub(crate) nud_state: sync::AtomicU8,
     /// The device's header length, copied here so the hit path need not
     /// touch the device (`dev->hard_header_len`).
@@ -287,7 +118,7 @@ pub struct Neighbour<K, P> {
     pub(crate) refcnt: sync::AtomicUsize,
     pub(crate) timer: Timer,
     pub(crate) device: sync::Arc<Device>,
-    pub(crate) inner: Mutex<Inner<P>>,
+    pub(crate) lock: Mutex<EntryLocked<P>>,
 }
 
 /// The hot-line claim, checked by the compiler for both key types (default
@@ -350,7 +181,7 @@ impl<K: Copy, P> Neighbour<K, P> {
             refcnt: sync::AtomicUsize::new(refcnt),
             timer: Timer::new(0, base),
             device,
-            inner: Mutex::new(Inner {
+            lock: Mutex::new(EntryLocked {
                 dead: false,
                 destroyed: false,
                 router: false,
@@ -366,7 +197,7 @@ impl<K: Copy, P> Neighbour<K, P> {
                 LlAddr::new(&[0u8; MAX_ADDR_LEN][..d.cfg.addr_len])
                     .expect("addr_len checked by add_device")
             });
-            let g = n.inner.lock();
+            let g = n.lock.lock();
             n.publish_hh(&g, &d.build_header(&lladdr));
             n.set_state(&g, NudState::NOARP);
         }
@@ -392,7 +223,7 @@ impl<K: Copy, P> Neighbour<K, P> {
     }
 
     /// Set the state; caller holds the entry lock.
-    pub(crate) fn set_state(&self, _locked: &Inner<P>, s: NudState) {
+    pub(crate) fn set_state(&self, _locked: &EntryLocked<P>, s: NudState) {
         // Release: pairs with the Acquire load in `state`.
         self.nud_state.store(s.0, Ordering::Release);
     }
@@ -431,7 +262,7 @@ impl<K: Copy, P> Neighbour<K, P> {
     }
 
     /// Publish a new header; caller holds the entry lock (the only writer).
-    pub(crate) fn publish_hh(&self, _locked: &Inner<P>, hh: &Hh) {
+    pub(crate) fn publish_hh(&self, _locked: &EntryLocked<P>, hh: &Hh) {
         // Relaxed: the entry lock serialises writers; readers re-check.
         let s = self.hh_seq.load(Ordering::Relaxed);
         // Relaxed + the fence: the odd value is ordered before the word
@@ -485,7 +316,7 @@ impl<K: Copy, P> Neighbour<K, P> {
 
     /// Has the entry been unlinked from its table (`neigh->dead`)?
     pub fn is_dead(&self) -> bool {
-        self.inner.lock().dead
+        self.lock.lock().dead
     }
 
     /// `neigh_hold`: take a reference. The caller must already own one
@@ -540,57 +371,5 @@ impl<K, P> Drop for Neighbour<K, P> {
     /// touches the timer (`cascade()`).
     fn drop(&mut self) {
         self.device.wheel.timer_destroyed(&self.timer);
-    }
-}
-
-/// A row of [`NeighTable::dump`](crate::NeighTable::dump), like one line of
-/// `ip neigh show`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NeighInfo<K> {
-    /// Protocol address.
-    pub key: K,
-    /// Device.
-    pub dev: DevId,
-    /// Link-layer address, if known.
-    pub lladdr: Option<LlAddr>,
-    /// NUD state.
-    pub state: NudState,
-    /// Reference count (the table's link included).
-    pub refcnt: usize,
-    /// Ticks since the last output.
-    pub used_ago: Tick,
-    /// Ticks since the last confirmation.
-    pub confirmed_ago: Tick,
-    /// Ticks since the last state change.
-    pub updated_ago: Tick,
-    /// Probes sent in the current resolution.
-    pub probes: u32,
-    /// Packets queued.
-    pub queue_len: usize,
-    /// The neighbour is a router (NDP).
-    pub router: bool,
-}
-
-impl<K: fmt::Display> fmt::Display for NeighInfo<K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} dev {}", self.key, self.dev)?;
-        if let Some(a) = self.lladdr {
-            write!(f, " lladdr {a}")?;
-        }
-        if self.router {
-            f.write_str(" router")?;
-        }
-        write!(
-            f,
-            " ref {} used {}/{}/{}",
-            self.refcnt, self.used_ago, self.confirmed_ago, self.updated_ago
-        )?;
-        if self.probes > 0 {
-            write!(f, " probes {}", self.probes)?;
-        }
-        if self.queue_len > 0 {
-            write!(f, " queued {}", self.queue_len)?;
-        }
-        write!(f, " {}", self.state)
     }
 }

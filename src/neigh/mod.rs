@@ -1,35 +1,36 @@
 //! The neighbour cache (`net/core/neighbour.c`).
 //!
-//! * [`key`]: protocol address keys and their hash (`arp_hashfn`).
+//! * [`key`]: protocol address keys and the keyed bucket hash.
 //! * [`nud`]: NUD states, masks and `neigh_update` flags.
-//! * `entry`: the entry, its refcount and published header.
-//! * `table`: the RCU hash table, lookups, creation, growth, removal,
-//!   `neigh_update`, the timer handler and teardown.
-//! * `output`: `neigh_output` / `__neigh_event_send` and the unresolved queue.
-//! * `gc`: periodic and forced garbage collection.
+//! * `lladdr`: link-layer addresses and cached headers (values).
+//! * `entry`: the entry's layout, its refcount and published header.
+//! * `table`: the table and everything that changes it, one file per
+//!   responsibility (see its module docs for the map and the lock order).
 //! * [`stats`]: per-thread-shard counters.
+//! * `timer_thread`: the optional thread that drives `run_timers`.
 //!
 //! What a daemon supplies is a [`NeighOps`]: how to transmit a packet with
 //! its link-layer header, how to send a solicitation, and where packets that
 //! could not be delivered are reported.
 
 pub(crate) mod entry;
-mod gc;
 pub mod key;
+pub(crate) mod lladdr;
 pub mod nud;
-mod output;
-mod owed;
 pub mod stats;
 mod table;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod timer_thread;
 
-pub use entry::{DeviceConfig, LinkHeader, LlAddr, NeighInfo, Neighbour, HH_MAX, MAX_ADDR_LEN};
+pub use entry::Neighbour;
 pub use key::{DevId, NeighKey};
+pub use lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
 pub use nud::{NudState, UpdateFlags};
-pub use output::{EventSend, Xmit};
 pub use stats::{DropReason, NeighStats};
-pub use table::{GcReport, NeighHandle, NeighTable, TimersView};
+pub use table::{
+    DeviceConfig, EventSend, GcReport, LinkHeader, NeighHandle, NeighInfo, NeighTable, TimersView,
+    Xmit,
+};
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_thread::TimerThread;
 

@@ -4,9 +4,10 @@
 //! This module owns the *vocabulary* of the state machine: the states are
 //! bits, as in `include/net/neighbour.h`, so the kernel's masks
 //! (`NUD_IN_TIMER`, `NUD_VALID`, `NUD_CONNECTED`) are plain bit tests. The
-//! transitions themselves live with the code that performs them
-//! (`neigh::table` for `neigh_update`, `neigh_timer_handler` and
-//! `__neigh_set_probe_once`; `neigh::output` for `__neigh_event_send`).
+//! transitions themselves live with the code that performs them, one file
+//! per event in `neigh::table` (`output.rs` for `__neigh_event_send`,
+//! `update.rs` for `neigh_update` and `__neigh_set_probe_once`,
+//! `nud_timer.rs` for `neigh_timer_handler`, `flush.rs` for removal).
 
 use core::fmt;
 

@@ -7,13 +7,12 @@
 //! shared cache line except `used`, once per tick. This module owns that
 //! path and the queue's bounds; it must not unlink entries.
 
-use super::entry::ArpQueue;
 use super::owed::Owed;
-use super::stats::C;
-use super::table::{Entry, Pkt, Queue};
-use super::DevId;
-use super::{DropReason, NeighKey, NeighOps, NeighTable, NudState, Packet, Probe};
+use super::{Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
+use crate::neigh::entry::ArpQueue;
+use crate::neigh::stats::C;
+use crate::neigh::{DevId, DropReason, NeighKey, NeighOps, NudState, Packet, Probe};
 use crate::rcu::Guard;
 use crate::sync::Ordering;
 use std::collections::VecDeque;
@@ -74,14 +73,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Drop a packet handed in with another table's entry (counted, and
     /// given to this table's `discard`).
     #[cold]
-    fn foreign(&self, n: &Entry<K, O>, pkt: Pkt<K, O>) -> Xmit {
+    pub(super) fn foreign(&self, n: &Entry<K, O>, pkt: Pkt<K, O>) -> Xmit {
         self.drop_pkt(n, pkt, DropReason::ForeignEntry);
         Xmit::Dropped(DropReason::ForeignEntry)
     }
 
     /// `neigh_resolve_output`: the slow half of [`output`](Self::output).
     #[cold]
-    fn slow_output(&self, n: &Entry<K, O>, pkt: Pkt<K, O>) -> Xmit {
+    pub(super) fn slow_output(&self, n: &Entry<K, O>, pkt: Pkt<K, O>) -> Xmit {
         match self.event_send(n, Some(pkt)) {
             // Sendable states are VALID, so the header is the neighbour's.
             EventSend::Send(Some(pkt)) if n.state().is(NudState::VALID) => {
@@ -152,7 +151,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let parms = &n.device.parms;
         // User code (`Packet::len`) runs before the lock is taken.
         let len = pkt.as_ref().map_or(0, Packet::len);
-        let mut g = n.inner.lock();
+        let mut g = n.lock.lock();
         let state = n.state();
         if state.is(NudState::CONNECTED | NudState::DELAY | NudState::PROBE) {
             return EventSend::Send(pkt);

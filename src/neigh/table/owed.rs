@@ -14,14 +14,15 @@
 //!   they are delivered one at a time, and whatever is left when it drops is
 //!   counted as [`DropReason::Unwound`].
 //!
-//! While the thread is panicking, `NeighTable::drop_pkt` likewise counts
-//! packets as `Unwound` instead of calling the ops. This module owns these
-//! two guards and nothing else.
+//! `NeighTable::drop_pkt` is the one place a dropped packet is counted and
+//! handed to the ops; while the thread is panicking it counts the packet as
+//! `Unwound` instead of calling the ops. This module owns those guards and
+//! that function, and nothing else.
 
-use super::entry::Hh;
-use super::stats::C;
-use super::table::{Entry, Pkt};
-use super::{DropReason, NeighKey, NeighOps, NeighTable};
+use super::{Entry, NeighTable, Pkt};
+use crate::neigh::lladdr::Hh;
+use crate::neigh::stats::C;
+use crate::neigh::{DropReason, NeighKey, NeighOps};
 use std::collections::VecDeque;
 
 /// One counted reference to `n`, released (`neigh_release`) when dropped.
@@ -94,6 +95,25 @@ impl<K: NeighKey, O: NeighOps<K>> Drop for Owed<'_, K, O> {
                 .stats
                 .drop_pkts(DropReason::Unwound, self.pkts.len());
             self.pkts.clear();
+        }
+    }
+}
+
+impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
+    /// Hand a dropped packet to the ops and count it. While the thread is
+    /// unwinding from a panicking callback the ops are not called again: the
+    /// packet is counted as `Unwound` and dropped (SPEC.md §3).
+    pub(crate) fn drop_pkt(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, reason: DropReason) {
+        if std::thread::panicking() {
+            self.stats.drop_pkt(DropReason::Unwound);
+            drop(pkt);
+            return;
+        }
+        self.stats.drop_pkt(reason);
+        if reason == DropReason::ResolutionFailed {
+            self.ops.error_report(n.dev, &n.key, pkt);
+        } else {
+            self.ops.discard(n.dev, &n.key, pkt, reason);
         }
     }
 }

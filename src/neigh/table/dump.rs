@@ -1,0 +1,119 @@
+//! Reporting: the counters (`/proc/net/stat/arp_cache`), the table's size
+//! and an `ip neigh show`-style dump.
+//!
+//! Rules: read-only. The dump walks under the table lock (exact: no resize
+//! overlaps it) and reads each entry under its lock.
+
+use super::NeighTable;
+use crate::neigh::lladdr::LlAddr;
+use crate::neigh::{DevId, NeighKey, NeighOps, NeighStats, NudState};
+use crate::rcu;
+use crate::sync::Ordering;
+use crate::timer::Tick;
+use core::fmt;
+
+impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> NeighStats {
+        let guard = rcu::pin();
+        // Acquire: see `lookup_noref`.
+        let nht = self.head.nht.load(Ordering::Acquire, &guard);
+        // SAFETY: never null; guard held.
+        let buckets = unsafe { nht.deref() }.slots.len();
+        self.stats.snapshot(self.entries(), buckets)
+    }
+
+    /// Entries currently linked.
+    pub fn len(&self) -> usize {
+        let guard = rcu::pin();
+        let _table = self.lock.lock();
+        self.all_entries(&guard).len()
+    }
+
+    /// Is the table empty?
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every linked entry, like `ip neigh show`.
+    pub fn dump(&self) -> Vec<NeighInfo<K>> {
+        let guard = rcu::pin();
+        // Under the table lock the walk is exact (no resize can overlap it).
+        let _table = self.lock.lock();
+        let now = self.jiffies();
+        let mut v: Vec<NeighInfo<K>> = self
+            .all_entries(&guard)
+            .into_iter()
+            .map(|n| {
+                let g = n.lock.lock();
+                NeighInfo {
+                    key: n.key,
+                    dev: n.dev,
+                    lladdr: n.lladdr(),
+                    state: n.state(),
+                    refcnt: n.refcnt(),
+                    used_ago: now.saturating_sub(n.used()),
+                    confirmed_ago: now.saturating_sub(n.confirmed()),
+                    updated_ago: now.saturating_sub(g.updated),
+                    probes: g.probes,
+                    queue_len: g.queue_len(),
+                    router: g.router,
+                }
+            })
+            .collect();
+        v.sort_by_key(|e| (e.dev, e.key));
+        v
+    }
+}
+
+/// A row of [`NeighTable::dump`](crate::NeighTable::dump), like one line of
+/// `ip neigh show`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighInfo<K> {
+    /// Protocol address.
+    pub key: K,
+    /// Device.
+    pub dev: DevId,
+    /// Link-layer address, if known.
+    pub lladdr: Option<LlAddr>,
+    /// NUD state.
+    pub state: NudState,
+    /// Reference count (the table's link included).
+    pub refcnt: usize,
+    /// Ticks since the last output.
+    pub used_ago: Tick,
+    /// Ticks since the last confirmation.
+    pub confirmed_ago: Tick,
+    /// Ticks since the last state change.
+    pub updated_ago: Tick,
+    /// Probes sent in the current resolution.
+    pub probes: u32,
+    /// Packets queued.
+    pub queue_len: usize,
+    /// The neighbour is a router (NDP).
+    pub router: bool,
+}
+
+impl<K: fmt::Display> fmt::Display for NeighInfo<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} dev {}", self.key, self.dev)?;
+        if let Some(a) = self.lladdr {
+            write!(f, " lladdr {a}")?;
+        }
+        if self.router {
+            f.write_str(" router")?;
+        }
+        write!(
+            f,
+            " ref {} used {}/{}/{}",
+            self.refcnt, self.used_ago, self.confirmed_ago, self.updated_ago
+        )?;
+        if self.probes > 0 {
+            write!(f, " probes {}", self.probes)?;
+        }
+        if self.queue_len > 0 {
+            write!(f, " queued {}", self.queue_len)?;
+        }
+        write!(f, " {}", self.state)
+    }
+}

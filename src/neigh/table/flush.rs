@@ -1,0 +1,105 @@
+//! Removal by the administrator or the device: `neigh_flush_dev` (device
+//! down), `neigh_ifdown` + unregister (`remove_device`), `neigh_delete`
+//! (`remove`).
+//!
+//! Rules: an entry is unlinked, disarmed, reset and marked dead in one
+//! section under the table lock and its entry lock; its queued packets and
+//! the table's reference are settled after both locks are dropped.
+
+use super::owed::{Held, Owed};
+use super::{Entry, NeighTable, Pkt, Queue};
+use crate::error::NeighError;
+use crate::neigh::{DevId, DropReason, NeighKey, NeighOps, NudState, UpdateFlags};
+use crate::rcu::{self, Guard};
+
+impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
+    /// Flush every entry of `dev` and forget the device (`neigh_ifdown` +
+    /// unregister). Returns the number of entries flushed.
+    pub fn remove_device(&self, dev: DevId) -> Result<usize, NeighError> {
+        // Unregister and flush in one table-lock section, so no create can
+        // link a new entry for the device in between.
+        self.flush(Some(dev), true)
+            .ok_or(NeighError::UnknownDevice(dev))
+    }
+
+    /// `neigh_flush_dev` for one entry: unlink it, then under its lock
+    /// disarm the timer, purge the queue, reset the state and mark it dead.
+    /// Caller holds the table lock, and then drops the table's reference.
+    pub(super) fn kill(&self, n: &Entry<K, O>, guard: &Guard) -> Queue<Pkt<K, O>> {
+        self.unlink(n, guard);
+        let mut g = n.lock.lock();
+        self.del_timer(n);
+        let q = g.take_queue();
+        // The kernel keeps VALID entries NOARP with a blackhole output; we
+        // have no output pointer, so NONE sends holders to event_send, which
+        // drops on `dead`.
+        n.set_state(&g, NudState::NONE);
+        g.dead = true;
+        q
+    }
+
+    /// `neigh_flush_dev` (device down): remove every entry of `dev` (all
+    /// entries for `None`). Queued packets are dropped as `DeviceDown`;
+    /// holders keep their references and see a dead entry.
+    pub fn flush_dev(&self, dev: Option<DevId>) -> usize {
+        self.flush(dev, false).unwrap_or(0)
+    }
+
+    /// `neigh_flush_dev`, optionally also unregistering the device (`None`
+    /// if asked to unregister a device that is not registered).
+    pub(super) fn flush(&self, dev: Option<DevId>, unregister: bool) -> Option<usize> {
+        let guard = rcu::pin();
+        let mut tbl = self.lock.lock();
+        if unregister {
+            tbl.devices.remove(&dev?)?;
+        }
+        // Each entry's queue, then the table's reference to it: settled in
+        // that order after the lock, even if a `discard` panics (`owed`).
+        let mut killed = Vec::new();
+        for n in self.all_entries(&guard) {
+            if dev.is_none_or(|d| d == n.dev) {
+                let q = self.kill(n, &guard);
+                killed.push((Owed::new(self, n, q), Held::adopt(self, n)));
+            }
+        }
+        drop(tbl);
+        let count = killed.len();
+        for (q, table_ref) in killed {
+            q.report(DropReason::DeviceDown);
+            drop(table_ref);
+        }
+        Some(count)
+    }
+
+    /// Remove one entry (`ip neigh del`): it becomes FAILED, its queued
+    /// packets are reported through `error_report`, and it is unlinked.
+    pub fn remove(&self, key: K, dev: DevId) -> Result<(), NeighError> {
+        self.check_input(dev, None)?;
+        let n = self.lookup(key, dev).ok_or(NeighError::NotFound)?;
+        let _ = self.update(
+            &n,
+            None,
+            NudState::FAILED,
+            UpdateFlags::OVERRIDE | UpdateFlags::ADMIN,
+        );
+        let guard = rcu::pin();
+        let tbl = self.lock.lock();
+        if !self.unlink(&n, &guard) {
+            return Err(NeighError::NotFound);
+        }
+        let q = {
+            let mut g = n.lock.lock();
+            self.del_timer(&n);
+            // A handler that was already running (so `del_timer` found nothing
+            // pending) must not see a timer state and re-arm the dead entry.
+            n.set_state(&g, NudState::FAILED);
+            g.dead = true;
+            g.take_queue()
+        };
+        drop(tbl);
+        let table_ref = Held::adopt(self, &n);
+        Owed::new(self, &n, q).report(DropReason::ResolutionFailed);
+        drop(table_ref);
+        Ok(())
+    }
+}

@@ -1,0 +1,345 @@
+//! The RCU hash (`struct neigh_hash_table`): bucket array, chains,
+//! `lookup_noref`, linking and unlinking, growth and re-keying.
+//!
+//! Rules: chains are written only under the table lock; readers walk them
+//! under an RCU guard with no lock. A resize (grow or re-key) makes
+//! `resize_seq` odd while it relinks, and a lookup that misses re-checks it
+//! and retries (race matrix L6). This file knows nothing of NUD states, the
+//! refcount or the timers.
+//!
+//! Hash structure: as in the kernel, a bucket array (an RCU object) of RCU
+//! singly-linked chains threaded through the entries' `next` links: a hit
+//! touches the bucket slot and the entry, nothing else. Growth
+//! (`neigh_hash_grow`) relinks entries into a new array in place, which can
+//! send a reader walking an old chain into a new one; the kernel tolerates
+//! the resulting false miss, this table retries.
+
+use super::{Entry, NeighTable, Pkt, TableLocked};
+use crate::neigh::entry::Neighbour;
+use crate::neigh::key::HashKey;
+use crate::neigh::stats::C;
+use crate::neigh::{DevId, NeighKey, NeighOps};
+use crate::rcu::{self, Atomic, Guard, Owned, Shared};
+use crate::sync::{self, Ordering};
+
+/// The bucket array (`struct neigh_hash_table`): heads of RCU chains.
+pub(crate) struct Buckets<K, P> {
+    pub(super) shift: u32,
+    /// The secret hash key (`hash_rnd`); replaced only with the whole array.
+    pub(super) key: HashKey,
+    pub(super) slots: Box<[Atomic<Neighbour<K, P>>]>,
+}
+
+impl<K: NeighKey, P> Buckets<K, P> {
+    pub(super) fn new(shift: u32, key: HashKey) -> Self {
+        Buckets {
+            shift,
+            key,
+            slots: (0..1usize << shift).map(|_| Atomic::null()).collect(),
+        }
+    }
+
+    #[inline]
+    fn index(&self, hash: u32) -> usize {
+        // The top `shift` bits, as `hash >> (32 - nht->hash_shift)`.
+        (hash as u64 >> (32 - self.shift)) as usize
+    }
+
+    #[inline]
+    pub(super) fn slot_of(&self, key: &K, dev: DevId) -> &Atomic<Neighbour<K, P>> {
+        &self.slots[self.index(self.key.hash(key, dev))]
+    }
+}
+
+/// What every lookup reads first: the bucket array and the resize count,
+/// on one cache line that only a resize writes.
+pub(super) struct Head<K, P> {
+    pub(super) nht: Atomic<Buckets<K, P>>,
+    /// Odd while `grow` relinks entries; bumped twice per resize.
+    pub(super) resize_seq: sync::AtomicU64,
+}
+
+/// A chain this long under a secret random hash key means the key leaked
+/// (or a one-in-10^13 draw): the table re-keys (SPEC.md §5).
+const LONG_CHAIN: usize = 16;
+
+/// Entries on the chain that starts at `slot` (the caller holds the table
+/// lock, so the walk is exact).
+fn chain_len<K, P>(slot: &Atomic<Neighbour<K, P>>, guard: &Guard) -> usize {
+    let mut len = 0;
+    // Relaxed: table lock held; nobody else writes chains.
+    let mut p = slot.load(Ordering::Relaxed, guard);
+    // SAFETY: linked entries outlive the guard (table lock held).
+    while let Some(n) = unsafe { p.as_ref() } {
+        len += 1;
+        p = n.next.load(Ordering::Relaxed, guard); // Relaxed: as above
+    }
+    len
+}
+
+impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
+    /// `__neigh_lookup_noref`: find the entry without taking a reference.
+    ///
+    /// The result is valid only while `guard` lives and may be an entry that
+    /// a concurrent GC has just unlinked (`dead`): every operation on it
+    /// re-checks under the entry lock. Takes no lock, writes nothing.
+    #[inline]
+    pub fn lookup_noref<'g>(
+        &self,
+        key: K,
+        dev: DevId,
+        guard: &'g Guard,
+    ) -> Option<&'g Entry<K, O>> {
+        loop {
+            // Acquire: pairs with the Release store that ends a resize in
+            // `grow` (so the array loaded below is at least that new).
+            let seq = self.head.resize_seq.load(Ordering::Acquire);
+            // Acquire: pairs with the Release store of a grown array in `grow`.
+            let nht = self.head.nht.load(Ordering::Acquire, guard);
+            // SAFETY: the bucket array is never null and is retired only after
+            // being replaced; the guard protects the one we loaded.
+            let nht = unsafe { nht.deref() };
+            // Acquire: pairs with the Release stores that link an entry
+            // (`create`, `unlink`, `grow`): its initialised fields are visible.
+            let mut p = nht.slot_of(&key, dev).load(Ordering::Acquire, guard);
+            // SAFETY: every entry reachable from a chain loaded under `guard`
+            // is retired only after being unlinked, so after this grace period.
+            while let Some(n) = unsafe { p.as_ref() } {
+                if n.key == key && n.dev == dev {
+                    return Some(n);
+                }
+                // Acquire: as for the slot above.
+                p = n.next.load(Ordering::Acquire, guard);
+            }
+            // A miss counts only if no resize overlapped the walk: `grow`
+            // relinks `next` in place, so a walk may have left its chain.
+            // Relaxed: ordered after the walk's Acquire loads.
+            if self.head.resize_seq.load(Ordering::Relaxed) == seq && seq & 1 == 0 {
+                return None;
+            }
+            sync::spin_wait();
+        }
+    }
+
+    /// Model builds only: the table hash of `(key, dev)` (its top bits pick
+    /// the bucket), for scenarios that need keys sharing a bucket. A default
+    /// build has no way to learn a key's hash (SPEC.md §5, "Hash seeding").
+    #[cfg(any(test, feature = "loom", feature = "shuttle"))]
+    #[doc(hidden)]
+    pub fn key_hash(&self, key: K, dev: DevId) -> u32 {
+        let guard = rcu::pin();
+        // Acquire: see `lookup_noref`.
+        let nht = self.head.nht.load(Ordering::Acquire, &guard);
+        // SAFETY: never null; guard held.
+        unsafe { nht.deref() }.key.hash(&key, dev)
+    }
+
+    /// `neigh_hash_grow`: relink every entry into a new array of
+    /// `2^shift` buckets hashed with `key` (twice as large to grow; the same
+    /// size with a fresh key to re-key), then publish it. `resize_seq` is odd
+    /// meanwhile, so a lookup that misses while (or after) following a
+    /// relinked `next` retries. Caller holds the table lock.
+    pub(super) fn rehash<'g>(
+        &self,
+        old: Shared<'g, Buckets<K, Pkt<K, O>>>,
+        shift: u32,
+        key: HashKey,
+        guard: &'g Guard,
+    ) -> Shared<'g, Buckets<K, Pkt<K, O>>> {
+        // SAFETY: never null; we hold the table lock.
+        let o = unsafe { old.deref() };
+        let new = Buckets::new(shift, key);
+        // Relaxed: only resizes (under the table lock) write it.
+        let seq = self.head.resize_seq.load(Ordering::Relaxed);
+        // Relaxed: ordered before the relinks by their Release stores, so a
+        // reader that sees a relinked `next` then sees an odd count.
+        self.head.resize_seq.store(seq + 1, Ordering::Relaxed);
+        for slot in o.slots.iter() {
+            // Relaxed: table lock held; nobody else writes chains.
+            let mut p = slot.load(Ordering::Relaxed, guard);
+            // SAFETY: linked entries outlive the guard (table lock held).
+            while let Some(n) = unsafe { p.as_ref() } {
+                let next = n.next.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+                let head = new.slot_of(&n.key, n.dev);
+                // Release: see the odd store above.
+                n.next
+                    .store(head.load(Ordering::Relaxed, guard), Ordering::Release);
+                // Relaxed: the new array is published by the Release below.
+                head.store(p, Ordering::Relaxed);
+                p = next;
+            }
+        }
+        let new = rcu::into_shared(Owned::new(new), guard);
+        // Release: pairs with the Acquire load in `lookup_noref`.
+        self.head.nht.store(new, Ordering::Release);
+        // Release: pairs with the Acquire load that starts a lookup.
+        self.head.resize_seq.store(seq + 2, Ordering::Release);
+        // SAFETY: replaced above; readers of the old array hold guards. Its
+        // slots own nothing (entries are retired by their destroy).
+        unsafe { guard.defer_destroy(old) };
+        new
+    }
+
+    /// Unlink `n` from its chain; caller holds the table lock. Returns
+    /// whether it was linked. Readers standing on `n` still follow its
+    /// `next` to the rest of the chain (an RCU list deletion).
+    pub(super) fn unlink(&self, n: &Entry<K, O>, guard: &Guard) -> bool {
+        let nht = self.head.nht.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+                                                                // SAFETY: never null; table lock held.
+        let b = unsafe { nht.deref() };
+        let mut link = b.slot_of(&n.key, n.dev);
+        loop {
+            let p = link.load(Ordering::Relaxed, guard); // Relaxed: table lock held
+                                                         // SAFETY: linked entries outlive the guard (table lock held).
+            let Some(e) = (unsafe { p.as_ref() }) else {
+                return false;
+            };
+            if core::ptr::eq(e, n) {
+                // Release: pairs with the Acquire loads of a walk, which then
+                // see the successor's initialised fields.
+                link.store(n.next.load(Ordering::Relaxed, guard), Ordering::Release);
+                return true;
+            }
+            link = &e.next;
+        }
+    }
+
+    /// Every linked entry. Exact under the table lock; without it (GC's
+    /// scan) a concurrent resize may hide or repeat an entry.
+    pub(super) fn all_entries<'g>(&self, guard: &'g Guard) -> Vec<&'g Entry<K, O>> {
+        // Acquire: see `lookup_noref`.
+        let nht = self.head.nht.load(Ordering::Acquire, guard);
+        // SAFETY: never null; guard held.
+        let b = unsafe { nht.deref() };
+        let mut v = Vec::new();
+        for slot in b.slots.iter() {
+            // Acquire: see `lookup_noref`.
+            let mut p = slot.load(Ordering::Acquire, guard);
+            // SAFETY: see `lookup_noref`.
+            while let Some(n) = unsafe { p.as_ref() } {
+                v.push(n);
+                // Acquire: see `lookup_noref`.
+                p = n.next.load(Ordering::Acquire, guard);
+            }
+        }
+        v
+    }
+
+    /// Make room in the array for one more entry with `(key, dev)` and
+    /// return it: grow when entries would exceed buckets (kernel rule), or
+    /// re-key when the entry's chain is already `LONG_CHAIN` long (SPEC.md
+    /// §5, at most once per `entries` creates). Caller holds the table lock.
+    pub(super) fn make_slot<'g>(
+        &self,
+        tbl: &mut TableLocked,
+        key: &K,
+        dev: DevId,
+        guard: &'g Guard,
+    ) -> &'g Buckets<K, Pkt<K, O>> {
+        let entries = self.entries();
+        // Relaxed: we hold the table lock, the only writer of the array.
+        let mut nht = self.head.nht.load(Ordering::Relaxed, guard);
+        // SAFETY: the array is never null; we hold the lock that replaces it.
+        let b = unsafe { nht.deref() };
+        if entries + 1 > b.slots.len() {
+            nht = self.rehash(nht, b.shift + 1, b.key, guard);
+            self.stats.inc(C::HASH_GROWS);
+        } else if tbl.created_since_rekey >= entries
+            && chain_len(b.slot_of(key, dev), guard) >= LONG_CHAIN
+        {
+            let fresh = HashKey::new(|| tbl.next_rand());
+            nht = self.rehash(nht, b.shift, fresh, guard);
+            tbl.created_since_rekey = 0;
+            self.stats.inc(C::HASH_RESEEDS);
+        }
+        tbl.created_since_rekey += 1;
+        // SAFETY: as above (the new array, if any, was published under the
+        // lock and is retired only by a later resize under it).
+        unsafe { nht.deref() }
+    }
+
+    /// Publish `owned` at the head of its chain in `buckets` (the current
+    /// array; caller holds the table lock) and return it.
+    pub(super) fn link<'g>(
+        &self,
+        buckets: &Buckets<K, Pkt<K, O>>,
+        owned: Owned<Entry<K, O>>,
+        guard: &'g Guard,
+    ) -> &'g Entry<K, O> {
+        let slot = buckets.slot_of(&owned.key, owned.dev);
+        // Relaxed: we are the only writer (table lock); the entry is not yet
+        // visible, so its own `next` needs no ordering either.
+        owned
+            .next
+            .store(slot.load(Ordering::Relaxed, guard), Ordering::Relaxed);
+        let new = rcu::into_shared(owned, guard);
+        // Release: pairs with the Acquire loads in `lookup_noref`, publishing
+        // the initialised entry.
+        slot.store(new, Ordering::Release);
+        // SAFETY: the entry was just linked under the table lock and `guard`
+        // predates any unlink, so it outlives `'g`.
+        unsafe { new.deref() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DeviceConfig, Probe, TableConfig};
+    use std::net::Ipv4Addr;
+
+    struct Nop;
+    impl NeighOps<Ipv4Addr> for Nop {
+        type Packet = Vec<u8>;
+        fn transmit(&self, _: DevId, _: &[u8], _: Vec<u8>) {}
+        fn solicit(&self, _: DevId, _: &Ipv4Addr, _: Probe) {}
+        fn error_report(&self, _: DevId, _: &Ipv4Addr, _: Vec<u8>) {}
+    }
+
+    /// Someone who knows the hash key (here: the test, through the
+    /// test-only `key_hash`) builds a chain of `LONG_CHAIN` keys in one
+    /// bucket; the next create re-keys the table, after which the keys are
+    /// spread and every one is still found.
+    #[test]
+    fn a_long_chain_rekeys_the_table() {
+        let cfg = TableConfig {
+            initial_hash_shift: 10,
+            seed: 99,
+            ..TableConfig::default()
+        };
+        let t = NeighTable::new(cfg, Nop).unwrap();
+        let dev = DevId(1);
+        t.add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+            .unwrap();
+        let bucket = |t: &NeighTable<Ipv4Addr, Nop>, k| t.key_hash(k, dev) >> 22;
+        let target = bucket(&t, Ipv4Addr::from(0));
+        let keys: Vec<Ipv4Addr> = (0u32..)
+            .map(Ipv4Addr::from)
+            .filter(|&k| bucket(&t, k) == target)
+            .take(LONG_CHAIN + 1)
+            .collect();
+        for &k in &keys[..LONG_CHAIN] {
+            t.lookup_or_create(k, dev).unwrap();
+        }
+        assert_eq!(t.stats().hash_reseeds, 0);
+        t.lookup_or_create(keys[LONG_CHAIN], dev).unwrap();
+        assert_eq!(
+            t.stats().hash_reseeds,
+            1,
+            "the long chain re-keyed the table"
+        );
+        assert_eq!(t.stats().hash_buckets, 1024, "re-keying keeps the size");
+        let spread: std::collections::HashSet<u32> = keys.iter().map(|&k| bucket(&t, k)).collect();
+        assert!(
+            spread.len() > 8,
+            "still clustered after re-keying: {spread:?}"
+        );
+        let g = t.pin();
+        for &k in &keys {
+            assert!(
+                t.lookup_noref(k, dev, &g).is_some(),
+                "{k} lost by the re-key"
+            );
+        }
+    }
+}

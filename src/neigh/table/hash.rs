@@ -282,7 +282,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 }
 
-#[cfg(test)]
+// The model features swap in loom/shuttle primitives, which only work
+// inside a model run.
+#[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
 mod tests {
     use super::*;
     use crate::{DeviceConfig, Probe, TableConfig};

@@ -184,13 +184,15 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// whether it was linked. Readers standing on `n` still follow its
     /// `next` to the rest of the chain (an RCU list deletion).
     pub(super) fn unlink(&self, n: &Entry<K, O>, guard: &Guard) -> bool {
-        let nht = self.head.nht.load(Ordering::Relaxed, guard); // Relaxed: table lock held
-                                                                // SAFETY: never null; table lock held.
+        // Relaxed: table lock held.
+        let nht = self.head.nht.load(Ordering::Relaxed, guard);
+        // SAFETY: never null; table lock held.
         let b = unsafe { nht.deref() };
         let mut link = b.slot_of(&n.key, n.dev);
         loop {
-            let p = link.load(Ordering::Relaxed, guard); // Relaxed: table lock held
-                                                         // SAFETY: linked entries outlive the guard (table lock held).
+            // Relaxed: table lock held.
+            let p = link.load(Ordering::Relaxed, guard);
+            // SAFETY: linked entries outlive the guard (table lock held).
             let Some(e) = (unsafe { p.as_ref() }) else {
                 return false;
             };

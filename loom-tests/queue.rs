@@ -9,7 +9,7 @@ use loom::sync::Arc;
 #[test]
 fn l9_queue_vs_resolve_vs_remove_fix_holds() {
     fix_holds("L9", Some(3), || {
-        let t = Arc::new(table(tiny_config()));
+        let t = Arc::new(table());
         assert!(matches!(
             t.resolve_output(KEY, DEV, Pkt(0)),
             neighcache::Xmit::Queued
@@ -20,7 +20,7 @@ fn l9_queue_vs_resolve_vs_remove_fix_holds() {
         });
         let t2 = t.clone();
         let b = loom::thread::spawn(move || {
-            let _ = t2.receive_arp(KEY, DEV, &MAC, true);
+            let _ = t2.receive_arp(KEY, DEV, &MAC_A, true);
         });
         let _ = t.remove(KEY, DEV);
         a.join().unwrap();

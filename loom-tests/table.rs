@@ -7,8 +7,8 @@ use neighcache::{NudState, UpdateFlags};
 use std::net::Ipv4Addr;
 
 fn create_race(three: bool) {
-    let t = Arc::new(table(tiny_config()));
-    let spawn_create = |t: Arc<neighcache::NeighTable<Ipv4Addr, Ops>>| {
+    let t = Arc::new(table());
+    let spawn_create = |t: Arc<neighcache::NeighTable<Ipv4Addr, TestOps>>| {
         loom::thread::spawn(move || {
             let h = t.lookup_or_create(KEY, DEV).unwrap();
             &*h as *const _ as usize
@@ -62,7 +62,7 @@ fn l5_concurrent_create_three_threads_fix_holds() {
 #[test]
 fn l6_hash_grow_vs_lookup_noref_fix_holds() {
     fix_holds("L6", None, || {
-        let t = Arc::new(table(tiny_config()));
+        let t = Arc::new(table());
         let top2 = |k: Ipv4Addr| t.key_hash(k, DEV) >> 30;
         let keys: Vec<Ipv4Addr> = (1..=255).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
         let k1 = keys[0];
@@ -97,10 +97,10 @@ fn l6_hash_grow_vs_lookup_noref_fix_holds() {
 #[test]
 fn l8_lookup_ref_vs_destroy_fix_holds() {
     fix_holds("L8", None, || {
-        let t = Arc::new(table(tiny_config()));
+        let t = Arc::new(table());
         {
             let n = t.lookup_or_create(KEY, DEV).unwrap();
-            t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE)
+            t.update(&n, Some(&MAC_A), NudState::STALE, UpdateFlags::OVERRIDE)
                 .unwrap();
         }
         t.run_timers(START + 10).unwrap();

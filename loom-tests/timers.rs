@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[test]
 fn l4_timer_handler_vs_flush_fix_holds() {
     fix_holds("L4", None, || {
-        let t = Arc::new(table(tiny_config()));
+        let t = Arc::new(table());
         {
             let n = t.lookup_or_create(KEY, DEV).unwrap();
-            t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE)
+            t.update(&n, Some(&MAC_A), NudState::STALE, UpdateFlags::OVERRIDE)
                 .unwrap();
             t.event_send(&n, None); // STALE -> DELAY, timer at +300
             assert_eq!(n.state(), NudState::DELAY);

@@ -29,20 +29,20 @@ use std::sync::Arc;
 
 fn device_down() {
     let log = Log::new();
-    let t = new_table(model_config(), &log);
+    let t = table_with(test_config(), &log);
     t.add_device(DEV2, DeviceConfig::ethernet([2, 0, 0, 0, 0, 2], 0x0800))
         .expect("second device");
-    let (a, c, d) = (key(1), key(3), key(4));
+    let (a, c, d) = (ip(1), ip(3), ip(4));
     assert_eq!(t.resolve_output(a, DEV, log.pkt()), Xmit::Queued);
     assert_eq!(t.resolve_output(a, DEV, log.pkt()), Xmit::Queued);
     assert_eq!(t.resolve_output(d, DEV2, log.pkt()), Xmit::Queued);
     {
         let n = t.lookup_or_create(c, DEV).expect("create C");
-        t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE)
+        t.update(&n, Some(&MAC_A), NudState::STALE, UpdateFlags::OVERRIDE)
             .expect("C becomes STALE");
     }
     let t0 = 10;
-    advance(&t, t0);
+    advance_to(&t, t0);
     let t = Arc::new(t);
 
     let sender = {
@@ -58,11 +58,11 @@ fn device_down() {
         thread::spawn(move || {
             // A's entry may be flushed between the reply's lookup and its
             // update: the fixed code refuses with `Dead`.
-            match t.receive_arp(a, DEV, &MAC, true) {
+            match t.receive_arp(a, DEV, &MAC_A, true) {
                 Ok(()) | Err(NeighError::Dead) => {}
                 Err(e) => panic!("ARP reply for A: {e}"),
             }
-            t.receive_arp(d, DEV2, &MAC, true).expect("valid reply");
+            t.receive_arp(d, DEV2, &MAC_A, true).expect("valid reply");
         })
     };
     let flusher = {
@@ -74,8 +74,8 @@ fn device_down() {
     let runner = {
         let t = t.clone();
         thread::spawn(move || {
-            advance(&t, t0 + 600);
-            advance(&t, t0 + 1200);
+            advance_to(&t, t0 + 600);
+            advance_to(&t, t0 + 1200);
         })
     };
     for h in [sender, replier, flusher, runner] {

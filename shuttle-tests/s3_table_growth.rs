@@ -26,24 +26,24 @@ use std::sync::Arc;
 
 fn growth() {
     let log = Log::new();
-    let t = new_table(model_config(), &log);
-    let p = key(1);
-    t.add_permanent(p, DEV, &MAC).expect("permanent P");
+    let t = table_with(test_config(), &log);
+    let p = ip(1);
+    t.add_permanent(p, DEV, &MAC_A).expect("permanent P");
     assert_eq!(t.stats().hash_buckets, 2);
     let t = Arc::new(t);
-    // created[i]: key(i) was created (its creating call returned).
+    // created[i]: ip(i) was created (its creating call returned).
     let created: Arc<[AtomicBool; 6]> = Arc::new(Default::default());
 
     let creator = |order: [u8; 4], remove: &'static [u8]| {
         let (t, created) = (t.clone(), created.clone());
         thread::spawn(move || {
             for i in order {
-                drop(t.lookup_or_create(key(i), DEV).expect("create"));
+                drop(t.lookup_or_create(ip(i), DEV).expect("create"));
                 created[i as usize].store(true, Ordering::Relaxed);
             }
             for &i in remove {
                 // NotFound if the other thread has not created it yet.
-                let _ = t.remove(key(i), DEV);
+                let _ = t.remove(ip(i), DEV);
             }
         })
     };
@@ -62,11 +62,11 @@ fn growth() {
                     // Read the flag before looking: if it is set, the entry
                     // was linked before this lookup started.
                     if created[i as usize].load(Ordering::Relaxed) {
-                        let n = t.lookup_noref(key(i), DEV, &g);
+                        let n = t.lookup_noref(ip(i), DEV, &g);
                         assert!(
-                            n.is_some_and(|n| n.key() == key(i)),
+                            n.is_some_and(|n| n.key() == ip(i)),
                             "lookup_noref missed present key {}",
-                            key(i)
+                            ip(i)
                         );
                     }
                 }
@@ -78,7 +78,7 @@ fn growth() {
     }
     let t = Arc::into_inner(t).expect("threads joined");
     for i in [1u8, 4, 5] {
-        assert!(t.lookup(key(i), DEV).is_some(), "key {} missing", key(i));
+        assert!(t.lookup(ip(i), DEV).is_some(), "key {} missing", ip(i));
     }
     let s = t.stats();
     assert!(s.hash_grows >= 1, "the table never grew: {s:?}");

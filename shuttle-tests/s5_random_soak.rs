@@ -35,7 +35,7 @@ fn pick(n: u64) -> u64 {
 }
 
 fn random_op(t: &Table, log: &Arc<Log>) {
-    let k = key(1 + pick(3) as u8);
+    let k = ip(1 + pick(3) as u8);
     let dev = if pick(4) == 0 { DEV2 } else { DEV };
     let op = pick(16);
     if std::env::var_os("NEIGHCACHE_SHUTTLE_TRACE").is_some() {
@@ -56,10 +56,10 @@ fn random_op(t: &Table, log: &Arc<Log>) {
             }
         }
         3 => {
-            let _ = t.receive_arp(k, dev, &MAC, true);
+            let _ = t.receive_arp(k, dev, &MAC_A, true);
         }
         4 => {
-            let _ = t.receive_arp(k, dev, &MAC, false);
+            let _ = t.receive_arp(k, dev, &MAC_A, false);
         }
         5 => {
             if let Some(n) = t.lookup(k, dev) {
@@ -70,7 +70,7 @@ fn random_op(t: &Table, log: &Arc<Log>) {
                     NudState::FAILED,
                     NudState::PROBE,
                 ][pick(4) as usize];
-                let _ = t.update(&n, Some(&MAC), st, UpdateFlags::OVERRIDE);
+                let _ = t.update(&n, Some(&MAC_A), st, UpdateFlags::OVERRIDE);
             }
         }
         6 => {
@@ -82,7 +82,7 @@ fn random_op(t: &Table, log: &Arc<Log>) {
         8 => {
             t.gc();
         }
-        9 | 10 => advance(t, t.jiffies() + 1 + pick(700)),
+        9 | 10 => advance_to(t, t.jiffies() + 1 + pick(700)),
         11 => {
             let g = t.pin();
             if let Some(n) = t.lookup_noref(k, dev, &g) {
@@ -104,7 +104,7 @@ fn random_op(t: &Table, log: &Arc<Log>) {
             }
         }
         14 => {
-            let _ = t.add_permanent(k, dev, &MAC);
+            let _ = t.add_permanent(k, dev, &MAC_A);
         }
         _ => {
             // An RCU reader: it may list an entry unlinked (and even
@@ -117,7 +117,7 @@ fn random_op(t: &Table, log: &Arc<Log>) {
 
 fn soak() {
     let log = Log::new();
-    let t = new_table(model_config(), &log);
+    let t = table_with(test_config(), &log);
     t.add_device(DEV2, DeviceConfig::ethernet([2, 0, 0, 0, 0, 2], 0x0800))
         .expect("second device");
     let t = Arc::new(t);

@@ -1,5 +1,10 @@
 //! Shared pieces of the neighcache benches: the allocation-free packet and
 //! ops, the frame "transmit" every contender performs, and key generation.
+//!
+//! Vocabulary shared by every test suite (`tests/`, `loom-tests/`,
+//! `shuttle-tests/`, `benches/`): `DEV` device, `SRC_MAC` ours,
+//! `MAC_A`/`MAC_B` peers, `Pkt` packets, `TestOps` the device side,
+//! `test_config()`.
 #![allow(dead_code)]
 
 use neighcache::neigh::HH_MAX;
@@ -41,9 +46,9 @@ pub fn emit(hh: &[u8], pkt: Pkt) {
 }
 
 /// The bench's device side: transmit is [`emit`]; probes go nowhere.
-pub struct BenchOps;
+pub struct TestOps;
 
-impl NeighOps<Ipv4Addr> for BenchOps {
+impl NeighOps<Ipv4Addr> for TestOps {
     type Packet = Pkt;
     #[inline]
     fn transmit(&self, _dev: DevId, hh: &[u8], pkt: Pkt) {
@@ -58,11 +63,11 @@ impl NeighOps<Ipv4Addr> for BenchOps {
 }
 
 /// The bench table type.
-pub type Table = NeighTable<Ipv4Addr, BenchOps>;
+pub type Table = NeighTable<Ipv4Addr, TestOps>;
 
 /// A table configuration that never refuses or force-collects below 2^26
 /// entries (the defaults stop at 1024) and has a fixed seed.
-pub fn big_config() -> TableConfig {
+pub fn test_config() -> TableConfig {
     TableConfig {
         parms: NeighParms::default(),
         gc_thresh1: 128,
@@ -75,7 +80,7 @@ pub fn big_config() -> TableConfig {
 
 /// An empty bench table with device [`DEV`].
 pub fn empty_table() -> Table {
-    let t = Table::new(big_config(), BenchOps).expect("valid config");
+    let t = Table::new(test_config(), TestOps).expect("valid config");
     t.add_device(DEV, DeviceConfig::ethernet(SRC_MAC, 0x0800))
         .expect("new device");
     t

@@ -1,4 +1,10 @@
-//! Shared harness for the loom race matrix (SPEC.md, "Race matrix").
+//! Shared harness for the loom race matrix (SPEC.md §8).
+//!
+//! Vocabulary shared by every test suite (`tests/`, `loom-tests/`,
+//! `shuttle-tests/`, `benches/`): `DEV`/`DEV2` devices, `SRC_MAC` ours,
+//! `MAC_A`/`MAC_B` peers, `Pkt`/`pkt(id)` packets, `TestOps` the recording
+//! device side, `test_config()`, `table()`/`table_with(cfg)`,
+//! `advance_by(t, dt)` / `advance_to(t, now)`.
 //!
 //! Each row runs a scenario through the crate's public API (plus the
 //! `#[doc(hidden)]` model-only `set_bug_variant` switch), so the model checks
@@ -8,11 +14,9 @@
 //! `loom L1 bug  : FOUND "timer cascade: armed timer on a destroyed object" on execution 17 (bound none, 0.01 s)`
 #![allow(dead_code)]
 
-use loom::sync::Arc;
 use neighcache::{
     DevId, DeviceConfig, DropReason, NeighOps, NeighTable, Packet, Probe, TableConfig,
 };
-use neighcache::{NudState, UpdateFlags};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -29,11 +33,11 @@ impl Packet for Pkt {
 
 /// What happened to each packet id (recorded outside the model: plain std).
 #[derive(Default)]
-pub struct Ops {
+pub struct TestOps {
     pub fate: Mutex<Vec<(u64, &'static str)>>,
 }
 
-impl Ops {
+impl TestOps {
     pub fn fates(&self, id: u64) -> Vec<&'static str> {
         self.fate
             .lock()
@@ -45,12 +49,12 @@ impl Ops {
     }
 }
 
-impl NeighOps<Ipv4Addr> for Ops {
+impl NeighOps<Ipv4Addr> for TestOps {
     type Packet = Pkt;
     fn transmit(&self, _: DevId, hh: &[u8], p: Pkt) {
-        // Every sendable header is a resolved one: the peer's MAC, ours, IPv4.
+        // Every sendable header is a resolved one: the peer's MAC_A, ours, IPv4.
         assert!(
-            hh.len() == 14 && hh[6..] == [2, 0, 0, 0, 0, 1, 0x08, 0x00] && hh[..6] != [0; 6],
+            hh.len() == 14 && hh[6..12] == SRC_MAC && hh[12..] == [0x08, 0x00] && hh[..6] != [0; 6],
             "transmitted with an unwritten link-layer header: {hh:02x?}"
         );
         self.fate.lock().unwrap().push((p.0, "sent"));
@@ -64,15 +68,21 @@ impl NeighOps<Ipv4Addr> for Ops {
     }
 }
 
+/// The device every row uses.
 pub const DEV: DevId = DevId(1);
-pub const MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
+/// Our own MAC on [`DEV`].
+pub const SRC_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
+/// The peer's MAC address (what replies carry).
+pub const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 2];
+/// A second peer MAC (an address change).
+pub const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 3];
 pub const START: u64 = 1000;
 pub const KEY: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 
 /// A tiny table: GC collects anything stale at once, timers are short but
 /// land in tv2 (>= 256 ticks) so the bug shows in `cascade()`, as in the
 /// kernel's crash.
-pub fn tiny_config() -> TableConfig {
+pub fn test_config() -> TableConfig {
     let mut c = TableConfig {
         seed: 1,
         gc_thresh1: 0,
@@ -89,9 +99,16 @@ pub fn tiny_config() -> TableConfig {
     c
 }
 
-pub fn table(c: TableConfig) -> NeighTable<Ipv4Addr, Ops> {
-    let t = NeighTable::with_start(c, Ops::default(), START).unwrap();
-    t.add_device(DEV, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+/// A table with [`test_config`]: see [`table_with`].
+pub fn table() -> NeighTable<Ipv4Addr, TestOps> {
+    table_with(test_config())
+}
+
+/// A table at tick [`START`] with [`DEV`] registered (our MAC [`SRC_MAC`])
+/// and its first periodic GC pass done.
+pub fn table_with(c: TableConfig) -> NeighTable<Ipv4Addr, TestOps> {
+    let t = NeighTable::with_start(c, TestOps::default(), START).unwrap();
+    t.add_device(DEV, DeviceConfig::ethernet(SRC_MAC, 0x0800))
         .unwrap();
     // Run the periodic pass now so `run_timers` will not start one.
     t.gc();
@@ -201,87 +218,6 @@ pub fn bug_is_found<F: Fn() + Sync + Send + 'static>(
     }
 }
 
-/// The named failures of the pre-2015 logic.
-pub const DESTROYED: &[&str] = &[
-    "armed timer on a destroyed object",
-    "neigh_destroy: double destroy",
-    "rcu: double retire",
-    "rcu: use after grace period",
-];
-
-/// What thread A does with the entry it found without a reference.
-#[derive(Clone, Copy)]
-pub enum Act {
-    /// `dst_neigh_output` -> `neigh_resolve_output` -> `__neigh_event_send`.
-    Output,
-    /// `neigh_update` (an ARP reply handled through a noref lookup).
-    Update,
-    /// `__neigh_set_probe_once`.
-    ProbeOnce,
-}
-
-/// The L1-L3 scenario: thread A modifies an entry found by `lookup_noref`
-/// while the main thread's GC pass unlinks and releases it; then the wheel
-/// runs past every timer and the table is torn down. `bug` selects the
-/// pre-2015 logic (model builds only).
-pub fn dead_check_scenario(act: Act, bug: bool) {
-    let t = Arc::new(table(tiny_config()));
-    if bug {
-        t.set_bug_variant(true);
-    }
-    {
-        let n = t.lookup_or_create(KEY, DEV).unwrap();
-        match act {
-            Act::Output | Act::Update => t
-                .update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE)
-                .unwrap(),
-            // FAILED entries are what set_probe_once revives.
-            Act::ProbeOnce => t
-                .update(&n, None, NudState::FAILED, UpdateFlags::ADMIN)
-                .unwrap(),
-        }
-    }
-    // Let the entry go stale (gc_staletime is 1 tick).
-    t.run_timers(START + 10).unwrap();
-    let t1 = t.clone();
-    let a = loom::thread::spawn(move || {
-        let g = t1.pin();
-        if let Some(n) = t1.lookup_noref(KEY, DEV, &g) {
-            match act {
-                Act::Output => {
-                    t1.output(n, Pkt(1), &g);
-                }
-                Act::Update => {
-                    let _ = t1.update(
-                        n,
-                        Some(&[2, 0, 0, 0, 0, 3]),
-                        NudState::REACHABLE,
-                        UpdateFlags::OVERRIDE,
-                    );
-                }
-                Act::ProbeOnce => {
-                    let _ = t1.set_probe_once(n);
-                }
-            }
-        }
-    });
-    // Thread B: the periodic GC pass (`neigh_periodic_work`).
-    t.gc();
-    a.join().unwrap();
-    // Let the wheel reach every armed timer (this is where a timer armed on
-    // a destroyed entry is caught, in cascade()).
-    run_all_timers(&t);
-    // Fixed code: nothing leaked, the packet (if sent to output) went somewhere.
-    if matches!(act, Act::Output) {
-        let f = t.ops().fates(1);
-        assert!(f.len() <= 1, "packet 1 delivered twice: {f:?}");
-    }
-    t.flush_dev(None);
-    let s = t.stats();
-    assert_eq!(s.allocs, s.destroys, "entry leaked: {s:?}");
-    assert_eq!(
-        t.timers().pending(),
-        0,
-        "timer left armed on a removed entry"
-    );
-}
+pub mod l1_l3;
+#[allow(unused_imports)] // used by the L1-L3 targets only
+pub use l1_l3::*;

@@ -31,6 +31,7 @@
 use super::*;
 use neighcache::{NudState, UpdateFlags, Xmit};
 use shuttle::thread;
+use std::sync::Arc;
 
 /// The failures that are the seed's crash in this model: the wheel's check
 /// on a timer whose owner was freed (the kernel's `BUG_ON` in `cascade()`,
@@ -46,17 +47,17 @@ pub const NAMED_FAILURES: &[&str] = &[
 /// One execution of S1; `bug` selects the pre-2015 code.
 pub fn seed_race(bug: bool) {
     let log = Log::new();
-    let t = new_table(model_config(), &log);
+    let t = table_with(test_config(), &log);
     t.set_bug_variant(bug);
-    let (a, b) = (key(1), key(2));
+    let (a, b) = (ip(1), ip(2));
     {
         let n = t.lookup_or_create(a, DEV).expect("create A");
-        t.update(&n, Some(&MAC), NudState::STALE, UpdateFlags::OVERRIDE)
+        t.update(&n, Some(&MAC_A), NudState::STALE, UpdateFlags::OVERRIDE)
             .expect("A becomes STALE");
     }
     assert_eq!(t.resolve_output(b, DEV, log.pkt()), Xmit::Queued);
     let t0 = 10;
-    advance(&t, t0);
+    advance_to(&t, t0);
     let t = Arc::new(t);
 
     let sender = {
@@ -74,7 +75,8 @@ pub fn seed_race(bug: bool) {
     let replier = {
         let t = t.clone();
         thread::spawn(move || {
-            t.receive_arp(b, DEV, &MAC, true).expect("valid ARP reply");
+            t.receive_arp(b, DEV, &MAC_A, true)
+                .expect("valid ARP reply");
         })
     };
     let gc = {
@@ -86,8 +88,8 @@ pub fn seed_race(bug: bool) {
     let runner = {
         let t = t.clone();
         thread::spawn(move || {
-            advance(&t, t0 + 3);
-            advance(&t, t0 + 6);
+            advance_to(&t, t0 + 3);
+            advance_to(&t, t0 + 6);
         })
     };
     for h in [sender, replier, gc, runner] {
@@ -96,7 +98,7 @@ pub fn seed_race(bug: bool) {
     let t = Arc::into_inner(t).expect("threads joined");
     // Far enough for the wheel to cascade and expire every timer armed above
     // (the bug variant fails here).
-    advance(&t, t.jiffies() + 10 * DELAY);
+    advance_to(&t, t.jiffies() + 10 * DELAY);
     if bug {
         // The search is for the crash only. Other executions of the bug
         // variant end quietly, including those that show the commit's

@@ -37,6 +37,14 @@ pub enum NeighError {
         /// The tick supplied.
         now: Tick,
     },
+    /// `run_timers` was given a time beyond the timer wheel's domain
+    /// ([`MAX_TICK`](crate::timer::MAX_TICK)).
+    TickOutOfRange {
+        /// The tick supplied.
+        now: Tick,
+        /// The largest tick allowed.
+        max: Tick,
+    },
     /// `update` to a state that is not a single NUD state.
     InvalidState(NudState),
     /// The entry is NOARP or PERMANENT and the update was not administrative
@@ -79,6 +87,9 @@ impl fmt::Display for NeighError {
                     f,
                     "time went backwards: table at tick {jiffies}, asked for {now}"
                 )
+            }
+            NeighError::TickOutOfRange { now, max } => {
+                write!(f, "tick {now} is beyond the timer wheel's MAX_TICK ({max})")
             }
             NeighError::InvalidState(s) => write!(f, "not a single NUD state: {s:?}"),
             NeighError::NotPermitted => write!(f, "entry is NOARP/PERMANENT; use ADMIN"),

@@ -25,7 +25,7 @@ use crate::error::NeighError;
 use crate::parms::{TableConfig, HZ};
 use crate::rcu::{self, Atomic, Guard, Owned, Shared};
 use crate::sync::{self, plain, CachePadded, Mutex, Ordering};
-use crate::timer::{Tick, TimerWheel};
+use crate::timer::{Tick, TimerError, TimerWheel, MAX_TICK};
 use core::ptr::NonNull;
 use std::collections::HashMap;
 
@@ -721,6 +721,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// (`neigh_timer_handler`) and, when due, the periodic GC. Returns the
     /// number of timers that fired.
     pub fn run_timers(&self, now: Tick) -> Result<usize, NeighError> {
+        if now > MAX_TICK {
+            return Err(NeighError::TickOutOfRange { now, max: MAX_TICK });
+        }
         // Relaxed: see `jiffies`; `fetch_max` keeps two concurrent callers
         // from moving the clock backwards.
         let j = self.jiffies.fetch_max(now, Ordering::Relaxed);
@@ -730,9 +733,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let fired = self
             .wheel
             .run_timers(now, |data| self.timer_handler(data))
-            .map_err(|e| NeighError::TimeWentBackwards {
-                jiffies: e.clk,
-                now: e.now,
+            .map_err(|e| match e {
+                TimerError::TimeWentBackwards { clk, now } => {
+                    NeighError::TimeWentBackwards { jiffies: clk, now }
+                }
+                TimerError::TickOutOfRange { tick, max } => {
+                    NeighError::TickOutOfRange { now: tick, max }
+                }
+                TimerError::BaseCount { .. } => unreachable!("run_timers: {e}"),
             })?;
         let due = {
             let inner = self.lock.lock();

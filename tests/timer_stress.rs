@@ -9,8 +9,8 @@
 //! * The concurrent-caller contract of `run_timers` (a caller fails only if
 //!   it is behind the latest tick any caller asked for; overtaken callers
 //!   succeed; timers fire exactly once at their tick).
-//! * Arming and deleting while a runner is paused in the middle of a long
-//!   cascade (it releases the base lock every `RUN_BUDGET` moves).
+//! * Long cascades release the base lock every `RUN_BUDGET` moves; arming
+//!   and deleting while a runner is paused in the middle of one.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, Ordering::SeqCst};
@@ -18,7 +18,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use neighcache::timer::{Tick, Timer, TimerError, TimerWheel};
+use neighcache::timer::{Tick, Timer, TimerError, TimerWheel, RUN_BUDGET};
 
 const BASES: usize = 4;
 const SHARED: usize = 256;
@@ -410,6 +410,31 @@ fn concurrent_callers_fire_each_timer_once_at_its_tick() {
         "concurrent callers: {} TimeWentBackwards",
         errors.load(Ordering::Relaxed)
     );
+}
+
+/// A run that cascades many timers without calling a handler releases the
+/// base lock every `RUN_BUDGET` moves, and the timers still fire exactly.
+#[test]
+fn long_cascades_release_the_lock_and_stay_exact() {
+    const N: usize = 5_000;
+    let w = TimerWheel::with_capacity(1, 0, N);
+    let timers: Vec<Timer> = (0..N).map(|i| Timer::new(i, 0)).collect();
+    let at = |i: usize| (1u64 << 40) + 3 * i as Tick;
+    for (i, t) in timers.iter().enumerate() {
+        w.add_timer(t, at(i)); // all in one tv7 slot
+    }
+    assert_eq!(w.run_timers((1 << 40) - 1, |_| panic!("fired")), Ok(0));
+    assert_eq!(w.work().cascaded, 0);
+    let mut got = Vec::new();
+    w.run_timers_ticked(at(N), |d, tick| got.push((d, tick)))
+        .unwrap();
+    assert_eq!(got, (0..N).map(|i| (i, at(i))).collect::<Vec<_>>());
+    let work = w.work();
+    assert!(
+        work.lock_breaks >= (N as u64) / u64::from(RUN_BUDGET) - 1,
+        "{work:?}"
+    );
+    assert_eq!(work.in_use, 0);
 }
 
 /// A runner cascading thousands of timers releases the base lock every

@@ -305,7 +305,7 @@ fn store(t: &Timer, loc: Loc) {
 /// never matches a node there (see [`Timer`]). Not a security measure.
 fn gen_offset(base: usize) -> u32 {
     static WHEELS: plain::AtomicU64 = plain::AtomicU64::new(0);
-    // Relaxed: only the uniqueness of the ticket matters.
+    // Relaxed: only the uniqueness of the ticket matters; pairs with nothing.
     let ticket = WHEELS.fetch_add(1, Ordering::Relaxed);
     // splitmix64 finaliser.
     let mut z = ticket

@@ -11,6 +11,12 @@
 //!   handing each one's payload to a consumer.
 //! * `rearm_100k`: move each of 100k armed timers 30 s later (`mod_timer` on
 //!   a pending timer: the neighbour-confirm pattern).
+//! * `jump_100k` (neighcache only): 100k timers with expiries spread over
+//!   the whole tick domain (a 20-bit value shifted left by 0..=42 bits, so
+//!   up to 2^62, every level populated), one `run_timers`
+//!   to `MAX_TICK`; every timer fires after cascading down up to nine
+//!   levels. (Before the wheel spanned the domain this took about 2^30
+//!   cascades per far timer.)
 //!
 //! Equivalent work for the peers: DelayQueue uses `insert_at`, `remove`,
 //! `reset_at` and, on a paused current-thread runtime, `advance` + polling
@@ -34,7 +40,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use neighcache::timer::{Tick, Timer, TimerWheel};
+use neighcache::timer::{Tick, Timer, TimerWheel, MAX_TICK};
 use tokio::runtime::Runtime;
 use tokio::time::Instant;
 use tokio_util::time::{delay_queue::Key, DelayQueue};
@@ -355,6 +361,28 @@ fn bench(c: &mut Criterion) {
                     h.schedule(i, exp[i] + REARM_BY);
                 }
                 h
+            },
+            BatchSize::LargeInput,
+        )
+    });
+
+    // jump_100k
+    let far: Vec<Tick> = expiries()
+        .iter()
+        .map(|&e| {
+            let x = e.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            (1 + x % (1 << 20)) << (x >> 58).min(42) // up to 2^62
+        })
+        .collect();
+    g.bench_function(BenchmarkId::new("neighcache", "jump_100k"), |b| {
+        b.iter_batched(
+            || wheel_armed(&far),
+            |w| {
+                let n = w.wheel.run_timers(MAX_TICK, |d| {
+                    black_box(d);
+                });
+                assert_eq!(n, Ok(N));
+                w
             },
             BatchSize::LargeInput,
         )

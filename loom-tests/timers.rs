@@ -1,9 +1,11 @@
-//! Race matrix L4 and L7: timers against removal, and the wheel itself.
+//! Race matrix L4 and L7: timers against removal, and the wheel itself;
+//! plus the wheel's own rows T1 (concurrent `run_timers` callers) and T2
+//! (arming and deleting while a runner is paused mid-cascade), SPEC §7.
 
 mod common;
 use common::*;
 use loom::sync::Arc;
-use neighcache::timer::{Timer, TimerWheel};
+use neighcache::timer::{Timer, TimerError, TimerWheel, RUN_BUDGET};
 use neighcache::{NudState, UpdateFlags};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -65,5 +67,101 @@ fn l7_mod_timer_migration_vs_run_timers_fix_holds() {
         let arms = if was_pending { 1 } else { 2 };
         assert_eq!(fired.load(Ordering::Relaxed), arms);
         assert_eq!(w.pending(), 0);
+    });
+}
+
+/// T1: two `run_timers` callers with different `now` on a two-base wheel.
+/// The later tick (20) never fails; the earlier one (10) fails only with
+/// `TimeWentBackwards { clk: 20, now: 10 }`, and only if the other caller
+/// entered first, so never after it has fired a timer itself (the old wheel
+/// failed it when the later caller overtook it on base 1); once both have
+/// returned, every timer due by 20 has fired exactly once, whichever caller
+/// ran which base.
+#[test]
+fn t1_concurrent_run_timers_callers_fix_holds() {
+    fix_holds("T1", None, || {
+        let w = Arc::new(TimerWheel::new(2, 0));
+        let tm = Arc::new([Timer::new(0, 0), Timer::new(1, 1)]);
+        w.add_timer(&tm[0], 5);
+        w.add_timer(&tm[1], 15);
+        let fired = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let (w1, f1) = (w.clone(), fired.clone());
+        let a = loom::thread::spawn(move || {
+            let mut by_a = 0;
+            let r = w1.run_timers(10, |d| {
+                f1[d].fetch_add(1, Ordering::Relaxed);
+                by_a += 1;
+            });
+            (r, by_a)
+        });
+        let rb = w.run_timers(20, |d| {
+            fired[d].fetch_add(1, Ordering::Relaxed);
+        });
+        let (ra, by_a) = a.join().unwrap();
+        assert!(rb.is_ok(), "{rb:?}");
+        match ra {
+            Ok(_) => {}
+            Err(TimerError::TimeWentBackwards { clk: 20, now: 10 }) => {
+                // A failed at entry, before running anything.
+                assert_eq!(by_a, 0, "A failed after running a timer");
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        for (i, f) in fired.iter().enumerate() {
+            assert_eq!(f.load(Ordering::Relaxed), 1, "timer {i}");
+        }
+        assert_eq!(w.pending(), 0);
+    });
+}
+
+/// T2: a runner cascades `RUN_BUDGET + 1` timers out of one tv2 slot, so it
+/// releases the base lock once mid-cascade; meanwhile another thread deletes
+/// one of those timers, re-arms another and arms a new one. Every arming
+/// fires exactly once, at its tick, or is deleted.
+#[test]
+fn t2_arming_during_a_paused_cascade_fix_holds() {
+    const N: usize = RUN_BUDGET as usize + 1;
+    fix_holds("T2", None, || {
+        let w = Arc::new(TimerWheel::new(1, 0));
+        let tm: Arc<Vec<Timer>> = Arc::new((0..=N).map(|i| Timer::new(i, 0)).collect());
+        for t in &tm[..N] {
+            w.add_timer(t, 300); // tv2 slot 1, cascaded at tick 256
+        }
+        let (w1, tm1) = (w.clone(), tm.clone());
+        let a = loom::thread::spawn(move || {
+            let deleted = w1.del_timer(&tm1[N - 1]);
+            let rearmed = w1.mod_timer(&tm1[0], 290);
+            w1.add_timer(&tm1[N], 280);
+            (deleted, rearmed)
+        });
+        let fired: Vec<AtomicUsize> = (0..=N).map(|_| AtomicUsize::new(0)).collect();
+        let at: Vec<AtomicUsize> = (0..=N).map(|_| AtomicUsize::new(0)).collect();
+        let run = |now| {
+            w.run_timers_ticked(now, |d, tick| {
+                fired[d].fetch_add(1, Ordering::Relaxed);
+                at[d].store(tick as usize, Ordering::Relaxed);
+            })
+            .unwrap();
+        };
+        run(270);
+        let (deleted, rearmed) = a.join().unwrap();
+        run(1000);
+        // Nothing was due by 270, so both calls found their timers pending.
+        assert!(deleted && rearmed);
+        for i in 0..=N {
+            let (f, t) = (
+                fired[i].load(Ordering::Relaxed),
+                at[i].load(Ordering::Relaxed),
+            );
+            let want = match i {
+                _ if i == N - 1 => (0, 0),
+                0 => (1, 290),
+                _ if i == N => (1, 280),
+                _ => (1, 300),
+            };
+            assert_eq!((f, t), want, "timer {i}");
+        }
+        assert_eq!(w.pending(), 0);
+        assert!(w.work().lock_breaks >= 1);
     });
 }

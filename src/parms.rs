@@ -18,7 +18,7 @@ pub const MAX_TIME: Tick = 24 * 3600 * HZ;
 /// Largest accepted `gc_thresh3`: every linked entry may have a timer armed,
 /// and all of them may hash to one timer base, which holds at most this many
 /// timers. So every configuration the validator accepts can run.
-pub const MAX_ENTRIES: usize = (1 << 24) - 1;
+pub const MAX_ENTRIES: usize = crate::timer::MAX_TIMERS_PER_BASE;
 
 /// Per-device (or per-table default) neighbour parameters, in ticks (ms).
 ///

@@ -1,14 +1,32 @@
 //! A kernel-style hierarchical *cascading* timer wheel (Linux 3.x
-//! `kernel/timer.c`).
+//! `kernel/timer.c`), extended to span its whole tick domain.
 //!
 //! # What this module owns
 //!
 //! Timer bases ([`TimerWheel`], one lock each, like the kernel's per-CPU
-//! `tvec_base`), the five wheel levels (tv1: 256 slots; tv2..tv5: 64 slots
-//! each), cascading, handler dispatch outside the lock, timer migration
-//! between bases, and the `cascade()` integrity checks. It knows nothing
-//! about neighbours: a timer's handler argument is an opaque `usize`, and the
-//! caller supplies the handler to [`TimerWheel::run_timers`].
+//! `tvec_base`), the ten wheel levels (tv1: 256 slots; tv2..tv10: 64 slots
+//! each; together 2^62 ticks), cascading, handler dispatch outside the lock,
+//! timer migration between bases, and the `cascade()` integrity checks. It
+//! knows nothing about neighbours: a timer's handler argument is an opaque
+//! `usize`, and the caller supplies the handler to [`TimerWheel::run_timers`].
+//!
+//! | file | owns | lock |
+//! |------|------|------|
+//! | `mod.rs` | the public types, constants and errors; construction; `lock_timer_base`; the handle word's loads and stores | none of its own |
+//! | `arm.rs` | `add_timer`, `mod_timer*` (`__mod_timer`, migration), `del_timer*`, `timer_pending`, `timer_destroyed` | the base lock(s) the handle names |
+//! | `run.rs` | `run_timers*` (`__run_timers`): the time domain check, the run loop, handler dispatch | the base lock, released around handlers and every [`RUN_BUDGET`] units of work |
+//! | `base.rs` | one base's slab, generations, lists, bitmaps, work list | under its base lock |
+//! | `wheel.rs` | levels: `internal_add_timer`, `cascade`, tick processing, look-ahead | under its base lock |
+//! | `handle.rs` | the handle word's bit layout | none (plain values) |
+//!
+//! # Time domain
+//!
+//! Ticks are `u64` in `0..=`[`MAX_TICK`] (2^62). Every `run_timers*`
+//! variant rejects a `now` above it ([`TimerError::TickOutOfRange`]), and
+//! [`TimerWheel::try_new`] a start tick above it. An *expiry* may be any
+//! `u64`: one above `MAX_TICK` is pending forever (it never fires, since the
+//! clock cannot reach it) and costs nothing while the wheel runs. No tick
+//! arithmetic in the wheel can overflow (`wheel.rs` bounds each sum).
 //!
 //! # Design
 //!
@@ -39,6 +57,7 @@
 //! | [`TimerWheel::timer_pending`] | `timer_pending` |
 //! | [`TimerWheel::timer_destroyed`] | `debug_object_free` (debugobjects) |
 //! | [`TimerWheel::run_timers_on`] | `__run_timers` |
+//! | [`TimerWheel::next_expiry`] | `get_next_timer_interrupt` |
 //! | `lock_timer_base` (private) | `lock_timer_base` |
 //! | `Base::internal_add_timer` (private) | `internal_add_timer` |
 //! | `Base::cascade` (private) | `cascade` |
@@ -52,61 +71,107 @@
 //! and re-reads it under the lock: if it still names that base it is stable
 //! until unlock, otherwise it unlocks and retries. The handle is read without
 //! a lock only by `timer_pending` and `del_timer` (as a fast-path hint) and by
-//! `lock_timer_base` (to pick the lock).
+//! `lock_timer_base` (to pick the lock). The only other atomic is the
+//! wheel's time high-water mark (`run.rs`).
 
+mod arm;
 mod base;
 mod handle;
+mod run;
+mod wheel;
 
 use core::fmt;
 
-use crate::sync::{self, CachePadded, Mutex, MutexGuard, Ordering};
+use crate::sync::{self, plain, CachePadded, Mutex, MutexGuard, Ordering};
 use base::Base;
 use handle::Loc;
+
+pub use run::RUN_BUDGET;
 
 /// Time in ticks (the kernel's `jiffies`). The neighbour cache uses 1 tick =
 /// 1 ms.
 pub type Tick = u64;
 
-/// The largest tick the wheel advances to; `run_timers` clamps `now` to it.
-/// (Keeps all tick arithmetic far from overflow; 2^62 ms is 146 million
-/// years.)
+/// The last tick of the time domain: `run_timers*` accept `now` in
+/// `0..=MAX_TICK` and reject larger values with
+/// [`TimerError::TickOutOfRange`]. (2^62 ms is 146 million years; the wheel
+/// spans exactly this range, see [`WHEEL_LEVELS`].)
 pub const MAX_TICK: Tick = 1 << 62;
 
 /// The most bases a [`TimerWheel`] can have (the base index is 8 bits of the
 /// handle word).
-pub const MAX_BASES: usize = 256;
+pub const MAX_BASES: usize = handle::MAX_BASES;
+
+/// The most timers that can be pending or running their handler on one base
+/// at once (2^24 - 1: the slot index is 24 bits of the handle word). Arming
+/// one more panics (`timer wheel: too many timers on one base`; see
+/// [`TimerWheel::add_timer`]). A slot whose 31-bit generation is used up
+/// (after 2^31 armings of that slot) is retired and counts against this
+/// limit; that takes 2^55 armings on one base to matter.
+pub const MAX_TIMERS_PER_BASE: usize = handle::MAX_SLOTS;
 
 /// Number of tv1 slots (`TVR_SIZE`).
 pub const TV1_SLOTS: usize = 1 << base::TVR_BITS;
 
-/// Number of slots in each of tv2..tv5 (`TVN_SIZE`).
+/// Number of slots in each of tv2..tv10 (`TVN_SIZE`).
 pub const TVN_SLOTS: usize = 1 << base::TVN_BITS;
 
-/// Timers further than this many ticks ahead are clamped into the last level
-/// the way the kernel does (`MAX_TVAL`, 2^32 - 1); they still fire at their
-/// exact expiry, after extra cascades.
-pub const MAX_TVAL: Tick = base::MAX_TVAL;
+/// Number of wheel levels: tv1 (8 index bits) and nine 64-slot levels
+/// (6 bits each), spanning `2^(8 + 9 * 6) = 2^62` ticks.
+pub const WHEEL_LEVELS: usize = base::LEVELS;
 
-/// `run_timers` was asked to go back in time.
+/// The farthest distance (`expires - next tick`) the levels represent
+/// exactly (`MAX_TVAL`, 2^62 - 1). Only an expiry of exactly [`MAX_TICK`]
+/// armed while the wheel is at tick 0 is farther: it is placed at this
+/// distance, as the kernel clamps, and still fires at its exact tick.
+pub const MAX_TVAL: Tick = wheel::MAX_TVAL;
+
+/// What a [`TimerWheel`] call rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimeWentBackwards {
-    /// The wheel's current tick.
-    pub clk: Tick,
-    /// The tick that was asked for.
-    pub now: Tick,
+#[non_exhaustive]
+pub enum TimerError {
+    /// A `run_timers*` call asked for a tick before the latest one any
+    /// caller had already asked this wheel for (see
+    /// [`TimerWheel::run_timers`] for the concurrent-caller contract).
+    TimeWentBackwards {
+        /// The latest tick asked for before this call.
+        clk: Tick,
+        /// The tick that was asked for.
+        now: Tick,
+    },
+    /// A `now` or start tick above [`MAX_TICK`].
+    TickOutOfRange {
+        /// The tick that was passed.
+        tick: Tick,
+        /// [`MAX_TICK`].
+        max: Tick,
+    },
+    /// A wheel needs `1..=MAX_BASES` bases.
+    BaseCount {
+        /// The number of bases asked for.
+        bases: usize,
+        /// [`MAX_BASES`].
+        max: usize,
+    },
 }
 
-impl fmt::Display for TimeWentBackwards {
+impl fmt::Display for TimerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "run_timers: time went backwards (clk {}, now {})",
-            self.clk, self.now
-        )
+        match *self {
+            TimerError::TimeWentBackwards { clk, now } => {
+                write!(f, "run_timers: time went backwards (clk {clk}, now {now})")
+            }
+            TimerError::TickOutOfRange { tick, max } => {
+                write!(f, "timer wheel: tick {tick} is beyond MAX_TICK ({max})")
+            }
+            TimerError::BaseCount { bases, max } => {
+                write!(f, "TimerWheel: need 1..={max} bases, got {bases}")
+            }
+        }
     }
 }
 
-impl std::error::Error for TimeWentBackwards {}
+impl std::error::Error for TimerError {}
 
 /// A timer embedded in its owner (the kernel's `struct timer_list`).
 ///
@@ -114,6 +179,26 @@ impl std::error::Error for TimeWentBackwards {}
 /// naming the slab node of the base the timer is (or was last) armed on. The
 /// wheel never keeps a reference to a `Timer`; it only reads it during the
 /// calls it is passed to.
+///
+/// # A timer belongs to one wheel
+///
+/// Once armed, the handle names a node of one [`TimerWheel`]; pass the timer
+/// only to that wheel. Passing it to another wheel is a logic error with
+/// bounded effects, never undefined behaviour, a hang outside the documented
+/// `del_timer_sync` rule, or an undocumented panic: the other wheel reads the
+/// handle as naming one of *its* nodes. Node generations start at a
+/// per-wheel random offset, so almost always no node matches and the timer
+/// looks idle there (`mod_timer` arms it on that wheel too, repointing the
+/// handle; the first wheel's node stays armed, fires with the timer's
+/// argument and is then freed; `timer_pending` may clear the handle's
+/// pending hint, after which the first wheel's `del_timer` no longer sees
+/// it). With probability about 2^-31 per call the handle does match a node
+/// of the other wheel, and the call then acts on that wheel's timer: it may
+/// cancel it, move it, report it pending, panic `add_timer: timer already
+/// pending`, or (`timer_destroyed`) mark it destroyed so that the wheel's
+/// destroyed-object checks panic later; `del_timer_sync` then waits for
+/// that timer's handler, so like every `del_timer_sync` it must not be
+/// called from a handler with a foreign timer.
 pub struct Timer {
     /// Packed [`Loc`]: see `handle.rs` for the layout.
     loc: sync::AtomicU64,
@@ -123,7 +208,8 @@ pub struct Timer {
 
 impl Timer {
     /// A new, unarmed timer whose handler argument is `data` and whose home
-    /// base is `base` (modulo the number of bases; `setup_timer`).
+    /// base is `base` (truncated to 32 bits, then taken modulo the number of
+    /// bases; `setup_timer`).
     pub fn new(data: usize, base: usize) -> Self {
         Timer {
             loc: sync::AtomicU64::new(Loc::unarmed(base).0),
@@ -159,9 +245,12 @@ impl fmt::Debug for Timer {
 }
 
 /// A set of timer bases, each behind its own lock (the kernel's per-CPU
-/// `tvec_base`s).
+/// `tvec_base`s), sharing one clock.
 pub struct TimerWheel {
     bases: Box<[CachePadded<Mutex<Base>>]>,
+    /// The latest `now` any `run_timers*` caller has asked for (the wheel's
+    /// time high-water mark; `run.rs`).
+    asked: CachePadded<sync::AtomicU64>,
 }
 
 impl fmt::Debug for TimerWheel {
@@ -170,6 +259,28 @@ impl fmt::Debug for TimerWheel {
             .field("bases", &self.bases.len())
             .finish_non_exhaustive()
     }
+}
+
+/// Work the wheel has done since it was created, summed over its bases: a
+/// test hook for asserting that a run's cost is bounded by the timers it
+/// moves, not by the ticks it covers. Not part of the stable API.
+#[doc(hidden)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WheelWork {
+    /// Ticks processed one by one (`__run_timers` loop iterations); empty
+    /// stretches are skipped without counting.
+    pub ticks: u64,
+    /// Timers moved down a level by `cascade`.
+    pub cascaded: u64,
+    /// Times a runner released and re-took a base lock after
+    /// [`RUN_BUDGET`] units of work without a handler call.
+    pub lock_breaks: u64,
+    /// Slab slots retired because their generation was used up.
+    pub retired: u64,
+    /// Nodes in use now (pending, or running their handler): with no
+    /// handler running this equals [`TimerWheel::pending`], else a node
+    /// leaked or was left RUNNING.
+    pub in_use: u64,
 }
 
 /// Read the handle word. Relaxed: the value is either a hint (re-checked
@@ -189,12 +300,30 @@ fn store(t: &Timer, loc: Loc) {
     t.loc.store(loc.0, Ordering::Relaxed);
 }
 
+/// A generation offset for a new base: different wheels (and bases) number
+/// their nodes differently, so a handle passed to the wrong wheel almost
+/// never matches a node there (see [`Timer`]). Not a security measure.
+fn gen_offset(base: usize) -> u32 {
+    static WHEELS: plain::AtomicU64 = plain::AtomicU64::new(0);
+    // Relaxed: only the uniqueness of the ticket matters; pairs with nothing.
+    let ticket = WHEELS.fetch_add(1, Ordering::Relaxed);
+    // splitmix64 finaliser.
+    let mut z = ticket
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(base as u64);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) as u32
+}
+
 impl TimerWheel {
     /// `bases` bases starting at tick `start`.
     ///
     /// # Panics
     ///
-    /// If `bases` is 0 or more than [`MAX_BASES`].
+    /// If `bases` is 0 or more than [`MAX_BASES`], or `start` is above
+    /// [`MAX_TICK`] (the message is the [`TimerError`];
+    /// [`TimerWheel::try_new`] returns it instead).
     pub fn new(bases: usize, start: Tick) -> Self {
         Self::with_capacity(bases, start, 0)
     }
@@ -204,18 +333,42 @@ impl TimerWheel {
     ///
     /// # Panics
     ///
-    /// If `bases` is 0 or more than [`MAX_BASES`].
+    /// As [`TimerWheel::new`].
     pub fn with_capacity(bases: usize, start: Tick, per_base: usize) -> Self {
-        assert!(
-            (1..=MAX_BASES).contains(&bases),
-            "TimerWheel: need 1..={MAX_BASES} bases, got {bases}"
-        );
-        let start = start.min(MAX_TICK);
-        TimerWheel {
-            bases: (0..bases)
-                .map(|i| CachePadded::new(Mutex::new(Base::new(i, start, per_base))))
-                .collect(),
+        Self::try_with_capacity(bases, start, per_base).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`TimerWheel::new`] returning [`TimerError::BaseCount`] or
+    /// [`TimerError::TickOutOfRange`] instead of panicking.
+    pub fn try_new(bases: usize, start: Tick) -> Result<Self, TimerError> {
+        Self::try_with_capacity(bases, start, 0)
+    }
+
+    /// [`TimerWheel::with_capacity`] returning an error instead of
+    /// panicking.
+    pub fn try_with_capacity(
+        bases: usize,
+        start: Tick,
+        per_base: usize,
+    ) -> Result<Self, TimerError> {
+        if !(1..=MAX_BASES).contains(&bases) {
+            return Err(TimerError::BaseCount {
+                bases,
+                max: MAX_BASES,
+            });
         }
+        if start > MAX_TICK {
+            return Err(TimerError::TickOutOfRange {
+                tick: start,
+                max: MAX_TICK,
+            });
+        }
+        Ok(TimerWheel {
+            bases: (0..bases)
+                .map(|i| CachePadded::new(Mutex::new(Base::new(i, start, per_base, gen_offset(i)))))
+                .collect(),
+            asked: CachePadded::new(sync::AtomicU64::new(start)),
+        })
     }
 
     /// Number of bases.
@@ -241,354 +394,9 @@ impl TimerWheel {
         }
     }
 
-    /// Arm or re-arm `t` on the locked base `b` (no migration): the body of
-    /// `__mod_timer` once the base is chosen.
-    fn arm_on(base: &mut Base, b: usize, t: &Timer, loc: Loc, expires: Tick, add: bool) -> bool {
-        if let Some(s) = base.valid(loc) {
-            let node = base.node(s);
-            if node.linked() {
-                if add {
-                    panic!("add_timer: timer already pending");
-                }
-                if node.expires == expires {
-                    return true;
-                }
-                base.unlink(s);
-                base.node_mut(s).expires = expires;
-                base.internal_add_timer(s);
-                return true;
-            }
-            // Not pending, handler running: re-arm in place on this base.
-            base.node_mut(s).expires = expires;
-            base.internal_add_timer(s);
-            if !loc.pending() {
-                store(t, loc.with_pending());
-            }
-            return false;
-        }
-        let (s, gen) = base.alloc(expires, t.data, false);
-        base.internal_add_timer(s);
-        store(t, Loc::armed(b, s, gen));
-        false
-    }
-
-    /// `__mod_timer`: arm `t` at `expires`, on base `target` if given and the
-    /// handler is not running (else on the base it is on).
-    fn modify(&self, t: &Timer, expires: Tick, target: Option<usize>, add: bool) -> bool {
-        let n = self.bases.len();
-        let target = target.map(|b| b % n);
-        let mut loc = load(t);
-        loop {
-            let cur = loc.base(n);
-            let tgt = target.unwrap_or(cur);
-            if tgt == cur {
-                let mut g = self.bases[cur].lock();
-                let now = load(t);
-                if now.base(n) != cur {
-                    drop(g);
-                    loc = now;
-                    continue;
-                }
-                return Self::arm_on(&mut g, cur, t, now, expires, add);
-            }
-            // Migration: both locks, in base-index order.
-            let (lo, hi) = (cur.min(tgt), cur.max(tgt));
-            let mut g_lo = self.bases[lo].lock();
-            let mut g_hi = self.bases[hi].lock();
-            let now = load(t);
-            if now.base(n) != cur {
-                drop(g_hi);
-                drop(g_lo);
-                loc = now;
-                continue;
-            }
-            let (gc, gt) = if cur == lo {
-                (&mut *g_lo, &mut *g_hi)
-            } else {
-                (&mut *g_hi, &mut *g_lo)
-            };
-            return match gc.valid(now) {
-                Some(s) if gc.node(s).running() => {
-                    // The handler is running on the old base: stay there.
-                    Self::arm_on(gc, cur, t, now, expires, add)
-                }
-                Some(s) => {
-                    if add {
-                        panic!("add_timer: timer already pending");
-                    }
-                    let node = gc.node(s);
-                    if node.expires == expires {
-                        return true;
-                    }
-                    let (data, destroyed) = (node.data, node.destroyed());
-                    gc.unlink(s);
-                    gc.free(s);
-                    let (ns, gen) = gt.alloc(expires, data, destroyed);
-                    gt.internal_add_timer(ns);
-                    store(t, Loc::armed(tgt, ns, gen));
-                    true
-                }
-                None => {
-                    let (ns, gen) = gt.alloc(expires, t.data, false);
-                    gt.internal_add_timer(ns);
-                    store(t, Loc::armed(tgt, ns, gen));
-                    false
-                }
-            };
-        }
-    }
-
-    /// `add_timer`: arm `t` to fire at `expires` on the base it names.
-    ///
-    /// # Panics
-    ///
-    /// `add_timer: timer already pending` if it is pending (the kernel's
-    /// `BUG_ON(timer_pending(timer))`).
-    pub fn add_timer(&self, t: &Timer, expires: Tick) {
-        self.modify(t, expires, None, true);
-    }
-
-    /// `mod_timer`: (re-)arm `t` to fire at `expires` on the base it is on;
-    /// returns whether it was pending. Re-arming a pending timer to the same
-    /// expiry returns `true` without touching the lists. O(1).
-    pub fn mod_timer(&self, t: &Timer, expires: Tick) -> bool {
-        self.modify(t, expires, None, false)
-    }
-
-    /// `mod_timer` from a thread that prefers base `base` (modulo the number
-    /// of bases): like `__mod_timer`, migrates the timer there under both
-    /// base locks unless its handler is running (then it stays on its base).
-    /// Returns whether it was pending.
-    pub fn mod_timer_on(&self, t: &Timer, expires: Tick, base: usize) -> bool {
-        self.modify(t, expires, Some(base), false)
-    }
-
-    /// `del_timer`: disarm `t`; returns whether it was pending. Does not wait
-    /// for a running handler.
-    pub fn del_timer(&self, t: &Timer) -> bool {
-        let loc = load(t);
-        if !loc.pending() {
-            // Cleared only by a del under the lock: not pending (the kernel's
-            // lockless `timer_pending` pre-check).
-            return false;
-        }
-        let (_, mut g, loc) = self.lock_timer_base(t, loc);
-        let was = match g.valid(loc) {
-            Some(s) if g.node(s).linked() => {
-                g.unlink(s);
-                if !g.node(s).running() {
-                    g.free(s);
-                }
-                true
-            }
-            _ => false,
-        };
-        if loc.pending() {
-            store(t, loc.without_pending());
-        }
-        was
-    }
-
-    /// `del_timer_sync`: like [`TimerWheel::del_timer`], and also waits (with
-    /// `sync::spin_wait`) until `t`'s handler is not running on any base
-    /// (the kernel's loop over `try_to_del_timer_sync`). Must not be called
-    /// from `t`'s own handler (it would wait forever, as in the kernel).
-    pub fn del_timer_sync(&self, t: &Timer) -> bool {
-        let mut loc = load(t);
-        loop {
-            if loc.slot().is_none() {
-                return false;
-            }
-            let (_, mut g, now) = self.lock_timer_base(t, loc);
-            match g.valid(now) {
-                Some(s) if g.node(s).running() => {
-                    // `try_to_del_timer_sync` returns -1: retry later.
-                    drop(g);
-                    sync::spin_wait();
-                    loc = load(t);
-                }
-                Some(s) => {
-                    g.unlink(s);
-                    g.free(s);
-                    store(t, now.without_pending());
-                    return true;
-                }
-                None => {
-                    if now.pending() {
-                        store(t, now.without_pending());
-                    }
-                    return false;
-                }
-            }
-        }
-    }
-
-    /// `timer_pending`: is `t` armed and not yet expired or deleted?
-    ///
-    /// Lock-free when the handle's pending hint is clear; otherwise it
-    /// confirms under the base lock (the hint stays set after an expiry,
-    /// because the wheel never writes the owner's memory then).
-    pub fn timer_pending(&self, t: &Timer) -> bool {
-        let loc = load(t);
-        if !loc.pending() {
-            return false;
-        }
-        let (_, g, loc) = self.lock_timer_base(t, loc);
-        match g.valid(loc) {
-            Some(s) => g.node(s).linked(),
-            None => {
-                // Stale after expiry: clear the hint (we hold the named lock).
-                store(t, loc.without_pending());
-                false
-            }
-        }
-    }
-
-    /// The owner of `t` is being freed (kernel `debug_object_free`).
-    ///
-    /// If `t` is pending (or its handler is running and might re-arm it),
-    /// its node is marked owner-destroyed and left where it is: a later
-    /// `cascade` of it panics with `timer cascade: armed timer on a
-    /// destroyed object`, and its expiry from tv1 panics with `run_timers:
-    /// armed timer on a destroyed object` before the handler is called. A
-    /// node that is neither pending nor re-armed is freed as usual, so for an
-    /// idle timer this does nothing.
-    pub fn timer_destroyed(&self, t: &Timer) {
-        let loc = load(t);
-        if loc.slot().is_none() {
-            return;
-        }
-        let (_, mut g, loc) = self.lock_timer_base(t, loc);
-        if let Some(s) = g.valid(loc) {
-            g.node_mut(s).mark_destroyed();
-        }
-    }
-
-    /// Run every base up to `now`, calling `f(data)` outside the lock.
-    ///
-    /// Returns the number of handlers called, or the first base's
-    /// [`TimeWentBackwards`] error (the other bases still run).
-    pub fn run_timers(
-        &self,
-        now: Tick,
-        mut f: impl FnMut(usize),
-    ) -> Result<usize, TimeWentBackwards> {
-        self.run_timers_ticked(now, |d, _| f(d))
-    }
-
-    /// Like [`TimerWheel::run_timers`], passing each handler the tick at
-    /// which the wheel fired it as well (`max(expires, tick when armed)`).
-    pub fn run_timers_ticked(
-        &self,
-        now: Tick,
-        mut f: impl FnMut(usize, Tick),
-    ) -> Result<usize, TimeWentBackwards> {
-        let mut total = 0;
-        let mut err = None;
-        for b in 0..self.bases.len() {
-            match self.run_base(b, now, &mut f) {
-                Ok(k) => total += k,
-                Err(e) => {
-                    err.get_or_insert(e);
-                }
-            }
-        }
-        err.map_or(Ok(total), Err)
-    }
-
-    /// Run one base (modulo the number of bases) up to `now`.
-    pub fn run_timers_on(
-        &self,
-        base: usize,
-        now: Tick,
-        mut f: impl FnMut(usize),
-    ) -> Result<usize, TimeWentBackwards> {
-        self.run_base(base % self.bases.len(), now, &mut |d, _| f(d))
-    }
-
-    /// Like [`TimerWheel::run_timers_on`], passing each handler the tick at
-    /// which it fired as well.
-    pub fn run_timers_on_ticked(
-        &self,
-        base: usize,
-        now: Tick,
-        mut f: impl FnMut(usize, Tick),
-    ) -> Result<usize, TimeWentBackwards> {
-        self.run_base(base % self.bases.len(), now, &mut f)
-    }
-
-    /// `__run_timers` for base `b`.
-    ///
-    /// Processes every tick from the base's next tick up to `now`, skipping
-    /// empty stretches in O(1) (occupancy bitmaps) while holding the lock;
-    /// cascades tv2..tv5 when the lower index wraps; detaches expired timers
-    /// to a work list and calls each handler with the lock released.
-    ///
-    /// If another thread is already running this base (or a handler calls
-    /// back into it), the call only raises that run's target to `now` and
-    /// returns `Ok(0)`: the running thread fires the timers.
-    fn run_base(
-        &self,
-        b: usize,
-        now: Tick,
-        f: &mut dyn FnMut(usize, Tick),
-    ) -> Result<usize, TimeWentBackwards> {
-        let now = now.min(MAX_TICK);
-        let lock: &Mutex<Base> = &self.bases[b];
-        let mut g = lock.lock();
-        if now < g.clk {
-            return Err(TimeWentBackwards { clk: g.clk, now });
-        }
-        g.clk = now;
-        if g.busy {
-            return Ok(0);
-        }
-        g.busy = true;
-        let mut fired = 0;
-        loop {
-            let Some(s) = g.pop_work() else {
-                if g.next > g.clk {
-                    break;
-                }
-                let ev = g.next_event();
-                if ev > g.clk {
-                    g.next = g.clk + 1;
-                    break;
-                }
-                g.next = ev;
-                g.process_tick();
-                continue;
-            };
-            let node = g.node(s);
-            if node.destroyed() {
-                panic!(
-                    "run_timers: armed timer on a destroyed object \
-                     (base {b}, slot {s}, expires {}, data {:#x})",
-                    node.expires, node.data
-                );
-            }
-            let data = node.data;
-            let tick = g.next - 1;
-            g.set_running(s, true);
-            drop(g);
-            {
-                let unwind = Unwind { lock, slot: s };
-                f(data, tick);
-                core::mem::forget(unwind);
-            }
-            fired += 1;
-            g = lock.lock();
-            g.set_running(s, false);
-            if !g.node(s).linked() {
-                g.free(s);
-            }
-        }
-        g.busy = false;
-        Ok(fired)
-    }
-
     /// Earliest pending expiry over all bases (exact; a timer armed in the
-    /// past reports its own expiry, although it fires at the next tick).
+    /// past reports its own expiry, although it fires at the next tick; an
+    /// expiry above [`MAX_TICK`] is reported although it never fires).
     pub fn next_expiry(&self) -> Option<Tick> {
         self.bases
             .iter()
@@ -596,7 +404,7 @@ impl TimerWheel {
             .min()
     }
 
-    /// Number of pending timers.
+    /// Number of pending timers (including those beyond [`MAX_TICK`]).
     pub fn pending(&self) -> usize {
         self.bases.iter().map(|b| b.lock().count).sum()
     }
@@ -606,26 +414,19 @@ impl TimerWheel {
     pub fn clk(&self, base: usize) -> Tick {
         self.bases[base % self.bases.len()].lock().clk
     }
-}
 
-/// Restores a base's run state if a handler panics, so the base does not
-/// stay marked busy. (Skipped under the model checkers, where a panic ends
-/// the execution anyway.)
-struct Unwind<'a> {
-    lock: &'a Mutex<Base>,
-    slot: u32,
-}
-
-impl Drop for Unwind<'_> {
-    fn drop(&mut self) {
-        if sync::MODEL {
-            return;
-        }
-        let mut g = self.lock.lock();
-        g.set_running(self.slot, false);
-        if !g.node(self.slot).linked() {
-            g.free(self.slot);
-        }
-        g.busy = false;
+    /// Work counters summed over the bases (test hook; see [`WheelWork`]).
+    #[doc(hidden)]
+    pub fn work(&self) -> WheelWork {
+        self.bases.iter().fold(WheelWork::default(), |mut w, b| {
+            let g = b.lock();
+            let c = g.counters;
+            w.in_use += g.in_use();
+            w.ticks += c.ticks;
+            w.cascaded += c.cascaded;
+            w.lock_breaks += c.lock_breaks;
+            w.retired += c.retired;
+            w
+        })
     }
 }

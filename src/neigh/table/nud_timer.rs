@@ -17,7 +17,7 @@ use crate::neigh::{DropReason, NeighKey, NeighOps, NudState, Probe};
 use crate::parms::HZ;
 use crate::rcu;
 use crate::sync::Ordering;
-use crate::timer::{Tick, TimerWheel, MAX_TICK};
+use crate::timer::{Tick, TimerError, TimerWheel, MAX_TICK};
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// `neigh_add_timer`: take the timer's reference and arm it. Caller holds
@@ -80,10 +80,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
         // A base can be ahead of `now` only because a concurrent caller with
         // a later `now` ran it first; the wheel still runs the other bases.
-        let fired = self
-            .wheel
-            .run_timers(now, |data| self.timer_handler(data))
-            .unwrap_or(0);
+        let fired = match self.wheel.run_timers(now, |data| self.timer_handler(data)) {
+            Ok(fired) => fired,
+            // A concurrent caller with a later `now` started its run first;
+            // that run covers `now` (the wheel's concurrent-caller contract).
+            Err(TimerError::TimeWentBackwards { .. }) => 0,
+            Err(e) => unreachable!("run_timers: {e} after the table's own checks"),
+        };
         let due = {
             let tbl = self.lock.lock();
             now >= tbl.next_gc

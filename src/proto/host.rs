@@ -16,6 +16,7 @@ use super::iface::{Iface, Policy};
 use super::ip::{self, Local};
 use super::ndisc::{self, NdRx};
 use super::ops::{ErrorHook, FrameSink, WireOps};
+use super::L4Checksum;
 use crate::{
     Clock, DeviceConfig, MonotonicClock, NeighError, NeighTable, TableConfig, Tick, TimerThread,
     Xmit,
@@ -206,8 +207,14 @@ impl<S: FrameSink> Host<S> {
     /// Handle one received Ethernet frame: ARP and NS/NA update the tables
     /// and are answered; echo requests to our addresses are answered
     /// through the cache; refused frames are counted and returned as the
-    /// error.
+    /// error. Layer-4 checksums are verified.
     pub fn receive(&self, frame: &[u8]) -> Result<RxEvent, ProtoError> {
+        self.receive_with(frame, L4Checksum::Verify)
+    }
+
+    /// [`receive`](Self::receive), trusting layer-4 checksums if `csum`
+    /// says the device vouched for them (see [`L4Checksum`]).
+    pub fn receive_with(&self, frame: &[u8], csum: L4Checksum) -> Result<RxEvent, ProtoError> {
         let ethertype = eth::parse(frame).map(|(h, _)| h.ethertype);
         match ethertype {
             Ok(ETHERTYPE_ARP) => {
@@ -218,7 +225,14 @@ impl<S: FrameSink> Host<S> {
                 Ok(RxEvent::Arp(rx))
             }
             Ok(ETHERTYPE_IPV6) if is_ndisc(&frame[eth::HEADER_LEN..]) => {
-                let rx = ndisc::receive(&self.v6, &self.iface, &self.policy, frame, &self.stats)?;
+                let rx = ndisc::receive(
+                    &self.v6,
+                    &self.iface,
+                    &self.policy,
+                    frame,
+                    csum,
+                    &self.stats,
+                )?;
                 if let Some(r) = &rx.reply {
                     self.stats.inc(Counter::NaSent);
                     match r.eth_dst {
@@ -242,7 +256,7 @@ impl<S: FrameSink> Host<S> {
             }
             _ => {
                 self.stats.inc(Counter::RxFrames);
-                let ev = self.stats.track(self.receive_ip(frame))?;
+                let ev = self.stats.track(self.receive_ip(frame, csum))?;
                 match &ev {
                     RxEvent::Local(_) => self.stats.inc(Counter::RxLocal),
                     _ => self.stats.inc(Counter::RxIgnored),
@@ -252,11 +266,11 @@ impl<S: FrameSink> Host<S> {
         }
     }
 
-    fn receive_ip(&self, frame: &[u8]) -> Result<RxEvent, ProtoError> {
+    fn receive_ip(&self, frame: &[u8], csum: L4Checksum) -> Result<RxEvent, ProtoError> {
         let (h, _, payload) = eth::parse_for(frame, &self.iface.mac)?;
         let local = match h.ethertype {
             ETHERTYPE_IPV4 => match self.iface.ipv4 {
-                Some(a) => ip::parse_local_v4(payload, a.addr)?,
+                Some(a) => ip::parse_local_v4(payload, a.addr, csum)?,
                 None => None,
             },
             ETHERTYPE_IPV6 => {
@@ -267,7 +281,7 @@ impl<S: FrameSink> Host<S> {
                     .into_iter()
                     .chain(self.iface.link_local_addr())
                     .collect();
-                ip::parse_local_v6(payload, &ours)?
+                ip::parse_local_v6(payload, &ours, csum)?
             }
             t => return Err(ProtoError::UnsupportedEtherType(t)),
         };

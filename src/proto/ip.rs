@@ -7,6 +7,7 @@
 //! wire types; it knows nothing of the neighbour cache.
 
 use super::error::{Layer, ProtoError};
+use super::L4Checksum;
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
     Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv4Packet,
@@ -170,8 +171,13 @@ pub fn echo(src: IpAddr, dst: IpAddr, ident: u16, seq: u16, data: &[u8], reply: 
 }
 
 /// Parse an IPv4 packet (after the Ethernet header); `Ok(None)` if it is
-/// not addressed to `ours`.
-pub fn parse_local_v4(payload: &[u8], ours: Ipv4Addr) -> Result<Option<Local>, ProtoError> {
+/// not addressed to `ours`. The header checksum is always verified, the
+/// UDP/ICMP one unless `csum` trusts it.
+pub fn parse_local_v4(
+    payload: &[u8],
+    ours: Ipv4Addr,
+    csum: L4Checksum,
+) -> Result<Option<Local>, ProtoError> {
     if payload.len() < 20 {
         return Err(ProtoError::truncated(Layer::Ipv4, payload.len(), 20));
     }
@@ -193,11 +199,14 @@ pub fn parse_local_v4(payload: &[u8], ours: Ipv4Addr) -> Result<Option<Local>, P
     }
     let body = p.payload();
     Ok(Some(match p.next_header() {
-        IpProtocol::Udp => udp_local(src, IpAddr::V4(ours), body)?,
+        IpProtocol::Udp => udp_local(src, IpAddr::V4(ours), body, csum)?,
         IpProtocol::Icmp => {
             let v = Icmpv4Packet::new_checked(body)
                 .map_err(|_| ProtoError::truncated(Layer::Icmpv4, body.len(), 8))?;
-            match Icmpv4Repr::parse(&v, &ChecksumCapabilities::default()) {
+            if csum == L4Checksum::Verify && !v.verify_checksum() {
+                return Err(ProtoError::BadChecksum(Layer::Icmpv4));
+            }
+            match Icmpv4Repr::parse(&v, &ChecksumCapabilities::ignored()) {
                 Ok(Icmpv4Repr::EchoRequest {
                     ident,
                     seq_no,
@@ -213,11 +222,7 @@ pub fn parse_local_v4(payload: &[u8], ours: Ipv4Addr) -> Result<Option<Local>, P
                     ident,
                     seq: seq_no,
                 },
-                Ok(_) => Local::Other { src, proto },
-                Err(_) if !v.verify_checksum() => {
-                    return Err(ProtoError::BadChecksum(Layer::Icmpv4))
-                }
-                Err(_) => Local::Other { src, proto },
+                _ => Local::Other { src, proto },
             }
         }
         _ => Local::Other { src, proto },
@@ -226,8 +231,13 @@ pub fn parse_local_v4(payload: &[u8], ours: Ipv4Addr) -> Result<Option<Local>, P
 
 /// Parse an IPv6 packet (after the Ethernet header); `Ok(None)` if it is
 /// not addressed to one of `ours`. Only packets whose next header is the
-/// upper layer itself are understood; others are `Local::Other`.
-pub fn parse_local_v6(payload: &[u8], ours: &[Ipv6Addr]) -> Result<Option<Local>, ProtoError> {
+/// upper layer itself are understood; others are `Local::Other`. The
+/// UDP/ICMPv6 checksum is verified unless `csum` trusts it.
+pub fn parse_local_v6(
+    payload: &[u8],
+    ours: &[Ipv6Addr],
+    csum: L4Checksum,
+) -> Result<Option<Local>, ProtoError> {
     let p = Ipv6Packet::new_checked(payload)
         .map_err(|_| ProtoError::truncated(Layer::Ipv6, payload.len(), 40))?;
     if p.version() != 6 {
@@ -242,11 +252,11 @@ pub fn parse_local_v6(payload: &[u8], ours: &[Ipv6Addr]) -> Result<Option<Local>
     let body = p.payload();
     let proto = u8::from(p.next_header());
     Ok(Some(match p.next_header() {
-        IpProtocol::Udp => udp_local(src, IpAddr::V6(dst), body)?,
+        IpProtocol::Udp => udp_local(src, IpAddr::V6(dst), body, csum)?,
         IpProtocol::Icmpv6 => {
             let v = Icmpv6Packet::new_checked(body)
                 .map_err(|_| ProtoError::truncated(Layer::Icmpv6, body.len(), 8))?;
-            if !v.verify_checksum(&src_v6, &dst) {
+            if csum == L4Checksum::Verify && !v.verify_checksum(&src_v6, &dst) {
                 return Err(ProtoError::BadChecksum(Layer::Icmpv6));
             }
             match Icmpv6Repr::parse(&src_v6, &dst, &v, &ChecksumCapabilities::ignored()) {
@@ -272,12 +282,13 @@ pub fn parse_local_v6(payload: &[u8], ours: &[Ipv6Addr]) -> Result<Option<Local>
     }))
 }
 
-fn udp_local(src: IpAddr, dst: IpAddr, body: &[u8]) -> Result<Local, ProtoError> {
+fn udp_local(src: IpAddr, dst: IpAddr, body: &[u8], csum: L4Checksum) -> Result<Local, ProtoError> {
     let u = UdpPacket::new_checked(body)
         .map_err(|_| ProtoError::truncated(Layer::Udp, body.len(), 8))?;
     // IPv4 allows a zero (absent) checksum.
     let absent = matches!(src, IpAddr::V4(_)) && u.checksum() == 0;
-    if !absent && !u.verify_checksum(&IpAddress::from(src), &IpAddress::from(dst)) {
+    let verify = csum == L4Checksum::Verify && !absent;
+    if verify && !u.verify_checksum(&IpAddress::from(src), &IpAddress::from(dst)) {
         return Err(ProtoError::BadChecksum(Layer::Udp));
     }
     Ok(Local::Udp {
@@ -297,7 +308,7 @@ mod tests {
         let (a, b) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
         let u = udp(a.into(), b.into(), 4000, 9, b"hello");
         assert_eq!(
-            parse_local_v4(&u, b).unwrap(),
+            parse_local_v4(&u, b, L4Checksum::Verify).unwrap(),
             Some(Local::Udp {
                 src: a.into(),
                 sport: 4000,
@@ -305,10 +316,10 @@ mod tests {
                 len: 5
             })
         );
-        assert_eq!(parse_local_v4(&u, a).unwrap(), None);
+        assert_eq!(parse_local_v4(&u, a, L4Checksum::Verify).unwrap(), None);
         let e = echo(a.into(), b.into(), 7, 1, b"xy", false);
         assert_eq!(
-            parse_local_v4(&e, b).unwrap(),
+            parse_local_v4(&e, b, L4Checksum::Verify).unwrap(),
             Some(Local::EchoRequest {
                 src: a.into(),
                 ident: 7,
@@ -322,7 +333,7 @@ mod tests {
         );
         let e6 = echo(x.into(), y.into(), 9, 3, b"z", true);
         assert_eq!(
-            parse_local_v6(&e6, &[y]).unwrap(),
+            parse_local_v6(&e6, &[y], L4Checksum::Verify).unwrap(),
             Some(Local::EchoReply {
                 src: x.into(),
                 ident: 9,
@@ -333,7 +344,7 @@ mod tests {
         let n = bad.len();
         bad[n - 1] ^= 0xff;
         assert_eq!(
-            parse_local_v6(&bad, &[y]),
+            parse_local_v6(&bad, &[y], L4Checksum::Verify),
             Err(ProtoError::BadChecksum(Layer::Udp))
         );
     }
@@ -349,11 +360,11 @@ mod tests {
         );
         p[0] = 0x43; // IHL 3
         assert!(matches!(
-            parse_local_v4(&p, Ipv4Addr::new(2, 2, 2, 2)),
+            parse_local_v4(&p, Ipv4Addr::new(2, 2, 2, 2), L4Checksum::Verify),
             Err(ProtoError::BadIpHeader(_))
         ));
         assert!(matches!(
-            parse_local_v4(&p[..10], Ipv4Addr::new(2, 2, 2, 2)),
+            parse_local_v4(&p[..10], Ipv4Addr::new(2, 2, 2, 2), L4Checksum::Verify),
             Err(ProtoError::Truncated { .. })
         ));
     }

@@ -63,6 +63,20 @@ pub use ops::{FrameSink, WireOps};
 
 use crate::{NeighError, NudState, UpdateFlags};
 
+/// Whether a received frame's layer-4 checksums (UDP, ICMP, ICMPv6) are to
+/// be verified. A raw socket on a virtual link (veth) receives locally
+/// generated packets whose checksum was never computed (`CHECKSUM_PARTIAL`,
+/// `TP_STATUS_CSUMNOTREADY`), and NICs that verified it say so
+/// (`TP_STATUS_CSUM_VALID`); the kernel's own stack trusts both.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum L4Checksum {
+    /// Verify (a frame from an unknown source).
+    #[default]
+    Verify,
+    /// Trust: the receiving device vouched for it or it was never computed.
+    Trusted,
+}
+
 /// What a received frame did to the neighbour cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CacheAction {

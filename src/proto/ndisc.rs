@@ -32,7 +32,7 @@
 use super::error::{Counter, Layer, ProtoError, ProtoStats};
 use super::eth::{self, EthHeader, Mac, PacketType, ETHERTYPE_IPV6};
 use super::iface::{Iface, Policy};
-use super::{CacheAction, Untouched};
+use super::{CacheAction, L4Checksum, Untouched};
 use crate::{NeighOps, NeighTable, NudState, Probe, UpdateFlags};
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
@@ -115,11 +115,20 @@ pub struct NdRx {
 
 /// Parse and validate an NS/NA frame received by `iface`.
 pub fn parse(frame: &[u8], iface: &Iface) -> Result<(EthHeader, PacketType, NdPacket), ProtoError> {
+    parse_with(frame, iface, L4Checksum::Verify)
+}
+
+/// [`parse`], trusting the ICMPv6 checksum if `csum` says so.
+pub fn parse_with(
+    frame: &[u8],
+    iface: &Iface,
+    csum: L4Checksum,
+) -> Result<(EthHeader, PacketType, NdPacket), ProtoError> {
     let (h, pt, payload) = eth::parse_for(frame, &iface.mac)?;
     if h.ethertype != ETHERTYPE_IPV6 {
         return Err(ProtoError::UnsupportedEtherType(h.ethertype));
     }
-    let (ip, icmp) = ipv6_icmp(payload)?;
+    let (ip, icmp) = ipv6_icmp(payload, csum)?;
     Ok((h, pt, parse_icmp(&ip, icmp)?))
 }
 
@@ -133,7 +142,7 @@ pub(crate) struct Ip6 {
 
 /// Check an IPv6 header carrying ICMPv6 directly; returns its fields and
 /// the ICMPv6 message, whose checksum is verified.
-pub(crate) fn ipv6_icmp(payload: &[u8]) -> Result<(Ip6, &[u8]), ProtoError> {
+pub(crate) fn ipv6_icmp(payload: &[u8], csum: L4Checksum) -> Result<(Ip6, &[u8]), ProtoError> {
     let ip = Ipv6Packet::new_checked(payload).map_err(|_| {
         let need = if payload.len() < 40 {
             40
@@ -157,7 +166,8 @@ pub(crate) fn ipv6_icmp(payload: &[u8]) -> Result<(Ip6, &[u8]), ProtoError> {
     if icmp.len() < 8 {
         return Err(ProtoError::truncated(Layer::Icmpv6, icmp.len(), 8));
     }
-    if !Icmpv6Packet::new_unchecked(icmp).verify_checksum(&src, &dst) {
+    if csum == L4Checksum::Verify && !Icmpv6Packet::new_unchecked(icmp).verify_checksum(&src, &dst)
+    {
         return Err(ProtoError::BadChecksum(Layer::Icmpv6));
     }
     let hop_limit = ip.hop_limit();
@@ -255,16 +265,18 @@ fn parse_options(mut opts: &[u8]) -> Result<(Option<Mac>, Option<Mac>), ProtoErr
 /// Receive one NS/NA frame (Ethernet header included) on `iface`: validate
 /// it, apply `ndisc_recv_ns`/`ndisc_recv_na` to `table`, and return what
 /// happened and the NA to send, if any. A refused frame is counted in
-/// `stats` and never touches the table.
+/// `stats` and never touches the table. `csum` says whether the ICMPv6
+/// checksum is to be verified.
 pub fn receive<O: NeighOps<Ipv6Addr>>(
     table: &NeighTable<Ipv6Addr, O>,
     iface: &Iface,
     policy: &Policy,
     frame: &[u8],
+    csum: L4Checksum,
     stats: &ProtoStats,
 ) -> Result<NdRx, ProtoError> {
     stats.inc(Counter::RxFrames);
-    let rx = stats.track(process(table, iface, policy, frame))?;
+    let rx = stats.track(process(table, iface, policy, frame, csum))?;
     stats.inc(Counter::RxNdisc);
     Ok(rx)
 }
@@ -274,8 +286,9 @@ fn process<O: NeighOps<Ipv6Addr>>(
     iface: &Iface,
     policy: &Policy,
     frame: &[u8],
+    csum: L4Checksum,
 ) -> Result<NdRx, ProtoError> {
-    let (_, pkt_type, p) = parse(frame, iface)?;
+    let (_, pkt_type, p) = parse_with(frame, iface, csum)?;
     let mut rx = NdRx {
         packet: p,
         pkt_type,

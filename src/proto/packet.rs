@@ -9,12 +9,13 @@
 
 use super::eth::{Mac, PacketType};
 use super::ops::FrameSink;
+use super::L4Checksum;
 use crate::DevId;
 use core::fmt;
 use socket2::{Domain, Protocol, SockAddr, SockAddrStorage, Socket, Type};
 use std::ffi::CString;
 use std::io::{self, IoSlice};
-use std::mem::size_of;
+use std::mem::{size_of, size_of_val};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
@@ -24,10 +25,38 @@ const ETH_P_ALL: u16 = 0x0003;
 const SOL_PACKET: libc::c_int = 263;
 const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
 const PACKET_MR_MULTICAST: libc::c_int = 0;
+const PACKET_AUXDATA: libc::c_int = 8;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
+const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
+const TP_STATUS_CSUM_VALID: u32 = 1 << 7;
 const PACKET_HOST: u8 = 0;
 const PACKET_BROADCAST: u8 = 1;
 const PACKET_MULTICAST: u8 = 2;
+
+/// `struct tpacket_auxdata`, the `PACKET_AUXDATA` control message.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct TpacketAuxdata {
+    tp_status: u32,
+    tp_len: u32,
+    tp_snaplen: u32,
+    tp_mac: u16,
+    tp_net: u16,
+    tp_vlan_tci: u16,
+    tp_vlan_tpid: u16,
+}
+
+/// What [`PacketSocket::recv`] learned about a frame besides its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvInfo {
+    /// Bytes received.
+    pub len: usize,
+    /// How the frame was addressed (`sll_pkttype`).
+    pub pkt_type: PacketType,
+    /// `Trusted` when the kernel says the layer-4 checksum was verified by
+    /// the device or never computed (a local sender on a virtual link).
+    pub checksum: L4Checksum,
+}
 
 #[repr(C)]
 struct PacketMreq {
@@ -136,6 +165,7 @@ impl PacketSocket {
             PACKET_IGNORE_OUTGOING,
             &1 as &libc::c_int,
         );
+        setsockopt(&sock, SOL_PACKET, PACKET_AUXDATA, &1 as &libc::c_int).map_err(OpenError::Io)?;
         let local = sock.local_addr().map_err(OpenError::Io)?;
         let mut storage = local.as_storage();
         // SAFETY: the socket is AF_PACKET, so its name is a `sockaddr_ll`.
@@ -188,32 +218,55 @@ impl PacketSocket {
     /// Receive one frame into `buf`; returns its length and how it was
     /// addressed. Outgoing frames (if the kernel ignored
     /// `PACKET_IGNORE_OUTGOING`) come back as `OtherHost`.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, PacketType)> {
-        // SAFETY: all-zero is a valid `sockaddr_ll`.
-        let mut sll: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
-        let mut len = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        // SAFETY: `buf` is a valid writable buffer of `buf.len()` bytes and
-        // `sll`/`len` describe a writable `sockaddr_ll`; the fd is open.
-        let n = unsafe {
-            libc::recvfrom(
-                self.sock.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                0,
-                (&mut sll as *mut libc::sockaddr_ll).cast(),
-                &mut len,
-            )
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<RecvInfo> {
+        // SAFETY: all-zero is a valid `sockaddr_ll` and `msghdr`.
+        let (mut sll, mut msg): (libc::sockaddr_ll, libc::msghdr) =
+            unsafe { (core::mem::zeroed(), core::mem::zeroed()) };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
         };
+        // u64 words: the control buffer must be aligned for `cmsghdr`.
+        let mut control = [0u64; 16];
+        msg.msg_name = (&mut sll as *mut libc::sockaddr_ll).cast();
+        msg.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of_val(&control) as _;
+        // SAFETY: every pointer in `msg` refers to a live, writable buffer
+        // of the length given (`buf`, `sll`, `control`); the fd is open.
+        let n = unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut msg, 0) };
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        let pt = match sll.sll_pkttype {
+        let mut checksum = L4Checksum::Verify;
+        // SAFETY: `msg` was filled by recvmsg; CMSG_FIRSTHDR/NXTHDR stay
+        // within `msg_controllen` bytes of `control`, and an auxdata
+        // payload is read unaligned from inside that buffer.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
+                    let aux = libc::CMSG_DATA(c).cast::<TpacketAuxdata>().read_unaligned();
+                    if aux.tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID) != 0 {
+                        checksum = L4Checksum::Trusted;
+                    }
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let pkt_type = match sll.sll_pkttype {
             PACKET_HOST => PacketType::Host,
             PACKET_BROADCAST => PacketType::Broadcast,
             PACKET_MULTICAST => PacketType::Multicast,
             _ => PacketType::OtherHost,
         };
-        Ok((n as usize, pt))
+        Ok(RecvInfo {
+            len: n as usize,
+            pkt_type,
+            checksum,
+        })
     }
 
     /// Send one frame made of `head` and `body`.

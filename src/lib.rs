@@ -17,6 +17,8 @@ pub mod clock;
 pub mod error;
 pub mod neigh;
 pub mod parms;
+#[cfg(all(feature = "proto", not(any(feature = "loom", feature = "shuttle"))))]
+pub mod proto;
 pub mod rcu;
 pub mod timer;
 

@@ -150,8 +150,22 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
         let now = self.jiffies();
         let parms = &n.device.parms;
-        // User code (`Packet::len`) runs before the lock is taken.
-        let len = pkt.as_ref().map_or(0, Packet::len);
+        // User code (`Packet::len`) runs before the lock is taken. If it
+        // panics, the unwind drops the packet: the guard counts it as taken
+        // in and lost to the unwind (`queued` + `Unwound`, like a queued
+        // packet lost to a panicking callback), so every packet handed to
+        // an output call is still counted exactly once. (Found by
+        // `tests/misuse_reentry.rs::a_panicking_len_loses_no_packet`: the
+        // packet used to vanish uncounted, and `packets_in` fell short.)
+        let len = match &pkt {
+            Some(p) => {
+                let unwinding = CountLenPanic(self);
+                let len = p.len();
+                core::mem::forget(unwinding);
+                len
+            }
+            None => 0,
+        };
         let mut g = n.inner.lock();
         let state = n.state();
         if state.is(NudState::CONNECTED | NudState::DELAY | NudState::PROBE) {
@@ -223,5 +237,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             self.solicit(n, p);
         }
         rc
+    }
+}
+
+/// Counts the packet whose `Packet::len` panicked in `event_send` (dropped
+/// only if that call unwinds; forgotten otherwise).
+struct CountLenPanic<'a, K: NeighKey, O: NeighOps<K>>(&'a NeighTable<K, O>);
+
+impl<K: NeighKey, O: NeighOps<K>> Drop for CountLenPanic<'_, K, O> {
+    fn drop(&mut self) {
+        self.0.stats.inc(C::QUEUED);
+        self.0.stats.drop_pkt(DropReason::Unwound);
     }
 }

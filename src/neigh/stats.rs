@@ -34,8 +34,8 @@ pub enum DropReason {
     /// The entry passed to an output call belongs to another table.
     ForeignEntry,
     /// The packet was in the cache's hands when an [`NeighOps`] callback
-    /// panicked: the unwind dropped it without calling the ops again
-    /// (SPEC.md §3, "Panic safety").
+    /// (or the packet's own `Packet::len`) panicked: the unwind dropped it
+    /// without calling the ops again (SPEC.md §3, "Panic safety").
     ///
     /// [`NeighOps`]: crate::NeighOps
     Unwound,

@@ -119,21 +119,47 @@ fn a_table_at_the_end_of_time_still_works() {
 }
 
 /// One jump from tick 0 to `MAX_TICK` with timers pending that re-arm
-/// (INCOMPLETE, REACHABLE, DELAY): returns, fires each handler once (a
-/// handler sees the clock at `MAX_TICK`, so whatever it re-arms lies beyond
-/// the domain), and leaves the books balanced.
+/// (10 INCOMPLETE, 10 REACHABLE, 10 DELAY entries): the call returns and
+/// fires each handler exactly once. A handler sees the clock at `MAX_TICK`,
+/// so INCOMPLETE re-probes and re-arms beyond the domain, REACHABLE (unused
+/// for ages) becomes STALE, DELAY (unconfirmed) becomes PROBE and re-arms;
+/// nothing overflows and the books balance. (Before 0b4dba6 a jump to
+/// `u64::MAX / 2` did not return.)
+///
+/// Today (wheel of 0b4dba6) this takes about 50 s in a debug build and
+/// far longer under valgrind: timers re-armed far beyond the wheel's range
+/// are re-cascaded level by level across the whole jump. The timer-domain
+/// rewrite makes it cheap; until it lands, run it with `--ignored`.
 #[test]
+#[ignore = "waits for the timer-domain branch (about 50 s today)"]
 fn one_jump_to_the_end_of_time_fires_each_timer_once() {
     let (t, log) = adv_table_at(cfg(), 0);
     for i in 0..10 {
         assert_eq!(t.resolve_output(ip(8, i), ETH0, log.pkt()), Xmit::Queued);
         resolve(&t, &log, ip(8, 100 + i), MAC_A);
+        t.receive_arp(ip(8, 200 + i), ETH0, &MAC_A, false).unwrap(); // STALE
+        assert_eq!(
+            t.resolve_output(ip(8, 200 + i), ETH0, log.pkt()),
+            Xmit::Sent
+        );
     }
-    let pending = t.timers().pending();
-    assert_eq!(pending, 20);
-    let fired = t.run_timers(MAX_TICK).unwrap();
-    assert_eq!(fired, 20);
+    assert_eq!(t.timers().pending(), 30);
+    let solicits = log.solicits().len();
+    assert_eq!(t.run_timers(MAX_TICK), Ok(30));
     assert_eq!(t.jiffies(), MAX_TICK);
+    assert_eq!(
+        log.solicits().len(),
+        solicits + 20,
+        "one probe per INCOMPLETE and PROBE entry"
+    );
+    let state = |k| t.lookup(k, ETH0).unwrap().state();
+    for i in 0..10 {
+        assert_eq!(state(ip(8, i)), S::INCOMPLETE);
+        assert_eq!(state(ip(8, 100 + i)), S::STALE);
+        assert_eq!(state(ip(8, 200 + i)), S::PROBE);
+    }
+    assert_eq!(t.timers().pending(), 20);
+    assert_eq!(t.run_timers(MAX_TICK), Ok(0));
     check(&t, &log, &[]);
     teardown(t, &log);
 }

@@ -19,6 +19,13 @@ fn threads_keep_the_books_balanced() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
+    // Ticks between device flushes (the timer thread advances 50 per ~1 ms
+    // round). Under valgrind a round takes far longer: the CI step sets a
+    // shorter period so that flushes still happen in a short run.
+    let flush_every: u64 = std::env::var("NEIGHCACHE_STRESS_FLUSH_TICKS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
     let mut c = TableConfig {
         seed: 3,
         gc_thresh1: 0,
@@ -85,7 +92,7 @@ fn threads_keep_the_books_balanced() {
             while Instant::now() < deadline {
                 rounds += 1;
                 tt.run_timers(tt.jiffies() + 50).unwrap();
-                if tt.jiffies() % 20_000 < 50 {
+                if tt.jiffies() % flush_every < 50 {
                     tt.flush_dev(Some(ETH0));
                     flushes += 1;
                 }

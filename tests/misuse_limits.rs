@@ -408,7 +408,7 @@ fn hash_flooding_patterns_stay_spread() {
     )
     .unwrap();
     let xor_pairs: Vec<(Ipv4Addr, DevId)> = (0..N)
-        .map(|n| (Ipv4Addr::from(0x0a00_0000 ^ n ^ 0x5a5), DevId(1000 + n)))
+        .map(|n| (Ipv4Addr::from(0x0a00_0000 ^ (1000 + n)), DevId(1000 + n)))
         .collect();
     for &(_, d) in &xor_pairs {
         t.add_device(d, eth()).unwrap();

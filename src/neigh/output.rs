@@ -120,8 +120,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                     NeighError::TableFull { .. } => DropReason::TableFull,
                     _ => DropReason::UnknownDevice,
                 };
-                self.stats.drop_pkt(reason);
-                self.ops.discard(dev, &key, pkt, reason);
+                if std::thread::panicking() {
+                    // As `drop_pkt`: no callback on an unwinding thread.
+                    self.stats.drop_unwound(reason);
+                    drop(pkt);
+                } else {
+                    self.stats.drop_pkt(reason);
+                    self.ops.discard(dev, &key, pkt, reason);
+                }
                 Xmit::Dropped(reason)
             }
         }

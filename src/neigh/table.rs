@@ -773,11 +773,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// Hand a dropped packet to the ops and count it. While the thread is
-    /// unwinding from a panicking callback the ops are not called again: the
-    /// packet is counted as `Unwound` and dropped (SPEC.md §3).
+    /// unwinding (from a panicking callback, or the caller's own panic) the
+    /// ops are not called: the packet is counted as `Unwound` (and, if it
+    /// was never queued, as queued) and dropped (SPEC.md §3).
     pub(crate) fn drop_pkt(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, reason: DropReason) {
         if std::thread::panicking() {
-            self.stats.drop_pkt(DropReason::Unwound);
+            self.stats.drop_unwound(reason);
             drop(pkt);
             return;
         }

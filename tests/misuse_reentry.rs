@@ -295,3 +295,65 @@ fn a_panicking_len_loses_no_packet() {
     check(&t, &log, &[]);
     teardown(t, &log);
 }
+
+/// A panic raised inside a nested call: `solicit` answers by a reply whose
+/// flush calls `transmit`, which panics. The panic crosses two table calls
+/// (`receive_arp` inside the callback, `resolve_output` outside) and reaches
+/// the caller unchanged; both calls settle their books.
+#[test]
+fn a_panic_inside_a_nested_call_crosses_both_calls() {
+    let (t, log) = adv();
+    queue(&t, &log, K1, ETH0, 2);
+    log.set_hook(hook(&t, |t, cb, key| {
+        if let (Cb::Solicit, Some(k)) = (cb, key) {
+            let _ = t.receive_arp(k, ETH0, &MAC_A, true);
+        }
+    }));
+    log.panic_on(Some(Cb::Transmit), 0);
+    expect_panic(&Cb::Transmit.panic_msg(), || {
+        t.resolve_output(K2, ETH0, log.pkt());
+    });
+    let s = check(&t, &log, &[]);
+    assert_eq!((s.flushed, s.dropped_unwound), (1, 0));
+    assert_eq!(t.lookup(K2, ETH0).unwrap().state(), S::REACHABLE);
+    teardown(t, &log);
+}
+
+/// Output calls made while the caller's thread unwinds (from a `Drop`, say
+/// a guard that hands its pending packets to the cache): packets dropped
+/// before any queue (foreign entry, dead entry, unknown device) make no
+/// callback, as the `NeighOps` contract says of an unwinding thread, and
+/// are still counted once (queued and `Unwound`), so the ledger holds. A
+/// packet to a resolved neighbour is still transmitted: the caller asked.
+#[test]
+fn output_while_the_caller_unwinds_keeps_the_books() {
+    let (t, log) = adv();
+    let (b, lb) = adv();
+    resolve(&t, &log, K1, MAC_A);
+    let dead = t.lookup_or_create(K2, ETH0).unwrap();
+    t.remove(K2, ETH0).unwrap();
+    let g = b.pin();
+    let foreign = b.lookup_or_create_noref(K1, ETH0, &g).unwrap();
+    struct Flusher<'a>(&'a Table, &'a Log<Ipv4Addr>, &'a Entry, &'a Entry);
+    impl Drop for Flusher<'_> {
+        fn drop(&mut self) {
+            let (t, log, g) = (self.0, self.1, self.0.pin());
+            t.output(self.2, log.pkt(), &g); // dead
+            t.output(self.3, log.pkt(), &g); // foreign
+            t.resolve_output(K2, NODEV, log.pkt()); // unknown device
+            t.resolve_output(K1, ETH0, log.pkt()); // resolved: sent
+        }
+    }
+    let calls = log.total_calls();
+    let r = catch(|| {
+        let _f = Flusher(&t, &log, &dead, foreign);
+        panic!("adversary: the caller's own panic");
+    });
+    assert_eq!(r.unwrap_err(), "adversary: the caller's own panic");
+    assert_eq!(log.total_calls(), calls + 1, "only the transmit");
+    let s = check(&t, &log, &[&*dead]);
+    assert_eq!((s.dropped_unwound, s.sent), (3, 1), "{s:?}");
+    drop((g, dead));
+    teardown(t, &log);
+    teardown(b, &lb);
+}

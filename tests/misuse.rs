@@ -450,3 +450,76 @@ fn admin_updates_never_strand_packets() {
     drop((h, h2, p, u));
     teardown(t, &log);
 }
+
+/// Foreign use from another thread while the owner works: one thread hands
+/// table A's entries (found lock-free, so some are dead by the time they are
+/// used) to table B's output, `event_send`, `update`, `confirm` and
+/// `set_probe_once` in a loop, while A's owner resolves, fails, removes and
+/// flushes those very entries and runs A's timers, and B runs its own
+/// traffic. Every foreign call is refused; afterwards both tables' books and
+/// refcounts are exact.
+#[test]
+fn foreign_use_from_another_thread() {
+    let (a, la) = adv();
+    let (b, lb) = adv();
+    let keys: Vec<Ipv4Addr> = (0..16).map(|i| ip(11, i)).collect();
+    for &k in &keys {
+        a.resolve_output(k, ETH0, la.pkt());
+    }
+    // Counted handles on four of them, so the foreign thread always has
+    // entries to misuse (live, or made dead by the owner meanwhile).
+    let handles: Vec<_> = keys[..4]
+        .iter()
+        .map(|&k| a.lookup(k, ETH0).unwrap())
+        .collect();
+    std::thread::scope(|s| {
+        let (a, b, lb, keys) = (&a, &b, &lb, &keys);
+        s.spawn(move || {
+            for round in 0..300u32 {
+                let g = a.pin();
+                let found = keys.iter().filter_map(|&k| a.lookup_noref(k, ETH0, &g));
+                for e in handles.iter().map(|h| &**h).chain(found) {
+                    let bg = b.pin();
+                    let foreign = Xmit::Dropped(DropReason::ForeignEntry);
+                    assert_eq!(b.output(e, lb.pkt(), &bg), foreign);
+                    let r = b.event_send(e, Some(lb.pkt()));
+                    assert_eq!(r, EventSend::Dropped(DropReason::ForeignEntry));
+                    let r = b.update(e, Some(&MAC_B), S::REACHABLE, F::OVERRIDE);
+                    assert_eq!(r, Err(NeighError::ForeignEntry));
+                    assert_eq!(b.confirm(e), Err(NeighError::ForeignEntry));
+                    assert_eq!(b.set_probe_once(e), Err(NeighError::ForeignEntry));
+                }
+                b.resolve_output(ip(12, (round % 8) as u8), ETH0, lb.pkt());
+                b.run_timers(b.jiffies() + 100).unwrap();
+            }
+        });
+        s.spawn(|| {
+            for round in 0..300u32 {
+                let k = keys[round as usize % keys.len()];
+                a.resolve_output(k, ETH0, la.pkt());
+                if round % 3 == 0 {
+                    let _ = a.receive_arp(k, ETH0, &MAC_A, round % 2 == 0);
+                }
+                if round % 7 == 0 {
+                    let _ = a.remove(keys[(round as usize * 5) % keys.len()], ETH0);
+                }
+                if round % 50 == 25 {
+                    a.flush_dev(Some(ETH0));
+                }
+                a.run_timers(a.jiffies() + 150).unwrap();
+            }
+        });
+    });
+    let foreign = b.stats().dropped_foreign;
+    assert!(
+        foreign >= 300 * 4 * 2,
+        "{foreign}: a foreign call was not refused"
+    );
+    for (t, log) in [(&a, &la), (&b, &lb)] {
+        t.run_timers(t.jiffies() + 60 * HZ).unwrap();
+        check(t, log, &[]);
+    }
+    assert_eq!(b.stats().allocs, 8, "B created only its own entries");
+    teardown(a, &la);
+    teardown(b, &lb);
+}

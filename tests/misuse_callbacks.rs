@@ -21,6 +21,8 @@ use common::adversary::{ip4 as ip, *};
 use common::{cfg, ETH0, MAC_A, MAC_B};
 use neighcache::{DevId, NudState as S, TableConfig, UpdateFlags as F, Xmit, HZ};
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 /// A neighbour that never answers, with `n` packets queued on it.
 fn queue(t: &Table, log: &Log<Ipv4Addr>, key: Ipv4Addr, n: usize) {
@@ -459,4 +461,63 @@ fn a_table_dropped_during_an_unwind_makes_no_callbacks() {
     assert_eq!(r.unwrap_err(), "adversary: the caller's own panic");
     assert_eq!(log.total_calls(), calls);
     assert_eq!(log.issued(), log.freed());
+}
+
+/// A clock for the timer thread that the test sets, and that counts how
+/// often the thread read it (so the test knows the thread saw a value).
+struct TestClock {
+    now: Arc<AtomicU64>,
+    reads: Arc<AtomicU64>,
+}
+
+impl neighcache::Clock for TestClock {
+    fn now(&self) -> neighcache::Tick {
+        self.reads.fetch_add(1, Relaxed);
+        self.now.load(Relaxed)
+    }
+}
+
+/// Wait (without a time limit on the table's work, only to avoid a hang)
+/// until `cond` holds.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    for _ in 0..60_000 {
+        if cond() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    panic!("gave up waiting for {what}");
+}
+
+/// The timer thread (`spawn_timer_thread`) under misuse: a clock beyond
+/// `MAX_TICK` is refused on every read without changing the table; a
+/// `solicit` that panics inside a timer handler ends the thread, and
+/// `TimerThread::stop` re-raises exactly that panic in the caller; the table
+/// is intact and its timers can then be run by hand.
+#[test]
+fn a_panic_on_the_timer_thread_reaches_stop() {
+    let (t, log) = adv();
+    queue(&t, &log, K1, 2);
+    let (now, reads) = (
+        Arc::new(AtomicU64::new(u64::MAX)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let clock = TestClock {
+        now: now.clone(),
+        reads: reads.clone(),
+    };
+    let before = (t.jiffies(), t.stats(), t.timers().pending());
+    let th = t.spawn_timer_thread(clock, std::time::Duration::from_millis(1));
+    wait_for("three reads of an out-of-range clock", || {
+        reads.load(Relaxed) >= 3
+    });
+    assert_eq!((t.jiffies(), t.stats(), t.timers().pending()), before);
+    log.panic_on(Some(Cb::Solicit), 0);
+    now.store(t.jiffies() + 2 * HZ, Relaxed);
+    wait_for("the panic", || log.panicked() == 1);
+    expect_panic(&Cb::Solicit.panic_msg(), move || th.stop());
+    check(&t, &log, &[]);
+    run_for(&t, 10 * HZ);
+    assert_eq!(log.count(Delivery::ErrorReport), 2);
+    teardown(t, &log);
 }

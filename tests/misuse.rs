@@ -1,6 +1,7 @@
 //! Misuse of the public API, as an adversarial program would try it (issue
 //! 10, "Soundness and hardening"), part 1: ownership and input. Entries and
-//! handles used with the wrong table (also after their table is gone), wrong
+//! handles used with the wrong table (also after their table is gone, and
+//! from another thread), the table's timer wheel out of reach, wrong
 //! link-layer address lengths, impossible devices, unknown and removed
 //! devices, and administrative updates that would strand packets.
 //!
@@ -522,4 +523,34 @@ fn foreign_use_from_another_thread() {
     assert_eq!(b.stats().allocs, 8, "B created only its own entries");
     teardown(a, &la);
     teardown(b, &lb);
+}
+
+// ----- class 2: the table's timer wheel ---------------------------------------
+
+/// The table's wheel is reachable only through a read-only view
+/// (`timers()`: `pending`, `next_expiry`), so safe code cannot arm a timer
+/// whose handler argument the table would take for an entry's address.
+/// (Before 0b4dba6, `t.timer_wheel().add_timer(&Timer::new(0x10, 0), 1);
+/// t.run_timers(5)` dereferenced 0x10: SIGSEGV. That call no longer
+/// compiles, which no runtime test can show.) The standalone wheel stays
+/// public for other users, and with a bogus argument it only hands the
+/// argument back: it never dereferences it.
+#[test]
+fn only_the_table_arms_timers_on_its_wheel() {
+    use neighcache::timer::{Timer, TimerWheel};
+    let w = TimerWheel::new(1, 0);
+    let bogus = Timer::new(0x10, 0);
+    w.add_timer(&bogus, 1);
+    let mut seen = Vec::new();
+    assert_eq!(w.run_timers(5, |d| seen.push(d)), Ok(1));
+    assert_eq!(seen, [0x10]);
+    let (t, log) = adv();
+    assert_eq!(t.resolve_output(ip(13, 1), ETH0, log.pkt()), Xmit::Queued);
+    let view = t.timers();
+    assert_eq!(
+        (view.pending(), view.next_expiry()),
+        (1, Some(t.jiffies() + HZ))
+    );
+    check(&t, &log, &[]);
+    teardown(t, &log);
 }

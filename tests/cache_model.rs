@@ -179,7 +179,10 @@ impl Model {
         let over = now >= e.updated + p.locktime;
         let mut new = if reply { S::REACHABLE } else { S::STALE };
         let old = e.state;
-        let cur = e.lladdr;
+        // `neigh_update` compares with the cached address only when the old
+        // state is VALID; otherwise (a FAILED entry that still remembers an
+        // address) any address counts as new, and `confirmed` is reset below.
+        let cur = if old.is(S::VALID) { e.lladdr } else { None };
         if new.is(S::CONNECTED) {
             e.confirmed = now;
         }

@@ -36,7 +36,10 @@ pub use timer_thread::TimerThread;
 
 /// A packet the cache can queue while a neighbour resolves.
 pub trait Packet: Send + 'static {
-    /// Length in bytes, for `unres_qlen_bytes`.
+    /// Length in bytes, for `unres_qlen_bytes` (asked once, when the packet
+    /// may be queued; the queue keeps that answer). If it panics, the panic
+    /// reaches the caller and the packet counts as queued and
+    /// [`DropReason::Unwound`].
     fn len(&self) -> usize;
     /// Is the packet empty?
     fn is_empty(&self) -> bool {

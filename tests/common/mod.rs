@@ -187,3 +187,5 @@ pub fn advance_by_steps(t: &NeighTable<Ipv4Addr, Rec>, total: u64, step: u64) {
         t.run_timers(next).unwrap();
     }
 }
+
+pub mod adversary;

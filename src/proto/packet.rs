@@ -242,12 +242,17 @@ impl PacketSocket {
         }
         let mut checksum = L4Checksum::Verify;
         // SAFETY: `msg` was filled by recvmsg; CMSG_FIRSTHDR/NXTHDR stay
-        // within `msg_controllen` bytes of `control`, and an auxdata
-        // payload is read unaligned from inside that buffer.
+        // within `msg_controllen` bytes of `control`, and an auxdata payload
+        // is read unaligned from inside that buffer, only from a message
+        // whose length covers the whole struct.
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(&msg);
             while !c.is_null() {
-                if (*c).cmsg_level == SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
+                let whole = libc::CMSG_LEN(size_of::<TpacketAuxdata>() as u32) as usize;
+                if (*c).cmsg_level == SOL_PACKET
+                    && (*c).cmsg_type == PACKET_AUXDATA
+                    && (*c).cmsg_len as usize >= whole
+                {
                     let aux = libc::CMSG_DATA(c).cast::<TpacketAuxdata>().read_unaligned();
                     if aux.tp_status & (TP_STATUS_CSUMNOTREADY | TP_STATUS_CSUM_VALID) != 0 {
                         checksum = L4Checksum::Trusted;

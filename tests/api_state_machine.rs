@@ -22,7 +22,7 @@
 
 mod common;
 use common::adversary::*;
-use common::{cfg, ETH0};
+use common::{test_config, DEV};
 use neighcache::{
     DevId, DropReason, EventSend, NeighError, NeighHandle, NudState as S, TableConfig,
     UpdateFlags as F, Xmit, HZ, MAX_TICK,
@@ -31,7 +31,7 @@ use proptest::prelude::*;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-const DEVS: [DevId; 3] = [ETH0, ETH1, NODEV];
+const DEVS: [DevId; 3] = [DEV, ETH1, NODEV];
 const STATES: [S; 9] = [
     S::NONE,
     S::INCOMPLETE,
@@ -196,7 +196,7 @@ fn reentry(t: &Arc<Table>, kind: u8) -> Option<Hook<Ipv4Addr>> {
     match kind {
         1 => hook(t, |t, cb, k| {
             if let (Cb::Solicit, Some(k)) = (cb, k) {
-                let _ = t.receive_arp(k, ETH0, &mac(1, 6), true);
+                let _ = t.receive_arp(k, DEV, &mac(1, 6), true);
             }
         }),
         2 => hook(t, |t, cb, _| {
@@ -206,7 +206,7 @@ fn reentry(t: &Arc<Table>, kind: u8) -> Option<Hook<Ipv4Addr>> {
         }),
         3 => hook(t, |t, cb, k| {
             if let (Cb::ErrorReport | Cb::Discard, Some(k)) = (cb, k) {
-                let _ = t.remove(k, ETH0);
+                let _ = t.remove(k, DEV);
             }
         }),
         4 => hook(t, |t, _, _| {
@@ -222,14 +222,14 @@ fn run(ops: Vec<Op>) {
             gc_thresh1: 0,
             gc_thresh2: 4,
             gc_thresh3: 6,
-            ..cfg()
+            ..test_config()
         };
         c.gc_interval = 2 * HZ;
         c.parms.unres_qlen = 3;
         c
     };
     let (a, la) = adv_table(small);
-    let (b, lb) = adv_table(cfg());
+    let (b, lb) = adv_table(test_config());
     let tables: [&Arc<Table>; 2] = [&a, &b];
     let logs = [&la, &lb];
     // (owner table, handle): kept across operations.

@@ -56,7 +56,7 @@ fn threads_keep_the_books_balanced() {
                             .wrapping_mul(6364136223846793005)
                             .wrapping_add(1442695040888963407);
                         let id = next_id.fetch_add(1, Ordering::Relaxed);
-                        t.resolve_output_in(key(i >> 33), ETH0, pkt(id), &g);
+                        t.resolve_output_in(key(i >> 33), DEV, pkt(id), &g);
                     }
                 }
             });
@@ -71,9 +71,9 @@ fn threads_keep_the_books_balanced() {
                 let k = key(i * 7);
                 if (i * 7) % 96 < 80 {
                     let mac = if i % 5 == 0 { MAC_B } else { MAC_A };
-                    let _ = tr.receive_arp(k, ETH0, &mac, i % 3 != 0);
+                    let _ = tr.receive_arp(k, DEV, &mac, i % 3 != 0);
                 }
-                if let Some(n) = tr.lookup(key(i * 11), ETH0) {
+                if let Some(n) = tr.lookup(key(i * 11), DEV) {
                     tr.confirm(&n).unwrap();
                     if n.state() == NudState::FAILED {
                         let _ = tr.set_probe_once(&n);
@@ -99,7 +99,7 @@ fn threads_keep_the_books_balanced() {
                 tt.run_timers(tt.jiffies() + 50).unwrap();
                 let late = flushes == 0 && Instant::now() >= half_time;
                 if tt.jiffies() % flush_every < 50 || late {
-                    tt.flush_dev(Some(ETH0));
+                    tt.flush_dev(Some(DEV));
                     flushes += 1;
                 }
                 std::thread::sleep(Duration::from_millis(1));

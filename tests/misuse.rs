@@ -18,7 +18,7 @@
 
 mod common;
 use common::adversary::{ip4 as ip, *};
-use common::{cfg, ETH0, MAC_A, MAC_B};
+use common::{test_config, DEV, MAC_A, MAC_B};
 use neighcache::{
     DevId, DeviceConfig, DropReason, EventSend, LinkHeader, NeighError, NeighOps, NeighTable,
     NudState as S, Probe, UpdateFlags as F, Xmit, HZ,
@@ -61,12 +61,12 @@ fn foreign_entries_are_refused_by_every_method() {
     let (b, lb) = adv();
     let x = ip(0, 1);
     let n = ip(0, 2);
-    assert_eq!(a.resolve_output(x, ETH0, la.pkt()), Xmit::Queued);
-    let h = a.lookup_or_create(n, ETH0).unwrap();
+    assert_eq!(a.resolve_output(x, DEV, la.pkt()), Xmit::Queued);
+    let h = a.lookup_or_create(n, DEV).unwrap();
     resolve(&a, &la, ip(0, 3), MAC_A);
     let g = a.pin();
-    let reachable = a.lookup_noref(ip(0, 3), ETH0, &g).unwrap();
-    let incomplete = a.lookup_noref(x, ETH0, &g).unwrap();
+    let reachable = a.lookup_noref(ip(0, 3), DEV, &g).unwrap();
+    let incomplete = a.lookup_noref(x, DEV, &g).unwrap();
     let before = (a.stats(), a.dump(), a.timers().pending());
     let mut refused = 0;
     for e in [&*h, reachable, incomplete] {
@@ -112,8 +112,8 @@ fn foreign_entries_are_refused_by_every_method() {
         assert_eq!(b.set_probe_once(e), Err(NeighError::ForeignEntry));
     }
     // A table of another ops type but the same packet type refuses them too.
-    let o = NeighTable::new(cfg(), Other).unwrap();
-    o.add_device(ETH0, eth()).unwrap();
+    let o = NeighTable::new(test_config(), Other).unwrap();
+    o.add_device(DEV, eth()).unwrap();
     let og = o.pin();
     let lo = Log::<Ipv4Addr>::default();
     assert_eq!(
@@ -138,7 +138,7 @@ fn foreign_entries_are_refused_by_every_method() {
     );
     drop(g);
     // The sequence.
-    a.remove(n, ETH0).unwrap();
+    a.remove(n, DEV).unwrap();
     drop(h);
     neighcache::rcu::barrier();
     assert_eq!(b.run_timers(b.jiffies() + 5000), Ok(0));
@@ -164,10 +164,10 @@ fn entry_of_a_dropped_table_under_a_guard_is_refused() {
     let (a, la) = adv();
     let (b, lb) = adv();
     resolve(&a, &la, ip(1, 1), MAC_A);
-    assert_eq!(a.resolve_output(ip(1, 2), ETH0, la.pkt()), Xmit::Queued);
+    assert_eq!(a.resolve_output(ip(1, 2), DEV, la.pkt()), Xmit::Queued);
     let g = a.pin();
-    let e1 = a.lookup_noref(ip(1, 1), ETH0, &g).unwrap();
-    let e2 = a.lookup_noref(ip(1, 2), ETH0, &g).unwrap();
+    let e1 = a.lookup_noref(ip(1, 1), DEV, &g).unwrap();
+    let e2 = a.lookup_noref(ip(1, 2), DEV, &g).unwrap();
     let calls = la.total_calls();
     drop(a); // the last Arc: teardown flushes both entries
     assert_eq!(
@@ -214,20 +214,20 @@ fn entry_of_a_dropped_table_under_a_guard_is_refused() {
 fn wrong_address_lengths_are_refused_and_leave_no_trace() {
     let (t, log) = adv();
     resolve(&t, &log, ip(2, 1), MAC_A);
-    let h = t.lookup(ip(2, 1), ETH0).unwrap();
+    let h = t.lookup(ip(2, 1), DEV).unwrap();
     let before = (t.stats(), t.dump(), t.timers().pending(), log.total_calls());
     for len in [0usize, 1, 5, 7, 20, 21, 64] {
         let addr = vec![0x02; len];
         let bad = Err(NeighError::BadLladdrLen {
-            dev: ETH0,
+            dev: DEV,
             expected: 6,
             got: len,
         });
         for key in [ip(2, 1), ip(2, 2)] {
             for reply in [true, false] {
-                assert_eq!(t.receive_arp(key, ETH0, &addr, reply), bad, "{len} {reply}");
+                assert_eq!(t.receive_arp(key, DEV, &addr, reply), bad, "{len} {reply}");
             }
-            assert_eq!(t.add_permanent(key, ETH0, &addr), bad);
+            assert_eq!(t.add_permanent(key, DEV, &addr), bad);
         }
         for st in [S::REACHABLE, S::STALE, S::PERMANENT, S::FAILED] {
             assert_eq!(t.update(&h, Some(&addr), st, F::OVERRIDE | F::ADMIN), bad);
@@ -303,11 +303,8 @@ fn impossible_devices_are_refused() {
         ..eth()
     };
     assert_eq!(t.add_device(d, noarp), bad(6, 4));
-    assert_eq!(
-        t.add_device(ETH0, eth()),
-        Err(NeighError::DeviceExists(ETH0))
-    );
-    let mut p = cfg().parms;
+    assert_eq!(t.add_device(DEV, eth()), Err(NeighError::DeviceExists(DEV)));
+    let mut p = test_config().parms;
     p.retrans_time = 0;
     assert!(
         matches!(t.add_device(d, eth().with_parms(p)), Err(NeighError::Config(e)) if e.field == "retrans_time")
@@ -401,7 +398,7 @@ fn unknown_and_removed_devices_are_refused_everywhere() {
 #[test]
 fn admin_updates_never_strand_packets() {
     let (t, log) = adv();
-    let h = t.lookup_or_create(ip(5, 1), ETH0).unwrap();
+    let h = t.lookup_or_create(ip(5, 1), DEV).unwrap();
     t.update(&h, None, S::INCOMPLETE, F::ADMIN).unwrap();
     assert_eq!(
         (h.state(), t.timers().pending(), log.calls(Cb::Solicit)),
@@ -416,9 +413,9 @@ fn admin_updates_never_strand_packets() {
         (S::FAILED, 1)
     );
     // NONE reports at once.
-    assert_eq!(t.resolve_output(ip(5, 2), ETH0, log.pkt()), Xmit::Queued);
-    assert_eq!(t.resolve_output(ip(5, 2), ETH0, log.pkt()), Xmit::Queued);
-    let h2 = t.lookup(ip(5, 2), ETH0).unwrap();
+    assert_eq!(t.resolve_output(ip(5, 2), DEV, log.pkt()), Xmit::Queued);
+    assert_eq!(t.resolve_output(ip(5, 2), DEV, log.pkt()), Xmit::Queued);
+    let h2 = t.lookup(ip(5, 2), DEV).unwrap();
     t.update(&h2, None, S::NONE, F::ADMIN).unwrap();
     assert_eq!(log.count(Delivery::ErrorReport), 3);
     check(&t, &log, &[&*h, &*h2]);
@@ -433,14 +430,14 @@ fn admin_updates_never_strand_packets() {
         t.update(&h2, None, S::REACHABLE, F::ADMIN),
         Err(NeighError::NoLladdr)
     );
-    t.add_permanent(ip(5, 3), ETH0, &MAC_A).unwrap();
-    let p = t.lookup(ip(5, 3), ETH0).unwrap();
+    t.add_permanent(ip(5, 3), DEV, &MAC_A).unwrap();
+    let p = t.lookup(ip(5, 3), DEV).unwrap();
     assert_eq!(
         t.update(&p, Some(&MAC_B), S::REACHABLE, F::OVERRIDE),
         Err(NeighError::NotPermitted)
     );
     // No multicast or app probe on the device: INCOMPLETE cannot resolve.
-    let mut parms = cfg().parms;
+    let mut parms = test_config().parms;
     (parms.mcast_probes, parms.app_probes) = (0, 0);
     t.add_device(DevId(5), eth().with_parms(parms)).unwrap();
     let u = t.lookup_or_create(ip(5, 4), DevId(5)).unwrap();
@@ -465,20 +462,20 @@ fn foreign_use_from_another_thread() {
     let (b, lb) = adv();
     let keys: Vec<Ipv4Addr> = (0..16).map(|i| ip(11, i)).collect();
     for &k in &keys {
-        a.resolve_output(k, ETH0, la.pkt());
+        a.resolve_output(k, DEV, la.pkt());
     }
     // Counted handles on four of them, so the foreign thread always has
     // entries to misuse (live, or made dead by the owner meanwhile).
     let handles: Vec<_> = keys[..4]
         .iter()
-        .map(|&k| a.lookup(k, ETH0).unwrap())
+        .map(|&k| a.lookup(k, DEV).unwrap())
         .collect();
     std::thread::scope(|s| {
         let (a, b, lb, keys) = (&a, &b, &lb, &keys);
         s.spawn(move || {
             for round in 0..300u32 {
                 let g = a.pin();
-                let found = keys.iter().filter_map(|&k| a.lookup_noref(k, ETH0, &g));
+                let found = keys.iter().filter_map(|&k| a.lookup_noref(k, DEV, &g));
                 for e in handles.iter().map(|h| &**h).chain(found) {
                     let bg = b.pin();
                     let foreign = Xmit::Dropped(DropReason::ForeignEntry);
@@ -490,22 +487,22 @@ fn foreign_use_from_another_thread() {
                     assert_eq!(b.confirm(e), Err(NeighError::ForeignEntry));
                     assert_eq!(b.set_probe_once(e), Err(NeighError::ForeignEntry));
                 }
-                b.resolve_output(ip(12, (round % 8) as u8), ETH0, lb.pkt());
+                b.resolve_output(ip(12, (round % 8) as u8), DEV, lb.pkt());
                 b.run_timers(b.jiffies() + 100).unwrap();
             }
         });
         s.spawn(|| {
             for round in 0..300u32 {
                 let k = keys[round as usize % keys.len()];
-                a.resolve_output(k, ETH0, la.pkt());
+                a.resolve_output(k, DEV, la.pkt());
                 if round % 3 == 0 {
-                    let _ = a.receive_arp(k, ETH0, &MAC_A, round % 2 == 0);
+                    let _ = a.receive_arp(k, DEV, &MAC_A, round % 2 == 0);
                 }
                 if round % 7 == 0 {
-                    let _ = a.remove(keys[(round as usize * 5) % keys.len()], ETH0);
+                    let _ = a.remove(keys[(round as usize * 5) % keys.len()], DEV);
                 }
                 if round % 50 == 25 {
-                    a.flush_dev(Some(ETH0));
+                    a.flush_dev(Some(DEV));
                 }
                 a.run_timers(a.jiffies() + 150).unwrap();
             }
@@ -545,7 +542,7 @@ fn only_the_table_arms_timers_on_its_wheel() {
     assert_eq!(w.run_timers(5, |d| seen.push(d)), Ok(1));
     assert_eq!(seen, [0x10]);
     let (t, log) = adv();
-    assert_eq!(t.resolve_output(ip(13, 1), ETH0, log.pkt()), Xmit::Queued);
+    assert_eq!(t.resolve_output(ip(13, 1), DEV, log.pkt()), Xmit::Queued);
     let view = t.timers();
     assert_eq!(
         (view.pending(), view.next_expiry()),

@@ -18,7 +18,7 @@
 
 mod common;
 use common::adversary::{ip4 as ip, *};
-use common::{cfg, ETH0, MAC_A, MAC_B};
+use common::{test_config, DEV, MAC_A, MAC_B};
 use neighcache::{DevId, NudState as S, TableConfig, UpdateFlags as F, Xmit, HZ};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -27,7 +27,7 @@ use std::sync::Arc;
 /// A neighbour that never answers, with `n` packets queued on it.
 fn queue(t: &Table, log: &Log<Ipv4Addr>, key: Ipv4Addr, n: usize) {
     for _ in 0..n {
-        assert_eq!(t.resolve_output(key, ETH0, log.pkt()), Xmit::Queued);
+        assert_eq!(t.resolve_output(key, DEV, log.pkt()), Xmit::Queued);
     }
 }
 
@@ -54,7 +54,7 @@ fn small() -> TableConfig {
         gc_thresh1: 0,
         gc_thresh2: 2,
         gc_thresh3: 2,
-        ..cfg()
+        ..test_config()
     };
     c.parms.unres_qlen = 2;
     c
@@ -68,7 +68,7 @@ fn cases() -> Vec<Case> {
         cb,
         after,
         unwound,
-        cfg,
+        cfg: test_config,
         setup,
         act,
     };
@@ -82,7 +82,7 @@ fn cases() -> Vec<Case> {
             |t, l| resolve(t, l, K1, MAC_A),
             |t, l| {
                 let g = t.pin();
-                t.output(t.lookup_noref(K1, ETH0, &g).unwrap(), l.pkt(), &g);
+                t.output(t.lookup_noref(K1, DEV, &g).unwrap(), l.pkt(), &g);
             },
         ),
         c(
@@ -92,7 +92,7 @@ fn cases() -> Vec<Case> {
             0,
             |t, l| resolve(t, l, K1, MAC_A),
             |t, l| {
-                t.resolve_output(K1, ETH0, l.pkt());
+                t.resolve_output(K1, DEV, l.pkt());
             },
         ),
         c(
@@ -101,10 +101,10 @@ fn cases() -> Vec<Case> {
             0,
             0,
             |t, _| {
-                t.receive_arp(K1, ETH0, &MAC_A, false).unwrap();
+                t.receive_arp(K1, DEV, &MAC_A, false).unwrap();
             },
             |t, l| {
-                t.resolve_output(K1, ETH0, l.pkt());
+                t.resolve_output(K1, DEV, l.pkt());
             },
         ),
         c(
@@ -114,7 +114,7 @@ fn cases() -> Vec<Case> {
             2,
             |t, l| queue(t, l, K1, 3),
             |t, _| {
-                let _ = t.receive_arp(K1, ETH0, &MAC_A, true);
+                let _ = t.receive_arp(K1, DEV, &MAC_A, true);
             },
         ),
         c(
@@ -124,7 +124,7 @@ fn cases() -> Vec<Case> {
             0,
             |t, l| queue(t, l, K1, 3),
             |t, _| {
-                let _ = t.receive_arp(K1, ETH0, &MAC_A, true);
+                let _ = t.receive_arp(K1, DEV, &MAC_A, true);
             },
         ),
         c(
@@ -134,7 +134,7 @@ fn cases() -> Vec<Case> {
             1,
             |t, l| queue(t, l, K1, 3),
             |t, _| {
-                let _ = t.receive_arp(K1, ETH0, &MAC_A, false);
+                let _ = t.receive_arp(K1, DEV, &MAC_A, false);
             },
         ),
         c(
@@ -144,7 +144,7 @@ fn cases() -> Vec<Case> {
             2,
             |t, l| queue(t, l, K1, 3),
             |t, _| {
-                let h = t.lookup(K1, ETH0).unwrap();
+                let h = t.lookup(K1, DEV).unwrap();
                 let _ = t.update(&h, Some(&MAC_B), S::REACHABLE, F::OVERRIDE);
             },
         ),
@@ -155,7 +155,7 @@ fn cases() -> Vec<Case> {
             2,
             |t, l| queue(t, l, K1, 3),
             |t, _| {
-                let _ = t.add_permanent(K1, ETH0, &MAC_A);
+                let _ = t.add_permanent(K1, DEV, &MAC_A);
             },
         ),
         // solicit
@@ -166,15 +166,15 @@ fn cases() -> Vec<Case> {
             0,
             none,
             |t, l| {
-                t.resolve_output(K2, ETH0, l.pkt());
+                t.resolve_output(K2, DEV, l.pkt());
             },
         ),
         c("event_send, no packet", Cb::Solicit, 0, 0, none, |t, _| {
-            let h = t.lookup_or_create(K2, ETH0).unwrap();
+            let h = t.lookup_or_create(K2, DEV).unwrap();
             t.event_send(&h, None);
         }),
         c("update to INCOMPLETE", Cb::Solicit, 0, 0, none, |t, _| {
-            let h = t.lookup_or_create(K2, ETH0).unwrap();
+            let h = t.lookup_or_create(K2, DEV).unwrap();
             let _ = t.update(&h, None, S::INCOMPLETE, F::ADMIN);
         }),
         c(
@@ -187,7 +187,7 @@ fn cases() -> Vec<Case> {
                 run_for(t, 10 * HZ);
             },
             |t, _| {
-                let _ = t.set_probe_once(&t.lookup(K2, ETH0).unwrap());
+                let _ = t.set_probe_once(&t.lookup(K2, DEV).unwrap());
             },
         ),
         c(
@@ -210,8 +210,8 @@ fn cases() -> Vec<Case> {
             0,
             0,
             |t, l| {
-                t.receive_arp(K1, ETH0, &MAC_A, false).unwrap();
-                t.resolve_output(K1, ETH0, l.pkt());
+                t.receive_arp(K1, DEV, &MAC_A, false).unwrap();
+                t.resolve_output(K1, DEV, l.pkt());
             },
             |t, _| run_for(t, 10 * HZ),
         ),
@@ -239,7 +239,7 @@ fn cases() -> Vec<Case> {
             1,
             |t, l| queue(t, l, K2, 2),
             |t, _| {
-                let _ = t.update(&t.lookup(K2, ETH0).unwrap(), None, S::FAILED, F::ADMIN);
+                let _ = t.update(&t.lookup(K2, DEV).unwrap(), None, S::FAILED, F::ADMIN);
             },
         ),
         c(
@@ -249,7 +249,7 @@ fn cases() -> Vec<Case> {
             1,
             |t, l| queue(t, l, K2, 2),
             |t, _| {
-                let _ = t.update(&t.lookup(K2, ETH0).unwrap(), None, S::NONE, F::ADMIN);
+                let _ = t.update(&t.lookup(K2, DEV).unwrap(), None, S::NONE, F::ADMIN);
             },
         ),
         c(
@@ -259,7 +259,7 @@ fn cases() -> Vec<Case> {
             0,
             |t, l| queue(t, l, K2, 2),
             |t, _| {
-                let _ = t.remove(K2, ETH0);
+                let _ = t.remove(K2, DEV);
             },
         ),
         // discard
@@ -273,7 +273,7 @@ fn cases() -> Vec<Case> {
                 queue(t, l, K2, 2);
             },
             |t, _| {
-                t.flush_dev(Some(ETH0));
+                t.flush_dev(Some(DEV));
             },
         ),
         c(
@@ -296,18 +296,18 @@ fn cases() -> Vec<Case> {
             1,
             |t, l| queue(t, l, K1, 2),
             |t, _| {
-                let _ = t.remove_device(ETH0);
+                let _ = t.remove_device(DEV);
             },
         ),
         c("output, foreign entry", Cb::Discard, 0, 0, none, |t, l| {
             let (b, _) = adv();
             let g = b.pin();
-            let e = b.lookup_or_create_noref(K1, ETH0, &g).unwrap();
+            let e = b.lookup_or_create_noref(K1, DEV, &g).unwrap();
             t.output(e, l.pkt(), &g);
         }),
         c("output, dead entry", Cb::Discard, 0, 0, none, |t, l| {
-            let h = t.lookup_or_create(K3, ETH0).unwrap();
-            t.remove(K3, ETH0).unwrap();
+            let h = t.lookup_or_create(K3, DEV).unwrap();
+            t.remove(K3, DEV).unwrap();
             t.output(&h, l.pkt(), &t.pin());
         }),
         c(
@@ -316,7 +316,7 @@ fn cases() -> Vec<Case> {
             0,
             0,
             |t, _| {
-                let mut p = cfg().parms;
+                let mut p = test_config().parms;
                 (p.mcast_probes, p.app_probes) = (0, 0);
                 t.add_device(NOPROBE, eth().with_parms(p)).unwrap();
             },
@@ -348,7 +348,7 @@ fn cases() -> Vec<Case> {
                 queue(t, l, K2, 1);
             },
             |t, l| {
-                t.resolve_output(K3, ETH0, l.pkt());
+                t.resolve_output(K3, DEV, l.pkt());
             },
         )
     });
@@ -362,7 +362,7 @@ fn cases() -> Vec<Case> {
             0,
             |t, l| queue(t, l, K1, 2),
             |t, l| {
-                t.resolve_output(K1, ETH0, l.pkt());
+                t.resolve_output(K1, DEV, l.pkt());
             },
         )
     });
@@ -388,7 +388,7 @@ fn a_panicking_callback_in_every_position() {
         assert_eq!(s.dropped_unwound, case.unwound, "{}: {s:?}", case.name);
         // Still usable: timers run, a new neighbour resolves.
         run_for(&t, 30 * HZ);
-        let _ = t.add_device(ETH0, eth()); // if the case removed it
+        let _ = t.add_device(DEV, eth()); // if the case removed it
         resolve(&t, &log, ip(1, 1), MAC_B);
         run_for(&t, 30 * HZ);
         check(&t, &log, &[]);
@@ -403,14 +403,14 @@ fn methods_without_packets_make_no_callbacks() {
     let c = TableConfig {
         gc_thresh1: 0,
         gc_interval: neighcache::parms::MAX_TIME,
-        ..cfg()
+        ..test_config()
     };
     let (t, log) = adv_table(c);
     resolve(&t, &log, K1, MAC_A);
     queue(&t, &log, K2, 1);
     run_for(&t, 200 * HZ); // K1 stale and unused, K2 failed: both collectable
     log.panic_on(None, 0);
-    let h = t.lookup(K1, ETH0).unwrap();
+    let h = t.lookup(K1, DEV).unwrap();
     t.confirm(&h).unwrap();
     drop(h);
     let _ = (

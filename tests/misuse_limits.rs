@@ -11,7 +11,7 @@
 
 mod common;
 use common::adversary::{ip4 as ip, *};
-use common::{cfg, ETH0, MAC_A};
+use common::{test_config, DEV, MAC_A};
 use neighcache::{
     DevId, DropReason, NeighError, NeighTable, NudState as S, Probe, TableConfig, Xmit, HZ,
     MAX_TICK,
@@ -32,7 +32,7 @@ use std::net::Ipv4Addr;
 fn ticks_outside_the_time_domain_change_nothing() {
     for start in [MAX_TICK + 1, u64::MAX / 2, u64::MAX] {
         let r: Result<Table, _> = NeighTable::with_start(
-            cfg(),
+            test_config(),
             Adv {
                 log: Default::default(),
             },
@@ -46,9 +46,9 @@ fn ticks_outside_the_time_domain_change_nothing() {
             })
         );
     }
-    let (t, log) = adv_table_at(cfg(), 0);
+    let (t, log) = adv_table_at(test_config(), 0);
     for i in 0..30 {
-        assert_eq!(t.resolve_output(ip(6, i), ETH0, log.pkt()), Xmit::Queued);
+        assert_eq!(t.resolve_output(ip(6, i), DEV, log.pkt()), Xmit::Queued);
     }
     resolve(&t, &log, ip(6, 200), MAC_A);
     run_for(&t, 1500);
@@ -95,9 +95,9 @@ fn ticks_outside_the_time_domain_change_nothing() {
 /// INCOMPLETE entry stays INCOMPLETE until it is flushed.
 #[test]
 fn a_table_at_the_end_of_time_still_works() {
-    let (t, log) = adv_table_at(cfg(), MAX_TICK);
+    let (t, log) = adv_table_at(test_config(), MAX_TICK);
     resolve(&t, &log, ip(7, 1), MAC_A);
-    assert_eq!(t.resolve_output(ip(7, 2), ETH0, log.pkt()), Xmit::Queued);
+    assert_eq!(t.resolve_output(ip(7, 2), DEV, log.pkt()), Xmit::Queued);
     assert_eq!(t.run_timers(MAX_TICK), Ok(0));
     assert_eq!(
         t.run_timers(MAX_TICK + 1).unwrap_err(),
@@ -106,13 +106,13 @@ fn a_table_at_the_end_of_time_still_works() {
             max: MAX_TICK
         }
     );
-    let h = t.lookup(ip(7, 1), ETH0).unwrap();
+    let h = t.lookup(ip(7, 1), DEV).unwrap();
     t.confirm(&h).unwrap();
     let g = t.pin();
     assert_eq!(t.output(&h, log.pkt(), &g), Xmit::Sent);
     drop(g);
     t.gc();
-    assert_eq!(t.lookup(ip(7, 2), ETH0).unwrap().state(), S::INCOMPLETE);
+    assert_eq!(t.lookup(ip(7, 2), DEV).unwrap().state(), S::INCOMPLETE);
     check(&t, &log, &[&*h]);
     drop(h);
     teardown(t, &log);
@@ -130,15 +130,12 @@ fn a_table_at_the_end_of_time_still_works() {
 /// second.)
 #[test]
 fn one_jump_to_the_end_of_time_fires_each_timer_once() {
-    let (t, log) = adv_table_at(cfg(), 0);
+    let (t, log) = adv_table_at(test_config(), 0);
     for i in 0..10 {
-        assert_eq!(t.resolve_output(ip(8, i), ETH0, log.pkt()), Xmit::Queued);
+        assert_eq!(t.resolve_output(ip(8, i), DEV, log.pkt()), Xmit::Queued);
         resolve(&t, &log, ip(8, 100 + i), MAC_A);
-        t.receive_arp(ip(8, 200 + i), ETH0, &MAC_A, false).unwrap(); // STALE
-        assert_eq!(
-            t.resolve_output(ip(8, 200 + i), ETH0, log.pkt()),
-            Xmit::Sent
-        );
+        t.receive_arp(ip(8, 200 + i), DEV, &MAC_A, false).unwrap(); // STALE
+        assert_eq!(t.resolve_output(ip(8, 200 + i), DEV, log.pkt()), Xmit::Sent);
     }
     assert_eq!(t.timers().pending(), 30);
     let solicits = log.solicits().len();
@@ -149,7 +146,7 @@ fn one_jump_to_the_end_of_time_fires_each_timer_once() {
         solicits + 20,
         "one probe per INCOMPLETE and PROBE entry"
     );
-    let state = |k| t.lookup(k, ETH0).unwrap().state();
+    let state = |k| t.lookup(k, DEV).unwrap().state();
     for i in 0..10 {
         assert_eq!(state(ip(8, i)), S::INCOMPLETE);
         assert_eq!(state(ip(8, 100 + i)), S::STALE);
@@ -169,7 +166,7 @@ fn live(t: &Table, log: &Log<Ipv4Addr>, total: u64, steps: u64) {
     for i in 0..4 {
         resolve(t, log, ip(9, i), MAC_A);
         assert_eq!(
-            t.resolve_output(ip(9, 100 + i), ETH0, log.pkt()),
+            t.resolve_output(ip(9, 100 + i), DEV, log.pkt()),
             Xmit::Queued
         );
     }
@@ -199,7 +196,7 @@ fn boundary_configurations_run() {
         gc_thresh1: max,
         gc_thresh2: max,
         gc_thresh3: max,
-        ..cfg()
+        ..test_config()
     };
     cases.push(("gc_thresh3 = 2^24 - 1", c, 20 * HZ, 80));
     let c = TableConfig {
@@ -207,21 +204,21 @@ fn boundary_configurations_run() {
         gc_thresh2: 64,
         gc_thresh3: 64,
         initial_hash_shift: 0,
-        ..cfg()
+        ..test_config()
     };
     cases.push(("hash shift 0", c, 20 * HZ, 80));
     cases.push((
         "256 timer bases",
         TableConfig {
             timer_bases: 256,
-            ..cfg()
+            ..test_config()
         },
         20 * HZ,
         80,
     ));
     let mut c = TableConfig {
         gc_interval: day,
-        ..cfg()
+        ..test_config()
     };
     let p = &mut c.parms;
     (p.base_reachable_time, p.retrans_time, p.delay_probe_time) = (day, day, day);
@@ -230,7 +227,7 @@ fn boundary_configurations_run() {
     let mut c = TableConfig {
         gc_interval: 1,
         gc_thresh1: 0,
-        ..cfg()
+        ..test_config()
     };
     (
         c.parms.locktime,
@@ -238,7 +235,7 @@ fn boundary_configurations_run() {
         c.parms.unres_qlen_bytes,
     ) = (0, 1 << 20, 1 << 30);
     cases.push(("gc every tick, locktime 0, largest queues", c, 3 * HZ, 3000));
-    let mut c = cfg();
+    let mut c = test_config();
     (c.parms.unres_qlen, c.parms.unres_qlen_bytes) = (1, 1);
     cases.push(("smallest queues", c, 20 * HZ, 80));
     for (name, c, total, steps) in cases {
@@ -257,17 +254,17 @@ fn boundary_configurations_run() {
         gc_thresh1: 0,
         gc_thresh2: 1,
         gc_thresh3: 1,
-        ..cfg()
+        ..test_config()
     });
     resolve(&t, &log, ip(9, 1), MAC_A);
-    let full = t.resolve_output(ip(9, 2), ETH0, log.pkt());
+    let full = t.resolve_output(ip(9, 2), DEV, log.pkt());
     assert_eq!(full, Xmit::Dropped(DropReason::TableFull));
     assert!(matches!(
-        t.lookup_or_create(ip(9, 2), ETH0),
+        t.lookup_or_create(ip(9, 2), DEV),
         Err(NeighError::TableFull { .. })
     ));
     run_for(&t, 200 * HZ); // REACHABLE -> STALE -> stale for gc_staletime
-    assert_eq!(t.resolve_output(ip(9, 2), ETH0, log.pkt()), Xmit::Queued);
+    assert_eq!(t.resolve_output(ip(9, 2), DEV, log.pkt()), Xmit::Queued);
     check(&t, &log, &[]);
     teardown(t, &log);
 }
@@ -278,7 +275,7 @@ fn boundary_configurations_run() {
 /// `__neigh_event_send`) and then fails, reporting its packet.
 #[test]
 fn the_most_probes_are_sent_exactly() {
-    let mut c = cfg();
+    let mut c = test_config();
     let p = &mut c.parms;
     (
         p.ucast_probes,
@@ -288,7 +285,7 @@ fn the_most_probes_are_sent_exactly() {
     ) = (255, 255, 255, 255);
     p.retrans_time = 1; // the handler waits at least HZ / 2 anyway
     let (t, log) = adv_table(c);
-    assert_eq!(t.resolve_output(ip(10, 1), ETH0, log.pkt()), Xmit::Queued);
+    assert_eq!(t.resolve_output(ip(10, 1), DEV, log.pkt()), Xmit::Queued);
     run_for(&t, 600 * HZ);
     let kinds: Vec<Probe> = log.solicits().into_iter().map(|s| s.2).collect();
     let want: Vec<Probe> = [Probe::App; 255]
@@ -307,7 +304,7 @@ fn the_most_probes_are_sent_exactly() {
 fn huge_initial_hash_table_runs() {
     let (t, log) = adv_table(TableConfig {
         initial_hash_shift: 24,
-        ..cfg()
+        ..test_config()
     });
     assert_eq!(t.stats().hash_buckets, 1 << 24);
     live(&t, &log, 20 * HZ, 80);
@@ -349,7 +346,7 @@ fn one_step_beyond_each_boundary_is_a_config_error() {
     ];
     let (t, _log) = adv();
     for (i, (field, edit)) in cases.into_iter().enumerate() {
-        let mut c = cfg();
+        let mut c = test_config();
         edit(&mut c);
         let r: Result<Table, _> = NeighTable::new(
             c,
@@ -434,7 +431,7 @@ fn hash_flooding_patterns_stay_spread() {
         },
     )
     .unwrap();
-    t6.add_device(ETH0, eth()).unwrap();
+    t6.add_device(DEV, eth()).unwrap();
     let base = u128::from(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
     let sets: [Vec<Ipv6Addr>; 3] = [
         (0..N)
@@ -449,10 +446,10 @@ fn hash_flooding_patterns_stay_spread() {
     ];
     for set in &sets {
         for &k in set {
-            drop(t6.lookup_or_create(k, ETH0).unwrap());
+            drop(t6.lookup_or_create(k, DEV).unwrap());
         }
         for &k in set {
-            assert!(t6.lookup(k, ETH0).is_some(), "{k} not found");
+            assert!(t6.lookup(k, DEV).is_some(), "{k} not found");
         }
     }
     assert_eq!(t6.stats().hash_reseeds, 0);
@@ -495,9 +492,9 @@ fn a_long_chain_rekeys_exactly_once() {
     let c = TableConfig {
         seed,
         initial_hash_shift: shift,
-        ..cfg()
+        ..test_config()
     };
-    let bucket = |k| known_seed_hash(seed, k, ETH0) >> (32 - shift);
+    let bucket = |k| known_seed_hash(seed, k, DEV) >> (32 - shift);
     let target = bucket(Ipv4Addr::new(10, 0, 0, 0));
     let keys: Vec<Ipv4Addr> = (0u32..)
         .map(|i| Ipv4Addr::from(0x0a00_0000 + i))
@@ -511,7 +508,7 @@ fn a_long_chain_rekeys_exactly_once() {
             0,
             "re-keyed before a chain of 16 ({i} keys)"
         );
-        drop(t.lookup_or_create(k, ETH0).unwrap());
+        drop(t.lookup_or_create(k, DEV).unwrap());
     }
     let s = t.stats();
     assert_eq!(
@@ -520,13 +517,13 @@ fn a_long_chain_rekeys_exactly_once() {
         "{s:?}"
     );
     for &k in &keys {
-        assert_eq!(t.lookup(k, ETH0).map(|h| h.key()), Some(k));
+        assert_eq!(t.lookup(k, DEV).map(|h| h.key()), Some(k));
     }
     check(&t, &log, &[]);
     teardown(t, &log);
     let (t, log) = adv_table(TableConfig { seed: 0, ..c });
     for &k in &keys {
-        drop(t.lookup_or_create(k, ETH0).unwrap());
+        drop(t.lookup_or_create(k, DEV).unwrap());
     }
     assert_eq!(t.stats().hash_reseeds, 0);
     teardown(t, &log);

@@ -17,7 +17,7 @@
 
 mod common;
 use common::adversary::*;
-use common::{cfg, ETH0, MAC_A, MAC_B};
+use common::{test_config, DEV, MAC_A, MAC_B};
 use neighcache::{DropReason, EventSend, NudState as S, TableConfig, UpdateFlags as F, Xmit, HZ};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -40,12 +40,12 @@ fn a_solicitation_answered_inside_the_callback() {
     let (t, log) = adv();
     log.set_hook(hook(&t, |t, cb, key| {
         if let (Cb::Solicit, Some(k)) = (cb, key) {
-            t.receive_arp(k, ETH0, &MAC_A, true).unwrap();
+            t.receive_arp(k, DEV, &MAC_A, true).unwrap();
         }
     }));
-    assert_eq!(t.resolve_output(K1, ETH0, log.pkt()), Xmit::Queued);
+    assert_eq!(t.resolve_output(K1, DEV, log.pkt()), Xmit::Queued);
     assert_eq!(log.delivery(0), [Delivery::Tx]);
-    assert_eq!(t.lookup(K1, ETH0).unwrap().state(), S::REACHABLE);
+    assert_eq!(t.lookup(K1, DEV).unwrap().state(), S::REACHABLE);
     run_for(&t, 60 * HZ);
     check(&t, &log, &[]);
     teardown(t, &log);
@@ -58,14 +58,14 @@ fn a_solicitation_answered_inside_the_callback() {
 #[test]
 fn transmit_flushes_every_device_during_a_flush() {
     let (t, log) = adv();
-    queue(&t, &log, K1, ETH0, 3);
+    queue(&t, &log, K1, DEV, 3);
     queue(&t, &log, K2, ETH1, 1);
     log.set_hook(hook(&t, |t, cb, _| {
         if cb == Cb::Transmit {
             t.flush_dev(None);
         }
     }));
-    t.receive_arp(K1, ETH0, &MAC_A, true).unwrap();
+    t.receive_arp(K1, DEV, &MAC_A, true).unwrap();
     assert_eq!(
         (0..3).flat_map(|i| log.delivery(i)).collect::<Vec<_>>(),
         [Delivery::Tx; 3]
@@ -89,17 +89,17 @@ fn error_report_restarts_resolution_and_runs_the_timers() {
     let n2 = nested.clone();
     log.set_hook(hook(&t, move |t, cb, key| {
         if let (Cb::ErrorReport, Some(k), Some(log)) = (cb, key, weak.upgrade()) {
-            t.resolve_output(k, ETH0, log.pkt());
+            t.resolve_output(k, DEV, log.pkt());
             n2.fetch_add(
                 t.run_timers(t.jiffies() + 2 * HZ).unwrap() as u64 + 1,
                 Relaxed,
             );
         }
     }));
-    queue(&t, &log, K1, ETH0, 2);
+    queue(&t, &log, K1, DEV, 2);
     run_for(&t, 20 * HZ);
     assert!(nested.load(Relaxed) >= 2, "error_report ran at least twice");
-    assert_eq!(t.lookup(K1, ETH0).unwrap().state(), S::INCOMPLETE);
+    assert_eq!(t.lookup(K1, DEV).unwrap().state(), S::INCOMPLETE);
     check(&t, &log, &[]);
     teardown(t, &log);
 }
@@ -110,7 +110,7 @@ fn error_report_restarts_resolution_and_runs_the_timers() {
 #[test]
 fn discard_removes_devices_during_remove_device() {
     let (t, log) = adv();
-    queue(&t, &log, K1, ETH0, 2);
+    queue(&t, &log, K1, DEV, 2);
     queue(&t, &log, K2, ETH1, 2);
     log.set_hook(hook(&t, |t, cb, _| {
         if cb == Cb::Discard {
@@ -118,7 +118,7 @@ fn discard_removes_devices_during_remove_device() {
             let _ = t.remove_device(ETH1);
         }
     }));
-    assert_eq!(t.remove_device(ETH0), Ok(1));
+    assert_eq!(t.remove_device(DEV), Ok(1));
     assert_eq!(log.count(Delivery::Discard(DropReason::DeviceDown)), 4);
     assert_eq!(
         t.remove_device(ETH1),
@@ -138,25 +138,25 @@ fn discard_removes_devices_during_remove_device() {
 fn callbacks_remove_the_entry_they_are_called_for() {
     let (t, log) = adv();
     log.set_hook(hook(&t, |t, _, key| {
-        if let Some(h) = key.and_then(|k| t.lookup(k, ETH0)) {
+        if let Some(h) = key.and_then(|k| t.lookup(k, DEV)) {
             let h2 = h.clone();
-            let _ = t.remove(h.key(), ETH0);
+            let _ = t.remove(h.key(), DEV);
             drop(h);
             let r = t.update(&h2, Some(&MAC_B), S::REACHABLE, F::OVERRIDE);
             assert_eq!(r, Err(neighcache::NeighError::Dead));
         }
     }));
-    assert_eq!(t.resolve_output(K1, ETH0, log.pkt()), Xmit::Queued);
+    assert_eq!(t.resolve_output(K1, DEV, log.pkt()), Xmit::Queued);
     assert_eq!(log.delivery(0), [Delivery::ErrorReport]);
-    assert!(t.lookup(K1, ETH0).is_none());
+    assert!(t.lookup(K1, DEV).is_none());
     // DELAY -> PROBE: the handler's unicast probe removes the entry.
     log.set_hook(None);
-    t.receive_arp(K2, ETH0, &MAC_A, false).unwrap();
-    assert_eq!(t.resolve_output(K2, ETH0, log.pkt()), Xmit::Sent);
+    t.receive_arp(K2, DEV, &MAC_A, false).unwrap();
+    assert_eq!(t.resolve_output(K2, DEV, log.pkt()), Xmit::Sent);
     log.set_hook(hook(&t, |t, cb, key| {
         if let (Cb::Solicit, Some(k)) = (cb, key) {
-            let h = t.lookup(k, ETH0).unwrap();
-            t.remove(k, ETH0).unwrap();
+            let h = t.lookup(k, DEV).unwrap();
+            t.remove(k, DEV).unwrap();
             assert!(h.is_dead());
         }
     }));
@@ -176,7 +176,7 @@ fn callbacks_remove_the_entry_they_are_called_for() {
 fn every_callback_calls_every_method() {
     let (t, log) = adv_table(TableConfig {
         gc_thresh1: 0,
-        ..cfg()
+        ..test_config()
     });
     let weak = Arc::downgrade(&log);
     let turn = Arc::new(AtomicU64::new(0));
@@ -184,7 +184,7 @@ fn every_callback_calls_every_method() {
         let Some(log) = weak.upgrade() else { return };
         let i = turn.fetch_add(1, Relaxed);
         let k = key.unwrap_or(Ipv4Addr::new(10, 0, 1, (i % 7) as u8));
-        let dev = if i % 2 == 0 { ETH0 } else { ETH1 };
+        let dev = if i % 2 == 0 { DEV } else { ETH1 };
         match i % 14 {
             0 => drop(t.lookup_or_create(k, dev)),
             1 => drop(t.resolve_output(k, dev, log.pkt())),
@@ -212,7 +212,7 @@ fn every_callback_calls_every_method() {
         for i in 0..8 {
             let (k, dev) = (
                 Ipv4Addr::new(10, 0, 2, i),
-                if i % 2 == 0 { ETH0 } else { ETH1 },
+                if i % 2 == 0 { DEV } else { ETH1 },
             );
             t.resolve_output(k, dev, log.pkt());
             if (round + i) % 3 == 0 {
@@ -242,7 +242,7 @@ fn lying_lengths_are_taken_at_queueing_time() {
         .map(|l| {
             let p = log.pkt_len(l);
             let id = p.id;
-            assert_eq!(t.resolve_output(K1, ETH0, p), Xmit::Queued);
+            assert_eq!(t.resolve_output(K1, DEV, p), Xmit::Queued);
             id
         })
         .collect();
@@ -250,7 +250,7 @@ fn lying_lengths_are_taken_at_queueing_time() {
     for &id in &ids[..3] {
         assert_eq!(log.delivery(id), [overflow]);
     }
-    t.receive_arp(K1, ETH0, &MAC_A, true).unwrap();
+    t.receive_arp(K1, DEV, &MAC_A, true).unwrap();
     for &id in &ids[3..] {
         assert_eq!(log.delivery(id), [Delivery::Tx]);
     }
@@ -267,21 +267,21 @@ fn lying_lengths_are_taken_at_queueing_time() {
 fn a_panicking_len_loses_no_packet() {
     let (t, log) = adv();
     resolve(&t, &log, K1, MAC_A);
-    t.receive_arp(K2, ETH0, &MAC_A, false).unwrap(); // STALE
+    t.receive_arp(K2, DEV, &MAC_A, false).unwrap(); // STALE
     assert_eq!(
-        t.resolve_output(K1, ETH0, log.pkt_len(Len::Panic)),
+        t.resolve_output(K1, DEV, log.pkt_len(Len::Panic)),
         Xmit::Sent
     );
     let k3 = Ipv4Addr::new(10, 0, 0, 3);
     let mut unwound = 0;
     for key in [k3, k3, K2] {
         expect_panic(LEN_PANIC, || {
-            t.resolve_output(key, ETH0, log.pkt_len(Len::Panic))
+            t.resolve_output(key, DEV, log.pkt_len(Len::Panic))
         });
         unwound += 1;
         assert_eq!(check(&t, &log, &[]).dropped_unwound, unwound);
     }
-    let h = t.lookup(k3, ETH0).unwrap();
+    let h = t.lookup(k3, DEV).unwrap();
     expect_panic(LEN_PANIC, || {
         t.event_send(&h, Some(log.pkt_len(Len::Panic)))
     });
@@ -291,7 +291,7 @@ fn a_panicking_len_loses_no_packet() {
         EventSend::Queued
     ));
     drop(h);
-    t.receive_arp(k3, ETH0, &MAC_B, true).unwrap();
+    t.receive_arp(k3, DEV, &MAC_B, true).unwrap();
     check(&t, &log, &[]);
     teardown(t, &log);
 }
@@ -303,19 +303,19 @@ fn a_panicking_len_loses_no_packet() {
 #[test]
 fn a_panic_inside_a_nested_call_crosses_both_calls() {
     let (t, log) = adv();
-    queue(&t, &log, K1, ETH0, 2);
+    queue(&t, &log, K1, DEV, 2);
     log.set_hook(hook(&t, |t, cb, key| {
         if let (Cb::Solicit, Some(k)) = (cb, key) {
-            let _ = t.receive_arp(k, ETH0, &MAC_A, true);
+            let _ = t.receive_arp(k, DEV, &MAC_A, true);
         }
     }));
     log.panic_on(Some(Cb::Transmit), 0);
     expect_panic(&Cb::Transmit.panic_msg(), || {
-        t.resolve_output(K2, ETH0, log.pkt());
+        t.resolve_output(K2, DEV, log.pkt());
     });
     let s = check(&t, &log, &[]);
     assert_eq!((s.flushed, s.dropped_unwound), (1, 0));
-    assert_eq!(t.lookup(K2, ETH0).unwrap().state(), S::REACHABLE);
+    assert_eq!(t.lookup(K2, DEV).unwrap().state(), S::REACHABLE);
     teardown(t, &log);
 }
 
@@ -330,10 +330,10 @@ fn output_while_the_caller_unwinds_keeps_the_books() {
     let (t, log) = adv();
     let (b, lb) = adv();
     resolve(&t, &log, K1, MAC_A);
-    let dead = t.lookup_or_create(K2, ETH0).unwrap();
-    t.remove(K2, ETH0).unwrap();
+    let dead = t.lookup_or_create(K2, DEV).unwrap();
+    t.remove(K2, DEV).unwrap();
     let g = b.pin();
-    let foreign = b.lookup_or_create_noref(K1, ETH0, &g).unwrap();
+    let foreign = b.lookup_or_create_noref(K1, DEV, &g).unwrap();
     struct Flusher<'a>(&'a Table, &'a Log<Ipv4Addr>, &'a Entry, &'a Entry);
     impl Drop for Flusher<'_> {
         fn drop(&mut self) {
@@ -341,7 +341,7 @@ fn output_while_the_caller_unwinds_keeps_the_books() {
             t.output(self.2, log.pkt(), &g); // dead
             t.output(self.3, log.pkt(), &g); // foreign
             t.resolve_output(K2, NODEV, log.pkt()); // unknown device
-            t.resolve_output(K1, ETH0, log.pkt()); // resolved: sent
+            t.resolve_output(K1, DEV, log.pkt()); // resolved: sent
         }
     }
     let calls = log.total_calls();

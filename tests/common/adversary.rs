@@ -329,13 +329,13 @@ pub fn eth() -> DeviceConfig {
     DeviceConfig::ethernet(super::SRC_MAC, 0x0800)
 }
 
-/// A table on `cfg` whose clock starts at `start`, with [`super::ETH0`] and
+/// A table on `cfg` whose clock starts at `start`, with [`super::DEV`] and
 /// [`ETH1`] registered, and its log.
 pub fn adv_table_at(cfg: TableConfig, start: Tick) -> (Arc<Table>, Arc<Log<Ipv4Addr>>) {
     quiet_adversary_panics();
     let log = Arc::new(Log::default());
     let t = NeighTable::with_start(cfg, Adv { log: log.clone() }, start).expect("valid config");
-    t.add_device(super::ETH0, eth()).unwrap();
+    t.add_device(super::DEV, eth()).unwrap();
     t.add_device(ETH1, eth()).unwrap();
     (Arc::new(t), log)
 }
@@ -347,7 +347,7 @@ pub fn adv_table(cfg: TableConfig) -> (Arc<Table>, Arc<Log<Ipv4Addr>>) {
 
 /// [`adv_table`] with the default parameters and a fixed seed.
 pub fn adv() -> (Arc<Table>, Arc<Log<Ipv4Addr>>) {
-    adv_table(super::cfg())
+    adv_table(super::test_config())
 }
 
 /// A hook that runs `f` with the table while the table is alive (the hook
@@ -561,12 +561,12 @@ pub fn ip4(a: u8, b: u8) -> Ipv4Addr {
     Ipv4Addr::new(10, 0, a, b)
 }
 
-/// Resolve `key` on ETH0 to `mac`: one packet queued, then an ARP reply.
+/// Resolve `key` on DEV to `mac`: one packet queued, then an ARP reply.
 pub fn resolve(t: &Table, log: &Log<Ipv4Addr>, key: Ipv4Addr, mac: [u8; 6]) {
-    assert_eq!(t.resolve_output(key, super::ETH0, log.pkt()), Xmit::Queued);
-    t.receive_arp(key, super::ETH0, &mac, true).unwrap();
+    assert_eq!(t.resolve_output(key, super::DEV, log.pkt()), Xmit::Queued);
+    t.receive_arp(key, super::DEV, &mac, true).unwrap();
     assert_eq!(
-        t.lookup(key, super::ETH0).unwrap().state(),
+        t.lookup(key, super::DEV).unwrap().state(),
         NudState::REACHABLE
     );
 }

@@ -25,7 +25,7 @@ pub mod timer;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::NeighError;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
-pub use neigh::TimerThread;
+pub use neigh::{TimerTarget, TimerThread};
 pub use neigh::{
     DevId, DeviceConfig, DropReason, EventSend, GcReport, LinkHeader, LlAddr, NeighHandle,
     NeighInfo, NeighKey, NeighOps, NeighStats, NeighTable, Neighbour, NudState, Packet, Probe,

@@ -7,6 +7,7 @@
 //! * `table`: the table and everything that changes it, one file per
 //!   responsibility (see its module docs for the map and the lock order).
 //! * [`stats`]: per-thread-shard counters.
+//! * `timer_target`: [`TimerTarget`], what a timer driver drives.
 //! * `timer_thread`: the optional thread that drives `run_timers`.
 //!
 //! What a daemon supplies is a [`NeighOps`]: how to transmit a packet with
@@ -20,6 +21,8 @@ pub mod nud;
 pub mod stats;
 mod table;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+mod timer_target;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod timer_thread;
 
 pub use entry::Neighbour;
@@ -31,6 +34,8 @@ pub use table::{
     DeviceConfig, EventSend, GcReport, LinkHeader, NeighHandle, NeighInfo, NeighTable, TimersView,
     Xmit,
 };
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub use timer_target::TimerTarget;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_thread::TimerThread;
 

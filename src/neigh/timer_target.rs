@@ -1,7 +1,7 @@
 //! What a timer driver drives: [`TimerTarget`], implemented here by
 //! [`NeighTable`] and in the protocol layer by `proto::Host` (its two tables
 //! and its proxy queue). The drivers — [`TimerThread`](super::TimerThread)
-//! and, with the `tokio` feature, `TokioTimers` —
+//! and, with the `tokio` feature, `TokioTimers` (`tokio_driver`) —
 //! call these three methods and know nothing else about their target.
 //!
 //! This module owns the trait and the table's implementation of it (three

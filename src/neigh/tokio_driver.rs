@@ -37,6 +37,30 @@
 //! thread inside `run_timers`: they must not block for long (sending a
 //! frame is fine).
 //!
+//! ```
+//! use neighcache::{DevId, NeighOps, NeighTable, Probe, TokioTimers, DEFAULT_RECHECK};
+//! use std::net::Ipv4Addr;
+//! use std::sync::Arc;
+//!
+//! struct Nic;
+//! impl NeighOps<Ipv4Addr> for Nic {
+//!     type Packet = Vec<u8>;
+//!     fn transmit(&self, _dev: DevId, _hh: &[u8], _pkt: Vec<u8>) {}
+//!     fn solicit(&self, _dev: DevId, _ip: &Ipv4Addr, _probe: Probe) {}
+//!     fn error_report(&self, _dev: DevId, _ip: &Ipv4Addr, _pkt: Vec<u8>) {}
+//! }
+//!
+//! # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+//! # rt.block_on(async {
+//! let table = Arc::new(NeighTable::new(Default::default(), Nic)?);
+//! // Inside the runtime: the task runs the table's timers on Tokio's clock.
+//! let timers = TokioTimers::spawn(table.clone(), DEFAULT_RECHECK)?;
+//! // ... the daemon's tasks use `table` ...
+//! timers.stop().await; // or drop it: the task is aborted
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
 //! This module owns the task's lifecycle and its clock mapping. It must
 //! not touch the table's internals: it uses the [`TimerTarget`] methods
 //! only. Production builds with the `tokio` feature only (excluded under

@@ -153,10 +153,8 @@ fn compare(fam: &str, c: &Ctx, k: &Obs, o: &Obs) -> Vec<Row> {
         String::new(),
         same(&ak, &ao) && ak == expect,
     );
-    let (ck, co) = (
-        format!("{:?}", k.caches_requester),
-        format!("{:?}", o.caches_requester),
-    );
+    let st = |s: Option<NudState>| s.map_or("none".into(), |s| format!("{s:?}"));
+    let (ck, co): (String, String) = (st(k.caches_requester), st(o.caches_requester));
     row(
         "the proxy caches the requester",
         ck.clone(),

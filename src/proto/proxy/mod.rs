@@ -49,6 +49,35 @@
 //!   ([`Host`](super::Host) registers its own); a device's entries and queue
 //!   go with [`Proxy::remove_device`] (`pneigh_ifdown`).
 //!
+//! ```
+//! use neighcache::proto::proxy::{Prefix, Proxied, ProxyParms};
+//! use neighcache::proto::{FrameSink, Host, Iface, Policy};
+//! use neighcache::{DevId, TableConfig};
+//!
+//! struct Wire; // a raw socket in a daemon
+//! impl FrameSink for Wire {
+//!     fn send_frame(&self, _dev: DevId, _head: &[u8], _body: &[u8]) -> std::io::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//! let eth0 = DevId(2);
+//! let iface = Iface::new(eth0, "eth0", [2, 0, 0, 0, 0, 1]).with_ipv4("198.18.0.1".parse()?, 24);
+//! // Proxying is a router's job: forwarding (and proxy_ndp for IPv6).
+//! let policy = Policy { forwarding: true, proxy_ndp: true, ..Policy::default() };
+//! let host = Host::new(iface, policy, TableConfig::default(), Wire)?;
+//! // ip neigh add proxy 198.18.0.50 dev eth0; and a whole prefix.
+//! host.proxy().add("198.18.0.50".parse()?, Some(eth0), false)?;
+//! host.proxy().add("198.18.0.64/26".parse::<Prefix>()?, Some(eth0), false)?;
+//! // net.ipv4.neigh.eth0.proxy_delay = 0: answer broadcast requests at once.
+//! host.proxy().set_parms(eth0, ProxyParms { delay: 0, ..ProxyParms::default() })?;
+//! assert!(host.proxy().lookup("198.18.0.70".parse()?, eth0).is_some());
+//! // Received requests for them are answered with our MAC by
+//! // `host.receive(frame)`; delayed answers are sent by the host's timers
+//! // (`host.spawn_timers(..)`, or a `TokioTimers`).
+//! # let _ = Proxied::Answered;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! This module owns the entries, the parameters and the queue, under one
 //! lock that no user code ever runs under (frames are taken out one at a
 //! time and processed by the caller after unlocking). It must not touch the

@@ -413,6 +413,7 @@ fn a_panicking_sink_loses_no_queued_request() {
         arp_rx(h.receive(&kernel_request()));
     }
     assert_eq!(proxy.stats().queued_now, 3);
+    // Relaxed: the sink runs on this thread.
     h.sink().armed.store(true, Ordering::Relaxed);
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| at(&h, 800)));
     assert!(r.is_err(), "the sink's panic propagates");

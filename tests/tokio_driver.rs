@@ -239,6 +239,7 @@ async fn a_panicking_handler_is_raised_by_stop_and_the_table_survives() {
     let t = table();
     let d = TokioTimers::spawn(t.clone(), DEFAULT_RECHECK).unwrap();
     send(&t);
+    // Relaxed: read by the driver on this same (current-thread) runtime.
     t.ops().panic.store(true, Ordering::Relaxed);
     sleep(Duration::from_secs(2)).await;
     assert!(d.is_finished(), "the panic ended the task");
@@ -252,6 +253,7 @@ async fn a_panicking_handler_is_raised_by_stop_and_the_table_survives() {
         .unwrap_or("");
     assert_eq!(msg, "solicit handler panicked");
     // The table's panic contract: consistent and usable afterwards.
+    // Relaxed: this thread is the only one left using the table.
     t.ops().panic.store(false, Ordering::Relaxed);
     for _ in 0..10 {
         t.run_timers(t.jiffies() + 1000).unwrap();

@@ -18,12 +18,10 @@
 //!   and a target link-layer address only if the NS was multicast) is sent
 //!   **through the cache** to the sender, as the kernel's NA goes through
 //!   the sender's neighbour entry;
-//! * NS for an address we proxy (a [`Proxy`](super::Proxy) entry for the target on this
-//!   device, with `forwarding` and `proxy_ndp`): a multicast NS not yet
-//!   queued is queued for `proxy_delay` (unless that is 0) before anything
-//!   else (`pneigh_enqueue`); otherwise handled as for our address, except
-//!   that the NA comes from our own address (`ipv6_dev_get_saddr`), has
-//!   O=0, and R from the entry's router flag (`pndisc_is_router`);
+//! * NS for an address we [`Proxy`](super::Proxy) (`forwarding`, `proxy_ndp`):
+//!   a multicast one is first queued for `proxy_delay` unless 0 or redone;
+//!   then as for ours, but the NA is from our own address, O=0, R from the
+//!   entry (`pndisc_is_router`);
 //! * NA: a solicited NA to a multicast destination is dropped; S=1 asks for
 //!   REACHABLE, S=0 for STALE; O=0 does not override a different cached
 //!   address (WEAK_OVERRIDE: a CONNECTED entry only becomes STALE); the R
@@ -118,7 +116,9 @@ pub struct NdRx {
     pub cache: CacheAction,
     /// The NA to send, if one is due.
     pub reply: Option<NaReply>,
-    /// The NS was for an address we proxy: what became of it.
+    /// The NS was for an address we proxy and was answered or queued
+    /// (`None` too if no NA could be sent: no entry for a multicast NS
+    /// without a source link-layer option, no source address).
     pub proxy: Option<Proxied>,
 }
 
@@ -364,7 +364,6 @@ fn process<O: NeighOps<Ipv6Addr>>(
                     return Ok(rx);
                 }
                 proxied = Some(e.router);
-                rx.proxy = Some(Proxied::Answered);
             }
             if p.src.is_unspecified() {
                 rx.cache = CacheAction::Untouched(Untouched::DadProbe);
@@ -385,6 +384,7 @@ fn process<O: NeighOps<Ipv6Addr>>(
                     packet,
                     eth_dst: Some(eth::ipv6_multicast_mac(&ALL_NODES)),
                 });
+                rx.proxy = proxied.and(rx.reply.as_ref()).map(|_| Proxied::Answered);
                 return Ok(rx);
             }
             if iface.owns_v6(p.src) {
@@ -427,6 +427,7 @@ fn process<O: NeighOps<Ipv6Addr>>(
                 Ok(None) => rx.cache = CacheAction::Untouched(Untouched::NoSourceLladdr),
                 Err(e) => rx.cache = CacheAction::Refused(e),
             }
+            rx.proxy = proxied.and(rx.reply.as_ref()).map(|_| Proxied::Answered);
         }
         NdMsg::Advert {
             target,

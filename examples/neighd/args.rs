@@ -2,6 +2,7 @@
 //! addresses, the destinations, the traffic pattern and the neighbour
 //! parameters. Owns parsing and `--help` only.
 
+use neighcache::proto::proxy::{Prefix, ProxyParms};
 use neighcache::{NeighParms, HZ};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -30,6 +31,15 @@ options:
                           delay_probe 1 s, retrans 300 ms, ucast 3, mcast 3
   --base-reachable MS --delay-probe MS --retrans MS --ucast N --mcast N
                           individual neighbour parameters
+  --proxy ADDR[/LEN]      answer ARP requests / Neighbor Solicitations for
+                          ADDR (or every address of the prefix) with our
+                          MAC (proxy ARP/ND; repeatable; implies
+                          --forwarding and proxy_ndp)
+  --proxy-delay MS        random delay bound for broadcast/multicast
+                          requests to proxied addresses (default 800;
+                          0 answers at once)
+  --proxy-qlen N          requests that may wait for it (default 64)
+  --forwarding            act as a router (R flag in our NAs)
   --announce              send a gratuitous ARP and an unsolicited NA at start
   --poll-ms MS            how often transitions are looked for (default 1)
   --duration SECS         exit after SECS
@@ -52,6 +62,9 @@ pub struct Args {
     pub size: usize,
     pub parms: NeighParms,
     pub announce: bool,
+    pub proxies: Vec<Prefix>,
+    pub proxy_parms: ProxyParms,
+    pub forwarding: bool,
     pub poll_ms: u64,
     pub duration: Option<f64>,
     pub quiet: bool,
@@ -88,6 +101,9 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Strin
         size: 32,
         parms: NeighParms::default(),
         announce: false,
+        proxies: Vec::new(),
+        proxy_parms: ProxyParms::default(),
+        forwarding: false,
         poll_ms: 1,
         duration: None,
         quiet: false,
@@ -131,6 +147,14 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Strin
             "--ucast" => a.parms.ucast_probes = num(&arg, it.next())?,
             "--mcast" => a.parms.mcast_probes = num(&arg, it.next())?,
             "--announce" => a.announce = true,
+            "--proxy" => {
+                let v: String = it.next().ok_or("--proxy needs ADDR or ADDR/LEN")?;
+                a.proxies
+                    .push(v.parse().map_err(|e| format!("--proxy {v}: {e}"))?);
+            }
+            "--proxy-delay" => a.proxy_parms.delay = num(&arg, it.next())?,
+            "--proxy-qlen" => a.proxy_parms.qlen = num(&arg, it.next())?,
+            "--forwarding" => a.forwarding = true,
             "--poll-ms" => a.poll_ms = num("--poll-ms", it.next())?,
             "--duration" => a.duration = Some(num("--duration", it.next())?),
             "--quiet" => a.quiet = true,
@@ -146,5 +170,6 @@ pub fn parse(mut it: impl Iterator<Item = String>) -> Result<Option<Args>, Strin
         return Err("give --ipv4 and/or --ipv6: the addresses this daemon owns".into());
     }
     a.parms.validate().map_err(|e| e.to_string())?;
+    a.proxy_parms.validate().map_err(|e| e.to_string())?;
     Ok(Some(a))
 }

@@ -7,7 +7,7 @@ use crate::args::{self, Args};
 use neighcache::proto::eth::{self, PacketType};
 use neighcache::proto::monitor::{self, Monitor};
 use neighcache::proto::packet::PacketSocket;
-use neighcache::proto::{Counter, Host, HostClock, Iface, Policy};
+use neighcache::proto::{Counter, Host, HostClock, Iface, Policy, Proxy};
 use neighcache::{DevId, NeighKey, NeighTable, NudState, TableConfig, Xmit};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -99,14 +99,35 @@ fn run(a: Args) -> Result<(), String> {
         parms: a.parms,
         ..TableConfig::default()
     };
+    // Proxying is a router's job (the kernel's IN_DEV_FORWARD and
+    // proxy_ndp): --proxy turns both on.
+    let proxying = !a.proxies.is_empty();
+    let policy = Policy {
+        forwarding: a.forwarding || proxying,
+        proxy_ndp: proxying,
+        ..Policy::default()
+    };
+    let dev = iface.dev;
+    let proxy = Arc::new(Proxy::new());
+    proxy
+        .add_device(dev, a.proxy_parms)
+        .map_err(|e| e.to_string())?;
+    for p in &a.proxies {
+        proxy.add(*p, Some(dev), false).map_err(|e| e.to_string())?;
+    }
     let host = Arc::new(
-        Host::with_error_hook(iface, Policy::default(), config, sock, Some(hook))
+        Host::with_proxy(iface, policy, config, sock, Some(hook), proxy)
             .map_err(|e| e.to_string())?,
     );
     for m in host.multicast_macs() {
         host.sink()
             .join_multicast(&m)
             .map_err(|e| format!("join {}: {e}", eth::fmt_mac(&m)))?;
+    }
+    if host.needs_all_multicast() {
+        host.sink()
+            .join_all_multicast()
+            .map_err(|e| format!("all-multicast: {e}"))?;
     }
     host.sink()
         .set_read_timeout(Some(Duration::from_millis(100)))
@@ -335,15 +356,20 @@ fn print_table(h: &H) {
     for e in h.v6().dump() {
         println!("{}", monitor::show_line(&e, name, true));
     }
+    for e in h.proxy().entries() {
+        let router = if e.router { " router" } else { "" };
+        println!("{} dev {name} proxy{router}", e.prefix);
+    }
     let (s4, s6) = (h.v4().stats(), h.v6().stats());
     println!(
-        "--- counters: sent {} queued {} flushed {} dropped {} probes {} failed-resolutions {}; proto: {} ---",
+        "--- counters: sent {} queued {} flushed {} dropped {} probes {} failed-resolutions {}; proto: {}; proxy queue: {:?} ---",
         s4.sent + s6.sent,
         s4.queued + s6.queued,
         s4.flushed + s6.flushed,
         s4.dropped() + s6.dropped(),
         s4.solicits + s6.solicits,
         s4.res_failed + s6.res_failed,
-        h.stats()
+        h.stats(),
+        h.proxy().stats()
     );
 }

@@ -8,6 +8,11 @@
 //! exit. `--flood SECS` measures how many frames per second it sustains to
 //! resolved peers.
 //!
+//! With `--proxy ADDR[/LEN]` it also answers ARP requests and Neighbor
+//! Solicitations for those addresses with its own MAC (proxy ARP/ND, the
+//! kernel's `ip neigh add proxy` with `forwarding` and `proxy_ndp`),
+//! broadcast/multicast ones after a random delay below `--proxy-delay`.
+//!
 //! The interface's own kernel stack must not own the same addresses (use an
 //! interface without them, or a network namespace).
 //!
@@ -20,6 +25,10 @@
 //! ip netns exec a cargo run --release --example neighd -- va \
 //!     --ipv4 198.18.0.1/24 --ipv6 2001:db8::1/64 --send 198.18.0.2 --send 2001:db8::2
 //! ip netns exec b ping -c1 198.18.0.1   # the kernel resolves us
+//! # proxying 198.18.0.64/26 and 2001:db8::50 for hosts behind us:
+//! ip netns exec a cargo run --release --example neighd -- va \
+//!     --ipv4 198.18.0.1/24 --ipv6 2001:db8::1/64 \
+//!     --proxy 198.18.0.64/26 --proxy 2001:db8::50 --proxy-delay 0
 //! ```
 
 #[cfg(all(target_os = "linux", not(any(feature = "loom", feature = "shuttle"))))]

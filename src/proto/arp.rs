@@ -19,6 +19,14 @@
 //!   `arp_accept` decides whether gratuitous ARPs and replies may create
 //!   entries;
 //! * `drop_gratuitous_arp` drops ARPs whose sender and target IP are equal.
+//! * a request for an address we proxy (a [`Proxy`] entry for the target on
+//!   this device, and `forwarding`): the sender's entry as for a request for
+//!   us, and a reply with our MAC for the target — at once if the request
+//!   was unicast to us (`PACKET_HOST`), `proxy_delay` is 0 or it is a queued
+//!   request whose delay ran out; otherwise the frame is queued
+//!   (`pneigh_enqueue`) and processed again when due. Never for a
+//!   duplicate-address probe, nor (stricter than the kernel, which relies on
+//!   its route checks) when sender and target are the same address.
 //!
 //! This module owns ARP only; frames come in whole (Ethernet header
 //! included) and go out whole.
@@ -26,6 +34,7 @@
 use super::error::{Counter, Layer, ProtoError, ProtoStats};
 use super::eth::{self, EthHeader, Mac, PacketType, BROADCAST, ETHERTYPE_ARP};
 use super::iface::{Iface, Policy};
+use super::proxy::{Proxied, Proxy, ProxyCtx};
 use super::{CacheAction, Untouched};
 use crate::{NeighOps, NeighTable, NudState, Probe, UpdateFlags};
 use smoltcp::wire::{ArpOperation, ArpPacket as ArpView, ArpRepr, EthernetAddress};
@@ -75,6 +84,8 @@ pub struct ArpRx {
     pub cache: CacheAction,
     /// A reply frame to transmit, if one is due.
     pub reply: Option<Vec<u8>>,
+    /// The request was for an address we proxy: what became of it.
+    pub proxy: Option<Proxied>,
 }
 
 /// Parse and validate an ARP frame received by `iface` (`arp_rcv` and the
@@ -160,19 +171,88 @@ pub fn receive<O: NeighOps<Ipv4Addr>>(
     frame: &[u8],
     stats: &ProtoStats,
 ) -> Result<ArpRx, ProtoError> {
-    stats.inc(Counter::RxFrames);
-    let rx = stats.track(process(table, iface, policy, frame))?;
-    stats.inc(Counter::RxArp);
+    receive_with_proxy(table, iface, policy, None, frame, stats)
+}
+
+/// [`receive`], also answering requests for the addresses of `proxy`'s
+/// entries. A request to be answered later is queued in the proxy
+/// ([`Proxied::Queued`]); whoever runs the queue
+/// ([`Proxy::take_due`]) calls this again with [`ProxyCtx::redo`] set. A
+/// redone frame is not counted as received again.
+pub fn receive_with_proxy<O: NeighOps<Ipv4Addr>>(
+    table: &NeighTable<Ipv4Addr, O>,
+    iface: &Iface,
+    policy: &Policy,
+    proxy: Option<ProxyCtx<'_>>,
+    frame: &[u8],
+    stats: &ProtoStats,
+) -> Result<ArpRx, ProtoError> {
+    let redo = proxy.is_some_and(|c| c.redo);
+    if !redo {
+        stats.inc(Counter::RxFrames);
+    }
+    let rx = stats.track(process(table, iface, policy, proxy, frame))?;
+    if !redo {
+        stats.inc(Counter::RxArp);
+    }
     if rx.reply.is_some() {
         stats.inc(Counter::ArpReplies);
+        if rx.proxy.is_some() {
+            stats.inc(Counter::ProxyReplies);
+        }
     }
     Ok(rx)
+}
+
+/// `neigh_event_ns`: the sender of a request we answer gets an entry,
+/// STALE, its address overriding whatever was cached.
+fn event_ns<O: NeighOps<Ipv4Addr>>(
+    table: &NeighTable<Ipv4Addr, O>,
+    sip: Ipv4Addr,
+    dev: crate::DevId,
+    sha: &Mac,
+) -> CacheAction {
+    match table.lookup_or_create(sip, dev) {
+        Ok(n) => {
+            let flags = UpdateFlags::OVERRIDE;
+            let result = table.update(&n, Some(sha), NudState::STALE, flags);
+            CacheAction::Updated {
+                state: NudState::STALE,
+                flags: Some(flags),
+                created: false,
+                result,
+            }
+        }
+        Err(e) => CacheAction::Refused(e),
+    }
+}
+
+/// The proxy entry answering for `tip`, if this request is one a proxy
+/// answers (`arp_process`: `IN_DEV_FORWARD`, a unicast target that is not
+/// ours, `pneigh_lookup`; and not sender = target, see the module docs).
+fn proxied<'a>(
+    ctx: Option<ProxyCtx<'a>>,
+    iface: &Iface,
+    policy: &Policy,
+    p: &ArpPacket,
+) -> Option<&'a Proxy> {
+    let ctx = ctx?;
+    let ok = p.op == ArpOp::Request
+        && policy.forwarding
+        && p.sender_ip != p.target_ip
+        && iface.is_unicast_v4(p.target_ip);
+    (ok && ctx
+        .proxy
+        .lookup(IpAddr::V4(p.target_ip), iface.dev)
+        .is_some())
+    .then_some(ctx.proxy)
 }
 
 fn process<O: NeighOps<Ipv4Addr>>(
     table: &NeighTable<Ipv4Addr, O>,
     iface: &Iface,
     policy: &Policy,
+    proxy: Option<ProxyCtx<'_>>,
     frame: &[u8],
 ) -> Result<ArpRx, ProtoError> {
     let (_, pkt_type, p) = parse(frame, iface)?;
@@ -190,6 +270,7 @@ fn process<O: NeighOps<Ipv4Addr>>(
         gratuitous: false,
         cache: CacheAction::Untouched(Untouched::NoEntry),
         reply: None,
+        proxy: None,
     };
     let for_us = p.op == ArpOp::Request && iface.owns_v4(tip);
     // RFC 2131/5227 duplicate-address probe: answer, cache nothing.
@@ -202,19 +283,22 @@ fn process<O: NeighOps<Ipv4Addr>>(
     }
     if for_us {
         // neigh_event_ns: create, STALE, OVERRIDE; reply only if we got an entry.
-        match table.lookup_or_create(sip, dev) {
-            Ok(n) => {
-                let flags = UpdateFlags::OVERRIDE;
-                let result = table.update(&n, Some(&sha), NudState::STALE, flags);
-                rx.cache = CacheAction::Updated {
-                    state: NudState::STALE,
-                    flags: Some(flags),
-                    created: false,
-                    result,
-                };
-                rx.reply = Some(reply_frame(iface, tip, sha, sip));
-            }
-            Err(e) => rx.cache = CacheAction::Refused(e),
+        rx.cache = event_ns(table, sip, dev, &sha);
+        if !matches!(rx.cache, CacheAction::Refused(_)) {
+            rx.reply = Some(reply_frame(iface, tip, sha, sip));
+        }
+        return Ok(rx);
+    }
+    if let Some(px) = proxied(proxy, iface, policy, &p) {
+        // The kernel replies whether or not neigh_event_ns got an entry.
+        rx.cache = event_ns(table, sip, dev, &sha);
+        let ctx = proxy.expect("proxied() had a context");
+        let delay = px.parms(dev).map_or(0, |d| d.delay);
+        if ctx.redo || pkt_type == PacketType::Host || delay == 0 {
+            rx.reply = Some(reply_frame(iface, tip, sha, sip));
+            rx.proxy = Some(Proxied::Answered);
+        } else {
+            rx.proxy = Some(px.enqueue(dev, frame, ctx.now));
         }
         return Ok(rx);
     }

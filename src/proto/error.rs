@@ -109,8 +109,9 @@ pub enum ProtoError {
     SolicitedNaToMulticast,
     /// An unsolicited NA dropped by policy (`drop_unsolicited_na`).
     UnsolicitedNaDropped,
-    /// A solicitation for an address that is not ours (no proxy, no
-    /// anycast): `SKB_DROP_REASON_IPV6_NDISC_NS_OTHERHOST`.
+    /// A solicitation for an address that is not ours and that we do not
+    /// proxy (no entry, or not `forwarding` + `proxy_ndp`; no anycast):
+    /// `SKB_DROP_REASON_IPV6_NDISC_NS_OTHERHOST`.
     NotOurAddress(IpAddr),
     /// An NA for an address with no cache entry: we never asked, and the
     /// policy does not create entries from untracked NAs.
@@ -310,11 +311,14 @@ pub enum Counter {
     AppProbes,
     /// ICMP echo replies sent by the responder.
     EchoReplies,
+    /// ARP replies and Neighbor Advertisements sent for proxied addresses
+    /// (also counted in `ArpReplies` / `NaSent`).
+    ProxyReplies,
 }
 
 impl Counter {
     /// Every counter, in order.
-    pub const ALL: [Counter; 13] = [
+    pub const ALL: [Counter; 14] = [
         Counter::RxFrames,
         Counter::RxArp,
         Counter::RxNdisc,
@@ -328,6 +332,7 @@ impl Counter {
         Counter::NaSent,
         Counter::AppProbes,
         Counter::EchoReplies,
+        Counter::ProxyReplies,
     ];
 }
 

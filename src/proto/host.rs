@@ -1,13 +1,15 @@
 //! [`Host`]: one Ethernet interface as a small IP host — an IPv4 (ARP) and
 //! an IPv6 (ND) neighbour table with [`WireOps`], receive dispatch (ARP,
 //! NS/NA, echo requests and other packets for our addresses), an echo
-//! responder, and helpers to originate UDP and echo packets through the
-//! cache (`resolve_output`: queued while resolving, sent with the cached
-//! header).
+//! responder, helpers to originate UDP and echo packets through the cache
+//! (`resolve_output`: queued while resolving, sent with the cached header),
+//! and proxy ARP/ND through a [`Proxy`] whose delayed answers run on the
+//! host's timers (`Host` is a [`TimerTarget`]: its two tables and its
+//! device's proxy queue, on one clock).
 //!
 //! This module owns the glue a daemon needs around the tables; the wire
-//! rules are in `proto::arp` and `proto::ndisc`, the socket
-//! is the caller's [`FrameSink`].
+//! rules are in `proto::arp` and `proto::ndisc`, the proxy entries and
+//! queue in `proto::proxy`, the socket is the caller's [`FrameSink`].
 
 use super::arp::{self, ArpRx};
 use super::error::{Counter, ProtoError, ProtoStats, ProtoStatsSnapshot};
@@ -16,10 +18,11 @@ use super::iface::{Iface, Policy};
 use super::ip::{self, Local};
 use super::ndisc::{self, NdRx};
 use super::ops::{ErrorHook, FrameSink, WireOps};
+use super::proxy::{Proxy, ProxyCtx};
 use super::L4Checksum;
 use crate::{
-    Clock, DeviceConfig, MonotonicClock, NeighError, NeighTable, TableConfig, Tick, TimerThread,
-    Xmit,
+    Clock, DeviceConfig, MonotonicClock, NeighError, NeighTable, TableConfig, Tick, TimerTarget,
+    TimerThread, Xmit,
 };
 use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -98,6 +101,7 @@ pub struct Host<S: FrameSink> {
     sink: Arc<S>,
     v4: Arc<Table4<S>>,
     v6: Arc<Table6<S>>,
+    proxy: Arc<Proxy>,
 }
 
 impl<S: FrameSink> Host<S> {
@@ -121,6 +125,21 @@ impl<S: FrameSink> Host<S> {
         sink: S,
         hook: Option<ErrorHook>,
     ) -> Result<Self, NeighError> {
+        Self::with_proxy(iface, policy, config, sink, hook, Arc::new(Proxy::new()))
+    }
+
+    /// As [`with_error_hook`](Self::with_error_hook), answering for the
+    /// entries of `proxy` (shared with other hosts for every-device
+    /// entries). The interface's device is registered with it (default
+    /// `proxy_delay` and `proxy_qlen`) unless it already is.
+    pub fn with_proxy(
+        iface: Iface,
+        policy: Policy,
+        config: TableConfig,
+        sink: S,
+        hook: Option<ErrorHook>,
+        proxy: Arc<Proxy>,
+    ) -> Result<Self, NeighError> {
         let iface = Arc::new(iface);
         let sink = Arc::new(sink);
         let stats = Arc::new(ProtoStats::new());
@@ -135,6 +154,7 @@ impl<S: FrameSink> Host<S> {
         let v6 = Arc::new(NeighTable::with_start(config, ops(), START_TICK)?);
         v4.add_device(iface.dev, DeviceConfig::ethernet(iface.mac, ETHERTYPE_IPV4))?;
         v6.add_device(iface.dev, DeviceConfig::ethernet(iface.mac, ETHERTYPE_IPV6))?;
+        proxy.ensure_device(iface.dev);
         Ok(Host {
             iface,
             policy,
@@ -142,7 +162,14 @@ impl<S: FrameSink> Host<S> {
             sink,
             v4,
             v6,
+            proxy,
         })
+    }
+
+    /// The proxy entries this host answers for, and their queue
+    /// (`ip neigh add proxy ADDR dev DEV`: `host.proxy().add(..)`).
+    pub fn proxy(&self) -> &Arc<Proxy> {
+        &self.proxy
     }
 
     /// The interface.
@@ -175,26 +202,48 @@ impl<S: FrameSink> Host<S> {
         self.stats.snapshot()
     }
 
-    /// Start one timer thread per table (`run_timers` every `period`, from
-    /// `clock`, which must read at least [`START_TICK`]). They stop when
-    /// dropped.
-    pub fn spawn_timers(&self, clock: HostClock, period: Duration) -> [TimerThread; 2] {
-        [
-            self.v4.spawn_timer_thread(clock, period),
-            self.v6.spawn_timer_thread(clock, period),
-        ]
+    /// Start a timer thread running this host ([`TimerTarget`]: both
+    /// tables and the proxy queue) every `period`, from `clock`, which must
+    /// read at least [`START_TICK`]. It stops when dropped.
+    pub fn spawn_timers(self: &Arc<Self>, clock: HostClock, period: Duration) -> TimerThread {
+        TimerThread::spawn(self.clone(), clock, period)
+    }
+
+    /// Process the requests of our device's proxy queue that are due at
+    /// `now` (`neigh_proxy_process`), one at a time, each answered as a
+    /// request that waited (`LOCALLY_ENQUEUED`). Returns how many were
+    /// processed. A panicking sink or table callback propagates; the
+    /// requests not yet taken out stay queued.
+    pub fn run_proxy(&self, now: Tick) -> usize {
+        let mut n = 0;
+        while let Some(frame) = self.proxy.take_due(self.iface.dev, now) {
+            n += 1;
+            // Refusals are counted in the protocol statistics.
+            let _ = self.dispatch(&frame, L4Checksum::Trusted, true);
+        }
+        n
     }
 
     /// The multicast MACs the interface must receive: all-nodes and the
-    /// solicited-node groups of our IPv6 addresses.
+    /// solicited-node groups of our IPv6 addresses and of the IPv6
+    /// addresses we proxy on it (a proxied IPv6 *prefix* needs every
+    /// multicast frame: [`needs_all_multicast`](Self::needs_all_multicast)).
     pub fn multicast_macs(&self) -> Vec<Mac> {
         let mut v = vec![eth::ipv6_multicast_mac(&ndisc::ALL_NODES)];
+        let proxied = self.proxy.entries().into_iter().filter_map(|e| {
+            let mine = e.dev.is_none_or(|d| d == self.iface.dev);
+            match e.prefix.addr() {
+                IpAddr::V6(a) if mine && e.prefix.is_host() => Some(a),
+                _ => None,
+            }
+        });
         let addrs = self
             .iface
             .ipv6
             .map(|a| a.addr)
             .into_iter()
-            .chain(self.iface.link_local_addr());
+            .chain(self.iface.link_local_addr())
+            .chain(proxied);
         for a in addrs {
             let m = eth::ipv6_multicast_mac(&eth::solicited_node(&a));
             if !v.contains(&m) {
@@ -202,6 +251,17 @@ impl<S: FrameSink> Host<S> {
             }
         }
         v
+    }
+
+    /// Does the interface need every multicast frame (`PACKET_MR_ALLMULTI`)?
+    /// Yes when we proxy an IPv6 prefix on it: its solicitations go to
+    /// solicited-node groups we cannot enumerate.
+    pub fn needs_all_multicast(&self) -> bool {
+        self.proxy.entries().iter().any(|e| {
+            e.dev.is_none_or(|d| d == self.iface.dev)
+                && e.prefix.addr().is_ipv6()
+                && !e.prefix.is_host()
+        })
     }
 
     /// Handle one received Ethernet frame: ARP and NS/NA update the tables
@@ -215,26 +275,49 @@ impl<S: FrameSink> Host<S> {
     /// [`receive`](Self::receive), trusting layer-4 checksums if `csum`
     /// says the device vouched for them (see [`L4Checksum`]).
     pub fn receive_with(&self, frame: &[u8], csum: L4Checksum) -> Result<RxEvent, ProtoError> {
+        self.dispatch(frame, csum, false)
+    }
+
+    /// `redo`: a proxied request whose delay ran out.
+    fn dispatch(&self, frame: &[u8], csum: L4Checksum, redo: bool) -> Result<RxEvent, ProtoError> {
         let ethertype = eth::parse(frame).map(|(h, _)| h.ethertype);
+        let ctx = |now| {
+            Some(ProxyCtx {
+                proxy: &self.proxy,
+                now,
+                redo,
+            })
+        };
         match ethertype {
             Ok(ETHERTYPE_ARP) => {
-                let rx = arp::receive(&self.v4, &self.iface, &self.policy, frame, &self.stats)?;
+                let rx = arp::receive_with_proxy(
+                    &self.v4,
+                    &self.iface,
+                    &self.policy,
+                    ctx(self.v4.jiffies()),
+                    frame,
+                    &self.stats,
+                )?;
                 if let Some(r) = &rx.reply {
                     self.send_frame(r);
                 }
                 Ok(RxEvent::Arp(rx))
             }
             Ok(ETHERTYPE_IPV6) if is_ndisc(&frame[eth::HEADER_LEN..]) => {
-                let rx = ndisc::receive(
+                let rx = ndisc::receive_with_proxy(
                     &self.v6,
                     &self.iface,
                     &self.policy,
+                    ctx(self.v6.jiffies()),
                     frame,
                     csum,
                     &self.stats,
                 )?;
                 if let Some(r) = &rx.reply {
                     self.stats.inc(Counter::NaSent);
+                    if rx.proxy.is_some() {
+                        self.stats.inc(Counter::ProxyReplies);
+                    }
                     match r.eth_dst {
                         Some(mac) => {
                             let f = eth::build(
@@ -316,11 +399,9 @@ impl<S: FrameSink> Host<S> {
     pub fn source_for(&self, dst: IpAddr) -> Result<IpAddr, SendError> {
         match dst {
             IpAddr::V4(_) => self.iface.ipv4.map(|a| IpAddr::V4(a.addr)),
-            IpAddr::V6(d) if d.segments()[0] & 0xffc0 == 0xfe80 => self
-                .iface
-                .link_local_addr()
-                .or(self.iface.ipv6.map(|a| a.addr))
-                .map(IpAddr::V6),
+            IpAddr::V6(d) if d.segments()[0] & 0xffc0 == 0xfe80 => {
+                self.iface.ipv6_source_for(d).map(IpAddr::V6)
+            }
             IpAddr::V6(_) => self.iface.ipv6.map(|a| IpAddr::V6(a.addr)),
         }
         .ok_or(SendError::NoSourceAddress(dst))
@@ -383,6 +464,30 @@ impl<S: FrameSink> Host<S> {
         for f in frames.into_iter().flatten() {
             self.send_frame(&f);
         }
+    }
+}
+
+/// The host's timers: both tables and its device's proxy queue, on one
+/// clock (drive it with [`Host::spawn_timers`] or any [`TimerTarget`]
+/// driver).
+impl<S: FrameSink> TimerTarget for Host<S> {
+    /// Run both tables to `now`, then the proxy requests due by then.
+    /// Every part runs even if another fails; the first error is returned.
+    fn run_timers(&self, now: Tick) -> Result<usize, NeighError> {
+        let a = self.v4.run_timers(now);
+        let b = self.v6.run_timers(now);
+        let c = self.run_proxy(now);
+        Ok(a? + b? + c)
+    }
+
+    fn next_event(&self) -> Tick {
+        let dev = self.iface.dev;
+        let tables = self.v4.next_event().min(self.v6.next_event());
+        self.proxy.next_due(dev).map_or(tables, |t| t.min(tables))
+    }
+
+    fn jiffies(&self) -> Tick {
+        self.v4.jiffies().min(self.v6.jiffies())
     }
 }
 

@@ -122,6 +122,19 @@ impl Iface {
         self.ipv6.map(|a| a.addr).or_else(|| self.link_local_addr())
     }
 
+    /// Our source address for packets to `dst` (`ipv6_dev_get_saddr` with
+    /// our one or two addresses): the link-local one for a link-local or
+    /// link-scope multicast destination if we have it, else our address.
+    pub fn ipv6_source_for(&self, dst: Ipv6Addr) -> Option<Ipv6Addr> {
+        let link_scope = dst.segments()[0] & 0xffc0 == 0xfe80
+            || (dst.is_multicast() && dst.segments()[0] & 0x000f == 2);
+        if link_scope {
+            self.link_local_addr().or(self.ipv6.map(|a| a.addr))
+        } else {
+            self.ipv6_source()
+        }
+    }
+
     /// `inet_addr_type(sip) == RTN_UNICAST` from this host's view: not
     /// ours, not 0.0.0.0, not a broadcast (limited or our subnet's), not
     /// multicast, not loopback.
@@ -183,8 +196,13 @@ pub struct Policy {
     /// `net.ipv6.conf.<dev>.accept_untracked_na`.
     pub accept_untracked_na: UntrackedNa,
     /// `forwarding`: we are a router (R flag in our NAs; untracked NAs are
-    /// considered only by routers).
+    /// considered only by routers; proxy entries are answered only by
+    /// routers, `IN_DEV_FORWARD` / `cnf.forwarding`).
     pub forwarding: bool,
+    /// `net.ipv6.conf.<dev>.proxy_ndp`: answer Neighbor Solicitations for
+    /// proxied addresses (with `forwarding`). Proxy ARP needs no such
+    /// switch, as in the kernel: an entry is enough.
+    pub proxy_ndp: bool,
 }
 
 impl Policy {
@@ -233,11 +251,22 @@ mod tests {
         assert!(i.on_link_v6("fe80::1".parse().unwrap()));
         assert!(!i.on_link_v6("2001:db9::1".parse().unwrap()));
         assert!(!i.owns_v6(eth::link_local(&i.mac)));
+        let global: Ipv6Addr = "2001:db8::1".parse().unwrap();
+        let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+        assert_eq!(i.ipv6_source_for(all_nodes), Some(global));
         let ll = Iface {
             link_local: true,
             ..i
         };
         assert!(ll.owns_v6(eth::link_local(&ll.mac)));
+        let lla = eth::link_local(&ll.mac);
+        assert_eq!(ll.ipv6_source_for(all_nodes), Some(lla));
+        assert_eq!(ll.ipv6_source_for("fe80::9".parse().unwrap()), Some(lla));
+        assert_eq!(
+            ll.ipv6_source_for("2001:db8::9".parse().unwrap()),
+            Some(global)
+        );
+        assert_eq!(ll.ipv6_source_for("ff05::2".parse().unwrap()), Some(global));
         assert_eq!(
             Ipv4If {
                 addr: Ipv4Addr::new(10, 0, 0, 1),
@@ -255,5 +284,6 @@ mod tests {
         assert!(!p.arp_accept_allows(&i, Ipv4Addr::new(198, 18, 0, 2)));
         assert!(!p.untracked_na_allows(&i, "2001:db8::2".parse().unwrap()));
         assert!(!p.drop_gratuitous_arp && !p.drop_unsolicited_na && !p.forwarding);
+        assert!(!p.proxy_ndp);
     }
 }

@@ -22,6 +22,8 @@
 //! * [`arp`]: `arp_process`, `arp_solicit`, ARP replies.
 //! * [`ndisc`]: `ndisc_recv_ns`, `ndisc_recv_na`, `ndisc_solicit`,
 //!   `ndisc_send_na`.
+//! * [`proxy`]: proxy ARP / proxy ND entries (`pneigh`, `ip neigh add
+//!   proxy`) and the delayed-answer queue (`proxy_delay`, `proxy_qlen`).
 //! * [`ip`]: the few IPv4/IPv6 packets a daemon originates (UDP, ICMP echo).
 //! * [`ops`]: [`WireOps`], a [`NeighOps`](crate::NeighOps)
 //!   that sends frames through a [`FrameSink`].
@@ -37,6 +39,10 @@
 //! `NdiscRepr` with options, checksums); the kernel's validation rules are
 //! applied on top (option lengths, first-option-wins, hop limit 255, ...).
 //! No smoltcp type appears in this module's public API.
+//!
+//! Proxying (answering for addresses that are not ours) needs
+//! [`Policy::forwarding`], and for IPv6 also [`Policy::proxy_ndp`], as in
+//! the kernel; see [`proxy`] for what differs.
 //!
 //! Where this layer is deliberately stricter than Linux (it refuses a
 //! multicast, broadcast or all-zero sender MAC, and a multicast, broadcast
@@ -54,12 +60,14 @@ pub mod ndisc;
 pub mod ops;
 #[cfg(target_os = "linux")]
 pub mod packet;
+pub mod proxy;
 
 pub use error::{Counter, ErrorKind, Layer, ProtoError, ProtoStats, ProtoStatsSnapshot};
 pub use eth::{Mac, PacketType};
 pub use host::{Host, HostClock, RxEvent, SendError, START_TICK};
 pub use iface::{ArpAccept, Iface, Ipv4If, Ipv6If, Policy, UntrackedNa};
 pub use ops::{FrameSink, WireOps};
+pub use proxy::{Prefix, Proxied, Proxy, ProxyEntry, ProxyError, ProxyParms, ProxyStats};
 
 use crate::{NeighError, NudState, UpdateFlags};
 
@@ -116,4 +124,8 @@ pub enum Untouched {
     NoSourceLladdr,
     /// An NA for a FAILED entry: ignored, as `ndisc_recv_na` does.
     FailedEntry,
+    /// A solicitation for a proxied address, queued for `proxy_delay`
+    /// (`pneigh_enqueue` comes before the cache update in `ndisc_recv_ns`):
+    /// the sender's entry is updated when it is answered.
+    ProxyQueued,
 }

@@ -18,6 +18,10 @@
 //!   and a target link-layer address only if the NS was multicast) is sent
 //!   **through the cache** to the sender, as the kernel's NA goes through
 //!   the sender's neighbour entry;
+//! * NS for an address we [`Proxy`](super::Proxy) (`forwarding`, `proxy_ndp`):
+//!   a multicast one is first queued for `proxy_delay` unless 0 or redone;
+//!   then as for ours, but the NA is from our own address, O=0, R from the
+//!   entry (`pndisc_is_router`);
 //! * NA: a solicited NA to a multicast destination is dropped; S=1 asks for
 //!   REACHABLE, S=0 for STALE; O=0 does not override a different cached
 //!   address (WEAK_OVERRIDE: a CONNECTED entry only becomes STALE); the R
@@ -32,6 +36,7 @@
 use super::error::{Counter, Layer, ProtoError, ProtoStats};
 use super::eth::{self, EthHeader, Mac, PacketType, ETHERTYPE_IPV6};
 use super::iface::{Iface, Policy};
+use super::proxy::{Proxied, ProxyCtx};
 use super::{CacheAction, L4Checksum, Untouched};
 use crate::{NeighOps, NeighTable, NudState, Probe, UpdateFlags};
 use smoltcp::phy::ChecksumCapabilities;
@@ -111,6 +116,10 @@ pub struct NdRx {
     pub cache: CacheAction,
     /// The NA to send, if one is due.
     pub reply: Option<NaReply>,
+    /// The NS was for an address we proxy and was answered or queued
+    /// (`None` too if no NA could be sent: no entry for a multicast NS
+    /// without a source link-layer option, no source address).
+    pub proxy: Option<Proxied>,
 }
 
 /// Parse and validate an NS/NA frame received by `iface`.
@@ -275,16 +284,55 @@ pub fn receive<O: NeighOps<Ipv6Addr>>(
     csum: L4Checksum,
     stats: &ProtoStats,
 ) -> Result<NdRx, ProtoError> {
-    stats.inc(Counter::RxFrames);
-    let rx = stats.track(process(table, iface, policy, frame, csum))?;
-    stats.inc(Counter::RxNdisc);
+    receive_with_proxy(table, iface, policy, None, frame, csum, stats)
+}
+
+/// [`receive`], also answering solicitations for the addresses of
+/// `proxy`'s entries (with `forwarding` and `proxy_ndp`). A solicitation to
+/// be answered later is queued in the proxy ([`Proxied::Queued`]); whoever
+/// runs the queue calls this again with [`ProxyCtx::redo`] set. A redone
+/// frame is not counted as received again.
+pub fn receive_with_proxy<O: NeighOps<Ipv6Addr>>(
+    table: &NeighTable<Ipv6Addr, O>,
+    iface: &Iface,
+    policy: &Policy,
+    proxy: Option<ProxyCtx<'_>>,
+    frame: &[u8],
+    csum: L4Checksum,
+    stats: &ProtoStats,
+) -> Result<NdRx, ProtoError> {
+    let redo = proxy.is_some_and(|c| c.redo);
+    if !redo {
+        stats.inc(Counter::RxFrames);
+    }
+    let rx = stats.track(process(table, iface, policy, proxy, frame, csum))?;
+    if !redo {
+        stats.inc(Counter::RxNdisc);
+    }
     Ok(rx)
+}
+
+/// `ndisc_send_na` from our address for `dst`, or nothing if we have none
+/// (`ipv6_dev_get_saddr` failed): the NA a proxy sends.
+fn proxy_na(
+    iface: &Iface,
+    target: Ipv6Addr,
+    dst: Ipv6Addr,
+    router: bool,
+    solicited: bool,
+    with_tllao: bool,
+) -> Option<Vec<u8>> {
+    let src = iface.ipv6_source_for(dst)?;
+    Some(na_packet_from(
+        iface, src, target, dst, router, solicited, false, with_tllao,
+    ))
 }
 
 fn process<O: NeighOps<Ipv6Addr>>(
     table: &NeighTable<Ipv6Addr, O>,
     iface: &Iface,
     policy: &Policy,
+    proxy: Option<ProxyCtx<'_>>,
     frame: &[u8],
     csum: L4Checksum,
 ) -> Result<NdRx, ProtoError> {
@@ -294,18 +342,34 @@ fn process<O: NeighOps<Ipv6Addr>>(
         pkt_type,
         cache: CacheAction::Untouched(Untouched::NoEntry),
         reply: None,
+        proxy: None,
     };
     let dev = iface.dev;
     match p.msg {
         NdMsg::Solicit { target, sllao } => {
+            let inc = p.dst.is_multicast();
+            // `Some(router flag)`: an NS for an address we proxy.
+            let mut proxied = None;
             if !iface.owns_v6(target) {
-                return Err(ProtoError::NotOurAddress(IpAddr::V6(target)));
+                let entry = proxy
+                    .filter(|_| policy.forwarding && policy.proxy_ndp)
+                    .and_then(|c| Some((c, c.proxy.lookup(IpAddr::V6(target), dev)?)));
+                let Some((ctx, e)) = entry else {
+                    return Err(ProtoError::NotOurAddress(IpAddr::V6(target)));
+                };
+                let delay = ctx.proxy.parms(dev).map_or(0, |d| d.delay);
+                if !ctx.redo && pkt_type != PacketType::Host && inc && delay != 0 {
+                    rx.cache = CacheAction::Untouched(Untouched::ProxyQueued);
+                    rx.proxy = Some(ctx.proxy.enqueue(dev, frame, ctx.now));
+                    return Ok(rx);
+                }
+                proxied = Some(e.router);
             }
             if p.src.is_unspecified() {
                 rx.cache = CacheAction::Untouched(Untouched::DadProbe);
-                rx.reply = Some(NaReply {
-                    dst: ALL_NODES,
-                    packet: na_packet(
+                let packet = match proxied {
+                    Some(r) => proxy_na(iface, target, ALL_NODES, r, false, true),
+                    None => Some(na_packet(
                         iface,
                         target,
                         ALL_NODES,
@@ -313,15 +377,19 @@ fn process<O: NeighOps<Ipv6Addr>>(
                         false,
                         true,
                         true,
-                    ),
+                    )),
+                };
+                rx.reply = packet.map(|packet| NaReply {
+                    dst: ALL_NODES,
+                    packet,
                     eth_dst: Some(eth::ipv6_multicast_mac(&ALL_NODES)),
                 });
+                rx.proxy = proxied.and(rx.reply.as_ref()).map(|_| Proxied::Answered);
                 return Ok(rx);
             }
             if iface.owns_v6(p.src) {
                 return Err(ProtoError::DuplicateAddress(IpAddr::V6(p.src)));
             }
-            let inc = p.dst.is_multicast();
             let entry = if !inc || sllao.is_some() {
                 table.lookup_or_create(p.src, dev).map(Some)
             } else {
@@ -338,15 +406,28 @@ fn process<O: NeighOps<Ipv6Addr>>(
                         created: false,
                         result,
                     };
-                    rx.reply = Some(NaReply {
+                    let packet = match proxied {
+                        Some(r) => proxy_na(iface, target, p.src, r, true, inc),
+                        None => Some(na_packet(
+                            iface,
+                            target,
+                            p.src,
+                            policy.forwarding,
+                            true,
+                            inc,
+                            inc,
+                        )),
+                    };
+                    rx.reply = packet.map(|packet| NaReply {
                         dst: p.src,
-                        packet: na_packet(iface, target, p.src, policy.forwarding, true, inc, inc),
+                        packet,
                         eth_dst: None,
                     });
                 }
                 Ok(None) => rx.cache = CacheAction::Untouched(Untouched::NoSourceLladdr),
                 Err(e) => rx.cache = CacheAction::Refused(e),
             }
+            rx.proxy = proxied.and(rx.reply.as_ref()).map(|_| Proxied::Answered);
         }
         NdMsg::Advert {
             target,
@@ -439,6 +520,24 @@ pub fn na_packet(
     override_: bool,
     with_tllao: bool,
 ) -> Vec<u8> {
+    na_packet_from(
+        iface, target, target, dst, router, solicited, override_, with_tllao,
+    )
+}
+
+/// [`na_packet`] from the IPv6 source `src`: a proxy's NA for `target`
+/// comes from the proxy's own address.
+#[allow(clippy::too_many_arguments)] // one per NA field, as ndisc_send_na
+pub fn na_packet_from(
+    iface: &Iface,
+    src: Ipv6Addr,
+    target: Ipv6Addr,
+    dst: Ipv6Addr,
+    router: bool,
+    solicited: bool,
+    override_: bool,
+    with_tllao: bool,
+) -> Vec<u8> {
     let mut flags = NdiscNeighborFlags::empty();
     flags.set(NdiscNeighborFlags::ROUTER, router);
     flags.set(NdiscNeighborFlags::SOLICITED, solicited);
@@ -448,7 +547,7 @@ pub fn na_packet(
         target_addr: target,
         lladdr: with_tllao.then(|| RawHardwareAddress::from_bytes(&iface.mac)),
     });
-    ipv6_packet(target, dst, &repr)
+    ipv6_packet(src, dst, &repr)
 }
 
 /// `ndisc_ns_create`: an NS for `target` from `src` to `dst`, with our MAC

@@ -25,6 +25,7 @@ const ETH_P_ALL: u16 = 0x0003;
 const SOL_PACKET: libc::c_int = 263;
 const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
 const PACKET_MR_MULTICAST: libc::c_int = 0;
+const PACKET_MR_ALLMULTI: libc::c_int = 2;
 const PACKET_AUXDATA: libc::c_int = 8;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 const TP_STATUS_CSUMNOTREADY: u32 = 1 << 3;
@@ -207,6 +208,19 @@ impl PacketSocket {
             mr_address: [0; 8],
         };
         mr.mr_address[..6].copy_from_slice(mac);
+        setsockopt(&self.sock, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr)
+    }
+
+    /// Receive every multicast frame of the interface
+    /// (`PACKET_MR_ALLMULTI`): needed to hear Neighbor Solicitations for a
+    /// proxied IPv6 prefix, whose solicited-node groups cannot be listed.
+    pub fn join_all_multicast(&self) -> io::Result<()> {
+        let mr = PacketMreq {
+            mr_ifindex: self.ifindex as libc::c_int,
+            mr_type: PACKET_MR_ALLMULTI as libc::c_ushort,
+            mr_alen: 0,
+            mr_address: [0; 8],
+        };
         setsockopt(&self.sock, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr)
     }
 

@@ -11,6 +11,11 @@
 //!   differences (`verdict::EXPECTED_UNTIL_FIXED`) are reported apart; the
 //!   test fails only on an unexplained mismatch.
 //!
+//! * `proxy_differential_against_the_kernel`: the kernel as a proxy ARP /
+//!   proxy ND host (`ip neigh add proxy`, `proxy_arp` with a route,
+//!   `proxy_ndp`) versus neighcache's `Proxy`, asked by a Linux requester,
+//!   with `proxy_delay` 0 and 800 ms: same answer, similar timing (`proxy`).
+//!
 //! Without root or network namespaces the tests print why and pass, except
 //! with `CI=true`, where they fail. They are timing-sensitive and run only
 //! in release builds (`cargo test --release --test kernel_peer`); a debug
@@ -24,6 +29,8 @@
 
 mod netlink;
 mod netns;
+mod proxy;
+mod proxy_side;
 mod resolver;
 mod scenario;
 mod topo;
@@ -180,5 +187,32 @@ fn lifecycle_differential_against_the_kernel() {
         unexplained.is_empty(),
         "unexplained differences from the kernel:\n  {}",
         unexplained.join("\n  ")
+    );
+}
+
+#[test]
+fn proxy_differential_against_the_kernel() {
+    let Some(_g) = setup("proxy_differential_against_the_kernel") else {
+        return;
+    };
+    let k = proxy_side::Side::new("pk", false).expect("kernel proxy pair");
+    let o = proxy_side::Side::new("po", true).expect("our proxy pair");
+    let (kobs, oobs) = std::thread::scope(|s| {
+        let kt = s.spawn(|| proxy::observe(&k));
+        let ot = s.spawn(|| proxy::observe(&o));
+        (
+            kt.join().expect("kernel side"),
+            ot.join().expect("our side"),
+        )
+    });
+    let ctx = verdict::Ctx {
+        hz: kernel_hz(),
+        jitter_ms: k.late_ms().max(o.late_ms()),
+    };
+    let bad = proxy::report(&ctx, &kobs, &oobs);
+    assert!(
+        bad.is_empty(),
+        "proxy: unexplained differences from the kernel:\n  {}",
+        bad.join("\n  ")
     );
 }

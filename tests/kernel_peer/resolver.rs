@@ -191,7 +191,7 @@ pub struct OursResolver {
     pub host: Arc<Host<PacketSocket>>,
     stop: Arc<AtomicBool>,
     rx: Mutex<Option<JoinHandle<()>>>,
-    _timers: [TimerThread; 2],
+    _timers: TimerThread,
 }
 
 impl OursResolver {

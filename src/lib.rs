@@ -27,9 +27,10 @@ pub use error::NeighError;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use neigh::TimerThread;
 pub use neigh::{
-    DevId, DeviceConfig, DropReason, EventSend, GcReport, LinkHeader, LlAddr, NeighHandle,
-    NeighInfo, NeighKey, NeighOps, NeighStats, NeighTable, Neighbour, NudState, Packet, Probe,
-    TimersView, UpdateFlags, Xmit,
+    DevId, DeviceConfig, DropReason, EventFilter, EventKind, EventReceiver, EventSend, GcReport,
+    LinkHeader, LlAddr, NeighEvent, NeighFlags, NeighHandle, NeighInfo, NeighKey, NeighOps,
+    NeighStats, NeighTable, Neighbour, NudState, Packet, Probe, Received, TimersView, UpdateFlags,
+    Xmit,
 };
 pub use parms::{ConfigError, NeighParms, TableConfig, HZ};
 pub use timer::{Tick, MAX_TICK};

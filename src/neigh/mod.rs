@@ -25,22 +25,31 @@ mod timer_thread;
 pub use entry::Neighbour;
 pub use key::{DevId, NeighKey};
 pub use lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
-pub use nud::{NudState, UpdateFlags};
+pub use nud::{NeighFlags, NudState, UpdateFlags};
 pub use stats::{DropReason, NeighStats};
 pub use table::{
-    DeviceConfig, EventSend, GcReport, LinkHeader, NeighHandle, NeighInfo, NeighTable, TimersView,
-    Xmit,
+    DeviceConfig, EventFilter, EventKind, EventReceiver, EventSend, GcReport, LinkHeader,
+    NeighEvent, NeighHandle, NeighInfo, NeighTable, Received, TimersView, Xmit, MAX_EVENT_QUEUE,
 };
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_thread::TimerThread;
 
 /// A packet the cache can queue while a neighbour resolves.
 pub trait Packet: Send + 'static {
-    /// Length in bytes, for `unres_qlen_bytes`.
+    /// Length in bytes.
     fn len(&self) -> usize;
     /// Is the packet empty?
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// The bytes the packet is charged against `unres_qlen_bytes` (the
+    /// kernel's `skb->truesize`): by default its length plus
+    /// [`SKB_TRUESIZE_OVERHEAD`](crate::parms::SKB_TRUESIZE_OVERHEAD), so a
+    /// burst of small packets is cut where Linux cuts it. Called once per
+    /// queued packet, before any cache lock is taken.
+    fn truesize(&self) -> usize {
+        self.len()
+            .saturating_add(crate::parms::SKB_TRUESIZE_OVERHEAD)
     }
 }
 

@@ -2,16 +2,20 @@
 //! randomised reachable time and the link-layer header they build
 //! (`header_ops->cache`), and the table's device registry.
 //!
-//! Rules: the registry is the `devices` map under the table lock; a
-//! `Device` is immutable once registered except its `reachable_time`, which
-//! periodic GC re-draws. Input naming a device is validated here before the
+//! Rules: the registry is the `devices` map under the table lock. A
+//! `Device`'s link configuration is immutable once registered; its
+//! parameters change at run time (`set_device_parms`, the sysctl /
+//! `RTM_SETNEIGHTBL` analogue) only under the table lock, and are read
+//! lock-free as one consistent snapshot ([`ParmsCell`]); its
+//! `reachable_time` is re-drawn under the table lock (periodic GC, a
+//! parameter change). Input naming a device is validated here before the
 //! table changes anything.
 
 use super::{NeighTable, TableLocked};
 use crate::error::NeighError;
 use crate::neigh::lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
 use crate::neigh::{DevId, NeighKey, NeighOps};
-use crate::parms::NeighParms;
+use crate::parms::{NeighParms, PARMS_WORDS};
 use crate::sync::{self, plain, Ordering};
 use crate::timer::{Tick, TimerWheel};
 
@@ -66,19 +70,92 @@ impl DeviceConfig {
     }
 }
 
+/// A device's parameters, changed at run time under the table lock and read
+/// without it as one consistent snapshot: a sequence count over words
+/// (a seqlock without a data race, as the entry's header). Writers are
+/// serialised by the table lock; a reader retries while a write overlaps,
+/// so it never sees half of one set and half of another.
+///
+/// Unmodelled (`sync::plain`) atomics: the parameters order nothing else
+/// (each reader takes one snapshot and uses it under its own entry lock),
+/// and under the model checkers a write runs between two scheduling points,
+/// so the model explores the protocol around a change (old or new
+/// snapshot) rather than the seqlock's retries, which the real-thread test
+/// `parms_snapshots_are_never_torn` exercises.
+pub(crate) struct ParmsCell {
+    seq: plain::AtomicU32,
+    words: [plain::AtomicU64; PARMS_WORDS],
+}
+
+impl ParmsCell {
+    fn new(p: NeighParms) -> Self {
+        ParmsCell {
+            seq: plain::AtomicU32::new(0),
+            words: p.to_words().map(plain::AtomicU64::new),
+        }
+    }
+
+    /// A consistent snapshot.
+    pub(crate) fn get(&self) -> NeighParms {
+        loop {
+            // Acquire: pairs with the Release store that ends a write in
+            // `set`, so the words read below are at least that new.
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                // Relaxed: validated by the sequence re-check below.
+                let w = core::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+                // Acquire: orders the word loads before the re-check (pairs
+                // with the writer's Release fence after its odd store).
+                std::sync::atomic::fence(Ordering::Acquire);
+                // Relaxed: ordered by the fence above.
+                if self.seq.load(Ordering::Relaxed) == s1 {
+                    return NeighParms::from_words(w);
+                }
+            }
+            core::hint::spin_loop();
+        }
+    }
+
+    /// Replace the parameters; the caller holds the table lock (the only
+    /// writer).
+    fn set(&self, _tbl: &TableLocked, p: NeighParms) {
+        // Relaxed: writers are serialised by the table lock.
+        let s = self.seq.load(Ordering::Relaxed);
+        // Relaxed + the fence: the odd count is ordered before the word
+        // stores (pairs with the reader's Acquire fence).
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        std::sync::atomic::fence(Ordering::Release);
+        for (w, v) in self.words.iter().zip(p.to_words()) {
+            // Relaxed: published by the Release store below.
+            w.store(v, Ordering::Relaxed);
+        }
+        // Release: pairs with the reader's Acquire load of the count.
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+}
+
 /// A registered device: configuration plus the shared timer wheel, so that an
 /// entry can report its own destruction to the wheel wherever it is freed.
 pub(crate) struct Device {
     pub(crate) id: DevId,
     pub(crate) cfg: DeviceConfig,
-    pub(crate) parms: NeighParms,
+    /// The device's `neigh_parms`: see [`Device::parms`].
+    parms: ParmsCell,
     /// `parms->reachable_time`: base_reachable_time randomised to 0.5x-1.5x,
-    /// re-drawn by the periodic GC.
+    /// re-drawn by the periodic GC and by a parameter change.
     pub(crate) reachable_time: plain::AtomicU64,
     pub(crate) wheel: sync::Arc<TimerWheel>,
 }
 
 impl Device {
+    /// The device's parameters now (one consistent snapshot). Each
+    /// operation takes one snapshot and decides with it, so a concurrent
+    /// change governs the entry's next event, never half of this one.
+    #[inline]
+    pub(crate) fn parms(&self) -> NeighParms {
+        self.parms.get()
+    }
+
     pub(crate) fn reachable_time(&self) -> Tick {
         // Relaxed: a tuning value; any recent draw is as good as another.
         self.reachable_time.load(Ordering::Relaxed)
@@ -123,9 +200,13 @@ pub(super) fn check_lladdr(device: &Device, lladdr: &[u8]) -> Result<LlAddr, Nei
 }
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
-    /// Register a device. Its parameters (or the table's) are validated.
+    /// Register a device. Its parameters (or a copy of the table's
+    /// defaults, as `neigh_parms_alloc` makes) are validated.
     pub fn add_device(&self, dev: DevId, cfg: DeviceConfig) -> Result<(), NeighError> {
-        let parms = cfg.parms.unwrap_or(self.config.parms);
+        let parms = match cfg.parms {
+            Some(p) => p,
+            None => self.lock.lock().cfg.parms,
+        };
         parms.validate()?;
         let max = match cfg.header {
             LinkHeader::Ethernet { .. } => 6,
@@ -157,12 +238,37 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let device = Device {
             id: dev,
             cfg,
-            parms,
+            parms: ParmsCell::new(parms),
             reachable_time: plain::AtomicU64::new(reach),
             wheel: self.wheel.clone(),
         };
         tbl.devices.insert(dev, sync::Arc::new(device));
         Ok(())
+    }
+
+    /// Change a device's parameters at run time (`net.ipv4.neigh.<dev>.*`,
+    /// `RTM_SETNEIGHTBL` with `NDTPA_IFINDEX`). `parms` is validated as at
+    /// registration (`Err(Config)`, `Err(UnknownDevice)`; nothing changes on
+    /// an error). Every entry of the device decides its next event with
+    /// the new values: timers already armed keep their expiry, and the
+    /// handler then applies the new parameters (as in the kernel, whose
+    /// handler reads them when it runs). `reachable_time` is re-drawn from
+    /// the new `base_reachable_time` at once (`neightbl_set` does the same),
+    /// so a new base does not wait for the periodic re-draw.
+    pub fn set_device_parms(&self, dev: DevId, parms: NeighParms) -> Result<(), NeighError> {
+        parms.validate()?;
+        let mut tbl = self.lock.lock();
+        let device = self.device(&tbl, dev)?;
+        device.parms.set(&tbl, parms);
+        let reach = tbl.rand_reach_time(parms.base_reachable_time);
+        // Relaxed: see `Device::reachable_time`.
+        device.reachable_time.store(reach, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A device's parameters now (`None` for an unknown device).
+    pub fn device_parms(&self, dev: DevId) -> Option<NeighParms> {
+        self.lock.lock().devices.get(&dev).map(|d| d.parms())
     }
 
     /// The device's current randomised reachable time (`parms->reachable_time`).

@@ -27,8 +27,9 @@
 //!
 //! **Lock order**: table lock (`tbl->lock`, guard named `tbl`) -> entry lock
 //! (`neigh->lock`, guard named `g`) -> timer base lock(s) -> event hub lock
-//! -> model-RCU domain lock. The solicitation bucket's lock is taken with no
-//! other lock held. No user code runs under any of them: `NeighOps`
+//! -> model-RCU domain lock. The solicitation bucket's lock is a leaf:
+//! taken with no lock held where a probe is sent, under the table lock by
+//! `set_config`. No user code runs under any of them: `NeighOps`
 //! callbacks are made after unlocking, `Packet::truesize` before locking,
 //! and `NeighKey` is sealed. RCU read guards are named `guard`.
 //!

@@ -463,6 +463,10 @@ fn a_consumer_rebuilds_the_table_from_events_alone() {
         t.ops().take();
     }
     let s = t.stats();
+    println!(
+        "{seen} events from 12,000 operations, {} entries at the end",
+        t.len()
+    );
     assert!(seen > 10_000, "the workload made {seen} events");
     assert!(s.forced_gc_runs > 0 && s.table_fulls > 0, "{s:?}");
     assert_eq!(s.events_lost, 0);

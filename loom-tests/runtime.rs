@@ -12,8 +12,7 @@
 //!   (each event continues the previous one's state) and the last one is
 //!   the entry's state.
 
-mod common;
-use common::*;
+use crate::common::*;
 use loom::sync::Arc;
 use neighcache::{EventFilter, EventKind, NeighParms, NudState, Received, UpdateFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,7 +50,6 @@ fn new_parms() -> NeighParms {
 /// on the spawned thread (with the change on the spawned thread loom's
 /// scheduler tried only one order; this way it explores both, and the row
 /// checks that it did).
-#[test]
 fn l10_parms_change_vs_timer_handler_fix_holds() {
     static SEEN: Seen = Seen::new();
     fix_holds("L10", None, || {
@@ -92,7 +90,6 @@ fn l10_parms_change_vs_timer_handler_fix_holds() {
 
 /// L11: `set_device_parms` vs `__neigh_event_send` on a STALE entry (DELAY
 /// armed at `delay_probe_time`, old 300 or new 700, never a mix).
-#[test]
 fn l11_parms_change_vs_event_send_fix_holds() {
     static SEEN: Seen = Seen::new();
     fix_holds("L11", None, || {
@@ -127,7 +124,6 @@ fn l11_parms_change_vs_event_send_fix_holds() {
 /// subscriber: every event continues the previous one (old state = the
 /// previous new state), numbers increase, and the last event's state is the
 /// entry's state.
-#[test]
 fn l12_events_of_one_entry_stay_in_order_fix_holds() {
     static SEEN: Seen = Seen::new();
     fix_holds("L12", None, || {
@@ -162,4 +158,13 @@ fn l12_events_of_one_entry_stay_in_order_fix_holds() {
         assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
     });
     assert!(SEEN.both(), "the model did not explore both orders");
+}
+
+/// This file's tests, in row order.
+pub fn tests() -> Vec<Test> {
+    crate::tests![
+        l10_parms_change_vs_timer_handler_fix_holds,
+        l11_parms_change_vs_event_send_fix_holds,
+        l12_events_of_one_entry_stay_in_order_fix_holds
+    ]
 }

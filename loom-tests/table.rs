@@ -1,13 +1,14 @@
 //! Race matrix L5, L6 and L8: creation, growth and refcounted lookup.
 
-mod common;
-use common::*;
+use crate::common::*;
 use loom::sync::Arc;
+use neighcache::variant::Rule;
 use neighcache::{NudState, UpdateFlags};
 use std::net::Ipv4Addr;
 
-fn create_race(three: bool) {
+pub fn create_race(three: bool, broken: bool) {
     let t = Arc::new(table());
+    t.break_rule(Rule::CreateRechecks, broken);
     let spawn_create = |t: Arc<neighcache::NeighTable<Ipv4Addr, TestOps>>| {
         loom::thread::spawn(move || {
             let h = t.lookup_or_create(KEY, DEV).unwrap();
@@ -42,16 +43,41 @@ fn create_race(three: bool) {
     assert_eq!(t.stats().destroys, 1);
 }
 
+/// L5's named failure.
+pub const L5_FAILURE: &[&str] = &["two entries for one key"];
+/// L6's named failure.
+pub const L6_FAILURE: &[&str] = &["missed a present key during resize"];
+/// Two CPUs, each creating the same key.
+pub const TWO_CPUS: Columns = &[
+    ("CPU0: __neigh_lookup (create)", Col::Thread(0)),
+    ("CPU1: __neigh_lookup (create)", Col::Thread(1)),
+];
+/// L6: the growing creator and the lock-free reader.
+pub const L6_COLUMNS: Columns = &[
+    ("CPU0: __neigh_create → neigh_hash_grow", Col::Thread(0)),
+    ("CPU1: lock-free reader", Col::Thread(1)),
+];
+/// L8: GC and the refcounted lookup.
+pub const L8_COLUMNS: Columns = &[
+    ("CPU0: neigh_periodic_work (GC)", Col::Thread(0)),
+    ("CPU1: neigh_lookup (refcounted)", Col::Thread(1)),
+];
+
 /// L5, two threads: both `__neigh_lookup` the same new key at once.
-#[test]
 fn l5_concurrent_create_same_key_fix_holds() {
-    fix_holds("L5", None, || create_race(false));
+    fix_holds("L5", None, || create_race(false, false));
+}
+
+/// L5 without the re-check under the table lock: two entries for one key.
+fn l5_create_without_recheck_bug_is_found() {
+    bug_is_found_with("L5", None, L5_FAILURE, Some(TWO_CPUS), || {
+        create_race(false, true)
+    });
 }
 
 /// L5, three threads (the third through the output path's noref create).
-#[test]
 fn l5_concurrent_create_three_threads_fix_holds() {
-    fix_holds("L5/3", Some(3), || create_race(true));
+    fix_holds("L5/3", Some(3), || create_race(true, false));
 }
 
 /// L6: `neigh_hash_grow` relinks entries into a new bucket array while a
@@ -59,63 +85,104 @@ fn l5_concurrent_create_three_threads_fix_holds() {
 /// share a bucket of the 2-bucket array and split in the 4-bucket one, so a
 /// walk can follow a relinked `next` out of its chain (the kernel's false
 /// miss); the lookup must notice the resize and retry.
-#[test]
+pub fn l6_scenario(broken: bool) {
+    let t = Arc::new(table());
+    t.break_rule(Rule::LookupRetriesOnResize, broken);
+    let top2 = |k: Ipv4Addr| t.key_hash(k, DEV) >> 30;
+    let keys: Vec<Ipv4Addr> = (1..=255).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+    let k1 = keys[0];
+    let k2 = *keys
+        .iter()
+        .find(|&&k| top2(k) ^ top2(k1) == 1)
+        .expect("a key splitting from k1");
+    let k3 = *keys.iter().find(|&&k| k != k1 && k != k2).unwrap();
+    t.lookup_or_create(k1, DEV).unwrap();
+    t.lookup_or_create(k2, DEV).unwrap(); // chain: k2 -> k1
+    assert_eq!(t.stats().hash_buckets, 2);
+    neighcache::trace::clear(); // the race (and its timeline) begins
+    let t1 = t.clone();
+    let a = loom::thread::spawn(move || {
+        let g = t1.pin();
+        assert!(
+            t1.lookup_noref(k1, DEV, &g).is_some(),
+            "missed a present key during resize"
+        );
+    });
+    t.lookup_or_create(k3, DEV).unwrap(); // grows to 4 buckets
+    a.join().unwrap();
+    assert_eq!(t.stats().hash_grows, 1);
+    t.flush_dev(None);
+    let s = t.stats();
+    assert_eq!(s.allocs, s.destroys);
+}
+
 fn l6_hash_grow_vs_lookup_noref_fix_holds() {
-    fix_holds("L6", None, || {
-        let t = Arc::new(table());
-        let top2 = |k: Ipv4Addr| t.key_hash(k, DEV) >> 30;
-        let keys: Vec<Ipv4Addr> = (1..=255).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
-        let k1 = keys[0];
-        let k2 = *keys
-            .iter()
-            .find(|&&k| top2(k) ^ top2(k1) == 1)
-            .expect("a key splitting from k1");
-        let k3 = *keys.iter().find(|&&k| k != k1 && k != k2).unwrap();
-        t.lookup_or_create(k1, DEV).unwrap();
-        t.lookup_or_create(k2, DEV).unwrap(); // chain: k2 -> k1
-        assert_eq!(t.stats().hash_buckets, 2);
-        let t1 = t.clone();
-        let a = loom::thread::spawn(move || {
-            let g = t1.pin();
-            assert!(
-                t1.lookup_noref(k1, DEV, &g).is_some(),
-                "missed a present key during resize"
-            );
-        });
-        t.lookup_or_create(k3, DEV).unwrap(); // grows to 4 buckets
-        a.join().unwrap();
-        assert_eq!(t.stats().hash_grows, 1);
-        t.flush_dev(None);
-        let s = t.stats();
-        assert_eq!(s.allocs, s.destroys);
+    fix_holds("L6", None, || l6_scenario(false));
+}
+
+/// L6 without the retry: the kernel's own tolerated false miss.
+fn l6_grow_without_retry_bug_is_found() {
+    bug_is_found_with("L6", None, L6_FAILURE, Some(L6_COLUMNS), || {
+        l6_scenario(true)
     });
 }
 
 /// L8: a refcounted `neigh_lookup` (inc-not-zero) against GC dropping the
 /// last reference: it either gets a live entry or nothing, never a dying one,
 /// and the entry is destroyed exactly once.
-#[test]
-fn l8_lookup_ref_vs_destroy_fix_holds() {
-    fix_holds("L8", None, || {
-        let t = Arc::new(table());
-        {
-            let n = t.lookup_or_create(KEY, DEV).unwrap();
-            t.update(&n, Some(&MAC_A), NudState::STALE, UpdateFlags::OVERRIDE)
-                .unwrap();
+pub fn l8_scenario(broken: bool) {
+    let t = Arc::new(table());
+    t.break_rule(Rule::IncNotZero, broken);
+    {
+        let n = t.lookup_or_create(KEY, DEV).unwrap();
+        t.update(&n, Some(&MAC_A), NudState::STALE, UpdateFlags::OVERRIDE)
+            .unwrap();
+    }
+    t.run_timers(START + 10).unwrap();
+    neighcache::trace::clear(); // the race (and its timeline) begins
+    let t1 = t.clone();
+    let a = loom::thread::spawn(move || {
+        if let Some(h) = t1.lookup(KEY, DEV) {
+            assert!(h.refcnt() >= 1);
+            // Using it is safe even if GC unlinked it meanwhile.
+            let _ = h.state();
         }
-        t.run_timers(START + 10).unwrap();
-        let t1 = t.clone();
-        let a = loom::thread::spawn(move || {
-            if let Some(h) = t1.lookup(KEY, DEV) {
-                assert!(h.refcnt() >= 1);
-                // Using it is safe even if GC unlinked it meanwhile.
-                let _ = h.state();
-            }
-        });
-        t.gc();
-        a.join().unwrap();
-        t.flush_dev(None);
-        let s = t.stats();
-        assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
     });
+    t.gc();
+    a.join().unwrap();
+    t.flush_dev(None);
+    let s = t.stats();
+    assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
+}
+
+fn l8_lookup_ref_vs_destroy_fix_holds() {
+    fix_holds("L8", None, || l8_scenario(false));
+}
+
+/// L8 with a plain increment: the lookup revives an entry whose last
+/// reference GC dropped; its release destroys it a second time.
+fn l8_plain_increment_bug_is_found() {
+    bug_is_found_with("L8", None, L8_FAILURES, Some(L8_COLUMNS), || {
+        l8_scenario(true)
+    });
+}
+
+/// The named failures of a reference taken from zero.
+pub const L8_FAILURES: &[&str] = &[
+    "neigh_destroy: double destroy",
+    "rcu: double retire",
+    "rcu: use after grace period",
+];
+
+/// This file's tests, in row order.
+pub fn tests() -> Vec<Test> {
+    crate::tests![
+        l5_concurrent_create_same_key_fix_holds,
+        l5_create_without_recheck_bug_is_found,
+        l5_concurrent_create_three_threads_fix_holds,
+        l6_hash_grow_vs_lookup_noref_fix_holds,
+        l6_grow_without_retry_bug_is_found,
+        l8_lookup_ref_vs_destroy_fix_holds,
+        l8_plain_increment_bug_is_found,
+    ]
 }

@@ -11,6 +11,19 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+/// A model-only trace point (`trace.rs`): `ktrace!("kernel_function", "format", args)`.
+/// Expands to nothing in a default build (the arguments are not compiled).
+macro_rules! ktrace {
+    ($func:expr, $($arg:tt)+) => {
+        #[cfg(any(feature = "loom", feature = "shuttle"))]
+        {
+            if $crate::trace::on() {
+                $crate::trace::record($func, format!($($arg)+));
+            }
+        }
+    };
+}
+
 pub(crate) mod sync;
 
 pub mod clock;
@@ -21,6 +34,16 @@ pub mod parms;
 pub mod proto;
 pub mod rcu;
 pub mod timer;
+/// Model builds only: the kernel-named trace (`docs/race-walkthrough.md`).
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+#[doc(hidden)]
+pub mod trace;
+/// Model builds only: the broken variants of the race matrix (SPEC.md §8).
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+#[doc(hidden)]
+pub mod variant;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub(crate) mod variant;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::NeighError;

@@ -53,6 +53,17 @@ mod imp {
     }
 
     pub(crate) use loom::lazy_static as model_static;
+
+    /// The running model thread's index (0 = the model's main thread), for
+    /// the model-only trace.
+    pub(crate) fn thread_index() -> usize {
+        // loom's `ThreadId` shows as `ThreadId(N)` and has no accessor.
+        let id = format!("{:?}", loom::thread::current().id());
+        id.trim_start_matches("ThreadId(")
+            .trim_end_matches(')')
+            .parse()
+            .unwrap_or(usize::MAX)
+    }
 }
 
 #[cfg(all(feature = "shuttle", not(feature = "loom")))]
@@ -82,6 +93,12 @@ mod imp {
     }
 
     pub(crate) use shuttle::lazy_static as model_static;
+
+    /// The running model thread's index (0 = the model's main thread), for
+    /// the model-only trace.
+    pub(crate) fn thread_index() -> usize {
+        usize::from(shuttle::thread::current().id())
+    }
 }
 
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]

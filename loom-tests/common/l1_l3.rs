@@ -15,6 +15,15 @@ pub const DESTROYED: &[&str] = &[
     "rcu: use after grace period",
 ];
 
+/// The L1-L3 timeline's columns: the main model thread is the CPU running
+/// GC, thread 1 the CPU with the lock-free user, and the timer softirq (on
+/// whichever thread runs the wheel) has its own column.
+pub const COLUMNS: Columns = &[
+    ("CPU0: neigh_periodic_work (GC)", Col::Thread(0)),
+    ("CPU1: lock-free user (noref)", Col::Thread(1)),
+    ("timer softirq", Col::Softirq),
+];
+
 /// What thread A does with the entry it found without a reference.
 #[derive(Clone, Copy)]
 pub enum Act {
@@ -49,6 +58,8 @@ pub fn dead_check_scenario(act: Act, bug: bool) {
     }
     // Let the entry go stale (gc_staletime is 1 tick).
     t.run_timers(START + 10).unwrap();
+    // The race begins: the timeline starts here.
+    neighcache::trace::clear();
     let t1 = t.clone();
     let a = loom::thread::spawn(move || {
         let g = t1.pin();

@@ -7,20 +7,22 @@
 //! `advance_by(t, dt)` / `advance_to(t, now)`.
 //!
 //! Each row runs a scenario through the crate's public API (plus the
-//! `#[doc(hidden)]` model-only `set_bug_variant` switch), so the model checks
-//! the code that ships. Every test prints one verdict line:
+//! `#[doc(hidden)]` model-only `break_rule` switch), so the model checks
+//! the code that ships. Every test prints one verdict line, and the runner
+//! (`run_suite`, libtest-mimic) the whole matrix at the end:
 //!
-//! `loom L1 fix  : PASS  explored 1234 executions, bound none, 0.42 s`
-//! `loom L1 bug  : FOUND "timer cascade: armed timer on a destroyed object" on execution 17 (bound none, 0.01 s)`
+//! `loom L1     fix : PASS  explored 1234 executions, bound none, 0.42 s`
+//! `loom L1     bug : FOUND on execution 31 (bound none, 0.01 s): timer cascade: armed timer on a destroyed object ...`
 #![allow(dead_code)]
 
 use neighcache::{
     DevId, DeviceConfig, DropReason, NeighOps, NeighTable, Packet, Probe, TableConfig,
 };
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
+
+pub use neighcache::trace::{common_prefix, timeline, Col, Event};
 
 /// A test packet.
 #[derive(Debug)]
@@ -122,11 +124,23 @@ pub fn run_all_timers<O: NeighOps<Ipv4Addr>>(t: &NeighTable<Ipv4Addr, O>) {
     }
 }
 
-static EXECS: AtomicUsize = AtomicUsize::new(0);
+std::thread_local! {
+    /// Executions of the exploration running on this OS thread (loom runs a
+    /// model on the test's own thread; tests run on several).
+    static EXECS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 /// Count one execution (call first thing in the model closure).
 pub fn count() {
-    EXECS.fetch_add(1, Ordering::Relaxed);
+    EXECS.with(|e| e.set(e.get() + 1));
+}
+
+fn reset_count() {
+    EXECS.with(|e| e.set(0));
+}
+
+fn executions() -> usize {
+    EXECS.with(|e| e.get())
 }
 
 /// The `generator` crate (loom's coroutines) cancels finished model threads
@@ -142,9 +156,19 @@ fn quiet_coroutine_unwinds() {
             {
                 return;
             }
+            // A bug test expects its panic and reports it itself.
+            if EXPECTING.with(|e| e.get()) {
+                return;
+            }
             prev(info)
         }));
     });
+}
+
+std::thread_local! {
+    /// This OS thread runs a bug test: its panics are the expected failure
+    /// (a per-thread flag, so parallel tests keep their panic reports).
+    static EXPECTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn builder(bound: Option<usize>) -> (loom::model::Builder, String) {
@@ -160,62 +184,302 @@ fn builder(bound: Option<usize>) -> (loom::model::Builder, String) {
     (b, shown)
 }
 
+/// One test's result, for the matrix the runner prints at the end.
+#[derive(Clone, Debug)]
+pub struct Verdict {
+    pub row: String,
+    pub bug: bool,
+    pub execs: usize,
+    pub bound: String,
+    pub secs: f64,
+    /// The named failure (bug tests).
+    pub failure: String,
+}
+
+/// Every verdict of this run (plain std: bookkeeping outside the model).
+pub static VERDICTS: Mutex<Vec<Verdict>> = Mutex::new(Vec::new());
+
+fn record(v: Verdict) {
+    let line = if v.bug {
+        format!(
+            "loom {:<6} bug : FOUND on execution {} (bound {}, {:.2} s): {}",
+            v.row, v.execs, v.bound, v.secs, v.failure
+        )
+    } else {
+        format!(
+            "loom {:<6} fix : PASS  explored {} executions, bound {}, {:.2} s",
+            v.row, v.execs, v.bound, v.secs
+        )
+    };
+    println!("{line}");
+    VERDICTS.lock().unwrap().push(v);
+}
+
 /// The fixed code must survive every interleaving.
 pub fn fix_holds<F: Fn() + Sync + Send + 'static>(row: &str, bound: Option<usize>, f: F) {
     let (b, shown) = builder(bound);
-    EXECS.store(0, Ordering::Relaxed);
+    reset_count();
     let t0 = Instant::now();
     b.check(move || {
         count();
         f()
     });
-    println!(
-        "\nloom {row} fix  : PASS  explored {} executions, bound {shown}, {:.2} s",
-        EXECS.load(Ordering::Relaxed),
-        t0.elapsed().as_secs_f64()
-    );
+    record(Verdict {
+        row: row.to_string(),
+        bug: false,
+        execs: executions(),
+        bound: shown,
+        secs: t0.elapsed().as_secs_f64(),
+        failure: String::new(),
+    });
 }
 
+/// Explore `f` until it panics; the panic's message, the execution it
+/// happened on and the seconds taken (`Ok` if every execution passed).
+fn explore_until_panic<F: Fn() + Sync + Send + 'static>(
+    b: loom::model::Builder,
+    f: F,
+) -> Result<(usize, f64), (String, usize, f64)> {
+    reset_count();
+    let t0 = Instant::now();
+    EXPECTING.with(|e| e.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        b.check(move || {
+            count();
+            neighcache::trace::clear();
+            f()
+        })
+    }));
+    EXPECTING.with(|e| e.set(false));
+    let secs = t0.elapsed().as_secs_f64();
+    let n = executions();
+    match r {
+        Ok(()) => Ok((n, secs)),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err((msg, n, secs))
+        }
+    }
+}
+
+/// A failure's first line, without the assertion boilerplate.
+fn short_failure(msg: &str) -> String {
+    let first = msg.lines().next().unwrap_or_default();
+    match first.split_once("failed: ") {
+        Some((head, tail)) if head.starts_with("assertion") => tail.to_string(),
+        _ => first.to_string(),
+    }
+}
+
+/// The columns of a row's timeline: a title per model thread, and the
+/// timer softirq's.
+pub type Columns = &'static [(&'static str, Col)];
+
 /// The bug variant must fail with one of the `expected` named failures; any
-/// other failure, or none, fails the test.
+/// other failure, or none, fails the test. With `cols`, the failing
+/// execution's kernel-named trace is printed as a timeline.
 pub fn bug_is_found<F: Fn() + Sync + Send + 'static>(
     row: &str,
     bound: Option<usize>,
     expected: &[&str],
     f: F,
 ) {
+    bug_is_found_with(row, bound, expected, None, f);
+}
+
+/// [`bug_is_found`], printing the failing execution as a timeline with
+/// `cols` when given. Returns the failing execution's trace.
+pub fn bug_is_found_with<F: Fn() + Sync + Send + 'static>(
+    row: &str,
+    bound: Option<usize>,
+    expected: &[&str],
+    cols: Option<Columns>,
+    f: F,
+) -> Vec<Event> {
     let (b, shown) = builder(bound);
-    EXECS.store(0, Ordering::Relaxed);
-    let t0 = Instant::now();
-    // Keep the expected panic's report short: loom prints its own context.
-    let prev = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        b.check(move || {
-            count();
-            f()
-        })
-    }));
-    std::panic::set_hook(prev);
-    let secs = t0.elapsed().as_secs_f64();
-    let n = EXECS.load(Ordering::Relaxed);
-    let payload = match r {
-        Ok(()) => panic!("loom {row} bug: NOT FOUND after {n} executions (bound {shown}): the model no longer detects the race"),
-        Err(p) => p,
+    neighcache::trace::start();
+    let r = explore_until_panic(b, f);
+    let events = neighcache::trace::stop();
+    let (msg, n, secs) = match r {
+        Ok((n, _)) => panic!("loom {row} bug: NOT FOUND after {n} executions (bound {shown}): the model no longer detects the failure"),
+        Err(e) => e,
     };
-    let msg = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default();
-    let hit = expected.iter().find(|e| msg.contains(*e));
-    match hit {
-        Some(_) => println!(
-            "\nloom {row} bug  : FOUND on execution {n} (bound {shown}, {secs:.2} s): {}",
-            msg.lines().next().unwrap_or_default()
-        ),
-        None => panic!("loom {row} bug: failed with an unexpected message on execution {n}: {msg:?}; expected one of {expected:?}"),
+    if !expected.iter().any(|e| msg.contains(*e)) {
+        panic!("loom {row} bug: failed with an unexpected message on execution {n}: {msg:?}; expected one of {expected:?}");
     }
+    let first = short_failure(&msg);
+    if let Some(cols) = cols {
+        println!(
+            "\nloom {row} bug: the failing execution (#{n}), in the order loom ran it:\n{}",
+            timeline(&events, cols, 46, None)
+        );
+    }
+    record(Verdict {
+        row: row.to_string(),
+        bug: true,
+        execs: n,
+        bound: shown,
+        secs,
+        failure: first,
+    });
+    events
+}
+
+/// Replay a bug's schedule under the fix, as far as the two agree: explore
+/// the fix with the trace on and keep the execution whose events match the
+/// failing execution's longest (the same interleaving up to the point where
+/// the fixed code does something else), then print it with the divergence
+/// marked `>>`. Returns (shared prefix, the fix execution's events).
+pub fn replay_under_fix<B, F>(
+    row: &str,
+    expected: &[&str],
+    cols: Columns,
+    bug: B,
+    fix: F,
+) -> (usize, Vec<Event>)
+where
+    B: Fn() + Sync + Send + 'static,
+    F: Fn() + Sync + Send + 'static,
+{
+    // The failing execution's trace (quietly).
+    let (b, _) = builder(None);
+    neighcache::trace::start();
+    let r = explore_until_panic(b, bug);
+    let failing = neighcache::trace::stop();
+    match r {
+        Err((msg, _, _)) if expected.iter().any(|e| msg.contains(*e)) => {}
+        other => panic!("loom {row}: the bug run did not fail as expected: {other:?}"),
+    }
+    let best: std::sync::Arc<Mutex<(usize, Vec<Event>)>> =
+        std::sync::Arc::new(Mutex::new((0, Vec::new())));
+    let (b, _) = builder(None);
+    neighcache::trace::start();
+    let (best2, failing2) = (best.clone(), failing.clone());
+    b.check(move || {
+        neighcache::trace::clear();
+        fix();
+        let ev = neighcache::trace::snapshot();
+        let k = common_prefix(&failing2, &ev);
+        let mut best = best2.lock().unwrap();
+        if best.1.is_empty() || k > best.0 {
+            *best = (k, ev);
+        }
+    });
+    neighcache::trace::stop();
+    let (k, ev) = best.lock().unwrap().clone();
+    println!(
+        "\nloom {row} fix: the same schedule under the fix (events 1-{k} as in the failing execution; from `>>` on the fixed code diverges):\n{}",
+        timeline(&ev, cols, 46, Some(k))
+    );
+    (k, ev)
+}
+
+/// A named test of the suite.
+pub struct Test {
+    pub name: &'static str,
+    pub run: fn(),
+}
+
+/// `tests![f, g]`: the suite entries for functions `f` and `g`.
+#[macro_export]
+macro_rules! tests {
+    ($($f:ident),* $(,)?) => {
+        vec![$($crate::common::Test { name: stringify!($f), run: $f }),*]
+    };
+}
+
+/// Row order for the matrix: L1 < L2 < ... < L10, then the others.
+fn row_key(row: &str) -> (u32, String) {
+    let digits: String = row
+        .trim_start_matches('L')
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
+    (digits.parse().unwrap_or(u32::MAX), row.to_string())
+}
+
+/// Run `tests` with libtest's command line (filters, `--list`,
+/// `--test-threads`, `--exact`, `--skip`), then print the race matrix of
+/// the tests that ran, and exit with libtest's status.
+pub fn run_suite(title: &str, tests: Vec<Test>) -> ! {
+    let args = libtest_mimic::Arguments::from_args();
+    let trials = tests
+        .into_iter()
+        .map(|t| {
+            let run = t.run;
+            libtest_mimic::Trial::test(t.name, move || {
+                std::panic::catch_unwind(run).map_err(|p| {
+                    let msg = p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panicked".to_string());
+                    libtest_mimic::Failed::from(msg)
+                })
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    let conclusion = libtest_mimic::run(&args, trials);
+    let mut v = VERDICTS.lock().unwrap().clone();
+    if !v.is_empty() {
+        v.sort_by(|a, b| {
+            row_key(&a.row)
+                .cmp(&row_key(&b.row))
+                .then(b.bug.cmp(&a.bug))
+        });
+        println!("\n{title} ({:.1} s)", t0.elapsed().as_secs_f64());
+        println!(
+            "| {:<7} | {:<70} | {:<40} |",
+            "row",
+            "bug variant: found on execution #N (seconds): the named failure",
+            "fix: every interleaving passes"
+        );
+        println!("|{:-<9}|{:-<72}|{:-<42}|", "", "", "");
+        let mut rows: Vec<String> = v.iter().map(|x| x.row.clone()).collect();
+        rows.dedup();
+        for row in rows {
+            let cell = |bug: bool| {
+                v.iter()
+                    .filter(|x| x.row == row && x.bug == bug)
+                    .map(|x| {
+                        if bug {
+                            let f = x
+                                .failure
+                                .split([':', '('])
+                                .next()
+                                .unwrap_or_default()
+                                .trim();
+                            let f = if x.failure.starts_with("timer cascade")
+                                || x.failure.starts_with("neigh_destroy")
+                                || x.failure.starts_with("rcu:")
+                            {
+                                x.failure.split(" (").next().unwrap_or_default()
+                            } else {
+                                f
+                            };
+                            format!("#{} ({:.2} s): {f}", x.execs, x.secs)
+                        } else {
+                            format!("{} executions, bound {}, {:.2} s", x.execs, x.bound, x.secs)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let (b, f) = (cell(true), cell(false));
+            println!(
+                "| {:<7} | {:<70} | {:<40} |",
+                row,
+                if b.is_empty() { "-".to_string() } else { b },
+                if f.is_empty() { "-".to_string() } else { f }
+            );
+        }
+    }
+    conclusion.exit()
 }
 
 pub mod l1_l3;

@@ -168,6 +168,15 @@ impl Guard {
 
 /// Drop the value of a retired cell and poison it.
 fn reclaim<T>(cell: *mut Cell<T>) {
+    ktrace!(
+        "rcu",
+        "grace period over → {} freed",
+        if std::any::type_name::<T>().contains("Neighbour") {
+            "entry"
+        } else {
+            "object"
+        }
+    );
     // SAFETY: the cell is retired and its grace period has ended, so no
     // reader can hold a reference into it; it is dropped exactly once.
     unsafe {

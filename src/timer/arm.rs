@@ -10,6 +10,7 @@
 use super::base::Base;
 use super::handle::Loc;
 use super::{load, store, sync, Tick, Timer, TimerWheel};
+use crate::variant::Rule;
 
 impl TimerWheel {
     /// Arm or re-arm `t` on the locked base `b` (no migration): the body of
@@ -66,13 +67,28 @@ impl TimerWheel {
             let (lo, hi) = (cur.min(tgt), cur.max(tgt));
             let mut g_lo = self.bases[lo].lock();
             let mut g_hi = self.bases[hi].lock();
-            let now = load(t);
+            // L7 broken: trust the handle read before locking.
+            let now = if self.keeps(Rule::LockTimerBase) {
+                load(t)
+            } else {
+                loc
+            };
             if now.base(n) != cur {
                 drop(g_hi);
                 drop(g_lo);
                 loc = now;
                 continue;
             }
+            ktrace!(
+                "__mod_timer",
+                "timer {:#x}: migrate base {cur} → {tgt} at {expires}, handle {} under both locks",
+                t.data,
+                if self.keeps(Rule::LockTimerBase) {
+                    "re-read"
+                } else {
+                    "as read before locking (stale?)"
+                }
+            );
             let (gc, gt) = if cur == lo {
                 (&mut *g_lo, &mut *g_hi)
             } else {

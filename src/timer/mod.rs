@@ -251,6 +251,9 @@ pub struct TimerWheel {
     /// The latest `now` any `run_timers*` caller has asked for (the wheel's
     /// time high-water mark; `run.rs`).
     asked: CachePadded<sync::AtomicU64>,
+    /// Model builds only: the rules removed from this wheel (`variant`).
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    broken: crate::variant::Broken,
 }
 
 impl fmt::Debug for TimerWheel {
@@ -368,7 +371,33 @@ impl TimerWheel {
                 .map(|i| CachePadded::new(Mutex::new(Base::new(i, start, per_base, gen_offset(i)))))
                 .collect(),
             asked: CachePadded::new(sync::AtomicU64::new(start)),
+            #[cfg(any(feature = "loom", feature = "shuttle"))]
+            broken: Default::default(),
         })
+    }
+
+    /// Model builds only: remove rule `r` (L7: [`Rule::LockTimerBase`])
+    /// from this wheel, or restore it. Call before the model threads start.
+    ///
+    /// [`Rule::LockTimerBase`]: crate::variant::Rule::LockTimerBase
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    #[doc(hidden)]
+    pub fn break_rule(&self, r: crate::variant::Rule, broken: bool) {
+        self.broken.set(r, broken);
+    }
+
+    /// Is rule `r` in force on this wheel? Always true in a default build.
+    #[inline(always)]
+    pub(crate) fn keeps(&self, r: crate::variant::Rule) -> bool {
+        #[cfg(any(feature = "loom", feature = "shuttle"))]
+        {
+            self.broken.keeps(r)
+        }
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        {
+            let _ = r;
+            true
+        }
     }
 
     /// Number of bases.

@@ -140,6 +140,11 @@ impl TimerWheel {
             if let Some(s) = g.work_head() {
                 let node = g.node(s);
                 if node.destroyed() {
+                    ktrace!(
+                        "__run_timers",
+                        "timer on a freed entry (data {:#x}): the kernel's crash",
+                        node.data
+                    );
                     let (e, d) = (node.expires, node.data);
                     // Left on the work list: every later run panics alike.
                     g.busy = false;
@@ -149,6 +154,11 @@ impl TimerWheel {
                     );
                 }
                 let data = node.data;
+                ktrace!(
+                    "__run_timers",
+                    "base {b}: timer {data:#x} expires (due {}) → handler",
+                    node.expires
+                );
                 // A work-list timer was moved there by `process_tick`, so
                 // `next >= 1`.
                 let tick = g.next - 1;

@@ -113,6 +113,7 @@ impl Base {
                 );
             }
             if n.destroyed() {
+                ktrace!("cascade", "timer on a freed entry (data {:#x}): the kernel's BUG_ON(tbase_get_base(timer->base) != base)", n.data);
                 let (e, d, id) = (n.expires, n.data, self.id);
                 self.busy = false;
                 panic!(

@@ -14,6 +14,7 @@ use super::{Entry, Locked, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
 use crate::neigh::{DevId, DropReason, NeighKey, NeighOps, NudState, UpdateFlags};
 use crate::rcu::{self, Guard};
+use crate::variant::Rule;
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Flush every entry of `dev` and forget the device (`neigh_ifdown` +
@@ -43,8 +44,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // The kernel keeps VALID entries NOARP with a blackhole output; we
         // have no output pointer, so NONE sends holders to event_send, which
         // drops on `dead`.
-        n.set_state(&g, NudState::NONE);
+        if self.keeps(Rule::FlushResetsState) {
+            n.set_state(&g, NudState::NONE); // L4 broken: the state is left as it was
+        }
         g.dead = true;
+        ktrace!(
+            "neigh_flush_dev",
+            "{} del_timer, state → {}, dead=1, unlink",
+            n.key,
+            n.state()
+        );
         self.notify_delete(n, &g, before);
         q
     }

@@ -283,6 +283,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let linked = self.unlink_entry(tbl, n, guard);
         debug_assert!(linked, "a live entry is linked");
         g.dead = true;
+        ktrace!(
+            "neigh_periodic_work",
+            "{} refcnt==1, {}, not in timer → dead=1, unlink",
+            n.key,
+            n.state()
+        );
         self.notify_delete(n, &g, before);
         true
     }

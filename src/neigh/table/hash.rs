@@ -21,6 +21,7 @@ use crate::neigh::stats::C;
 use crate::neigh::{DevId, NeighKey, NeighOps};
 use crate::rcu::{self, Atomic, Guard, Owned, Shared};
 use crate::sync::{self, Ordering};
+use crate::variant::Rule;
 
 /// The bucket array (`struct neigh_hash_table`): heads of RCU chains.
 pub(crate) struct Buckets<K, P> {
@@ -106,6 +107,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             // is retired only after being unlinked, so after this grace period.
             while let Some(n) = unsafe { p.as_ref() } {
                 if n.key == key && n.dev == dev {
+                    ktrace!(
+                        "__neigh_lookup_noref",
+                        "found {key} {} refcnt={} (no reference taken)",
+                        n.state(),
+                        n.refcnt()
+                    );
                     return Some(n);
                 }
                 // Acquire: as for the slot above.
@@ -114,7 +121,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             // A miss counts only if no resize overlapped the walk: `grow`
             // relinks `next` in place, so a walk may have left its chain.
             // Relaxed: ordered after the walk's Acquire loads.
-            if self.head.resize_seq.load(Ordering::Relaxed) == seq && seq & 1 == 0 {
+            if !self.keeps(Rule::LookupRetriesOnResize) // L6 broken: trust the miss
+                || self.head.resize_seq.load(Ordering::Relaxed) == seq && seq & 1 == 0
+            {
+                ktrace!("__neigh_lookup_noref", "{key} not found (resize_seq {seq})");
                 return None;
             }
             sync::spin_wait();
@@ -154,6 +164,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // Relaxed: ordered before the relinks by their Release stores, so a
         // reader that sees a relinked `next` then sees an odd count.
         self.head.resize_seq.store(seq + 1, Ordering::Relaxed);
+        ktrace!(
+            "neigh_hash_grow",
+            "resize_seq {} (odd): relink every entry into {} buckets, in place",
+            seq + 1,
+            1u64 << shift
+        );
         for slot in o.slots.iter() {
             // Relaxed: table lock held; nobody else writes chains.
             let mut p = slot.load(Ordering::Relaxed, guard);
@@ -164,6 +180,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 // Release: see the odd store above.
                 n.next
                     .store(head.load(Ordering::Relaxed, guard), Ordering::Release);
+                ktrace!(
+                    "neigh_hash_grow",
+                    "{} relinked: its next now points into its new chain",
+                    n.key
+                );
                 // Relaxed: the new array is published by the Release below.
                 head.store(p, Ordering::Relaxed);
                 p = next;

@@ -15,6 +15,7 @@ use crate::neigh::stats::C;
 use crate::neigh::{DevId, DropReason, NeighKey, NeighOps};
 use crate::rcu::{self, Guard, Owned, Shared};
 use crate::sync::Ordering;
+use crate::variant::Rule;
 use core::ptr::NonNull;
 
 /// A counted reference to an entry (`neigh_lookup`'s result); releases the
@@ -63,9 +64,22 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         self.stats.inc(C::LOOKUPS);
         let guard = rcu::pin();
         let n = self.lookup_noref(key, dev, &guard)?;
-        if !n.try_hold() {
+        // L8 broken: a plain increment, even from zero.
+        let held = if self.keeps(Rule::IncNotZero) {
+            n.try_hold()
+        } else {
+            n.hold();
+            true
+        };
+        if !held {
+            ktrace!("neigh_lookup", "{key} refcnt 0: dying, not returned");
             return None;
         }
+        ktrace!(
+            "neigh_lookup",
+            "{key} reference taken: refcnt now {}",
+            n.refcnt()
+        );
         self.stats.inc(C::HITS);
         Some(self.handle(n))
     }
@@ -132,7 +146,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let mut tbl = self.lock.lock();
         let device = self.device(&tbl, dev)?;
         // Already there (a racing creator won, or the caller did not look)?
-        if let Some(n) = self.lookup_noref(key, dev, guard) {
+        // (L5 broken: no re-check.)
+        let again = if self.keeps(Rule::CreateRechecks) {
+            self.lookup_noref(key, dev, guard)
+        } else {
+            None
+        };
+        if let Some(n) = again {
             if want_ref {
                 n.hold(); // the table's link is a reference, and we hold the table lock
             }
@@ -161,6 +181,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // Listed and reported before anyone can reach it (SPEC.md §3).
         self.note_created(&mut tbl, &owned, exempt);
         let n = self.link(buckets, owned, guard);
+        ktrace!(
+            "__neigh_create",
+            "{key} created and linked, refcnt {}",
+            1 + want_ref as usize
+        );
         // Relaxed: a count; updated under the table lock or by a destroy.
         self.entries.fetch_add(1, Ordering::Relaxed);
         self.stats.inc(C::ALLOCS);
@@ -172,6 +197,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// `neigh_release`: drop a reference, destroying the entry on the last.
     pub(crate) fn release(&self, n: &Entry<K, O>) {
         if n.put() {
+            ktrace!(
+                "neigh_release",
+                "{} refcnt 1→0 → neigh_destroy → call_rcu (freed after the grace period)",
+                n.key
+            );
             self.destroy(n);
         }
     }

@@ -70,6 +70,7 @@ use crate::parms::TableConfig;
 use crate::rcu::{self, Atomic, Guard};
 use crate::sync::{self, plain, CachePadded, Mutex, Ordering};
 use crate::timer::{Tick, TimerWheel, MAX_TICK};
+use crate::variant::Rule;
 use hash::{Buckets, Head};
 use std::collections::{BTreeSet, HashMap};
 
@@ -223,9 +224,9 @@ pub struct NeighTable<K: NeighKey, O: NeighOps<K>> {
     limiter: nud_timer::SolicitLimit,
     /// This table's id, stamped into every entry it creates.
     id: u32,
-    /// Model builds only: run the pre-2015 code (no `dead` checks).
+    /// Model builds only: the rules removed from this table (`variant`).
     #[cfg(any(feature = "loom", feature = "shuttle"))]
-    bug_variant: plain::AtomicBool,
+    broken: crate::variant::Broken,
 }
 
 // SAFETY: the raw entry pointers inside are owned by the table and shared
@@ -294,7 +295,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             limiter: nud_timer::SolicitLimit::new(&config),
             id,
             #[cfg(any(feature = "loom", feature = "shuttle"))]
-            bug_variant: plain::AtomicBool::new(false),
+            broken: Default::default(),
         })
     }
 
@@ -356,32 +357,55 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Enter a read-side critical section for [`lookup_noref`](Self::lookup_noref).
     #[inline]
     pub fn pin(&self) -> Guard {
+        ktrace!(
+            "rcu_read_lock",
+            "a read section begins: what it can see stays allocated"
+        );
         rcu::pin()
     }
 
     /// Model builds only: switch to the pre-2015 logic (no `dead` checks in
-    /// `event_send`, `update` and `set_probe_once`). A default build has no
-    /// such switch, so the buggy path cannot be reached there.
+    /// `event_send`, `update` and `set_probe_once`): `break_rule(DeadCheck)`.
+    /// A default build has no such switch, so the buggy path cannot be
+    /// reached there.
     #[cfg(any(feature = "loom", feature = "shuttle"))]
     #[doc(hidden)]
     pub fn set_bug_variant(&self, pre_2015: bool) {
-        // Relaxed: set before the model threads are spawned.
-        self.bug_variant.store(pre_2015, Ordering::Relaxed);
+        self.break_rule(Rule::DeadCheck, pre_2015);
+    }
+
+    /// Model builds only: remove rule `r` from this table (and, for
+    /// [`Rule::LockTimerBase`], from its timer wheel), or restore it. Call
+    /// before the model threads start.
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    #[doc(hidden)]
+    pub fn break_rule(&self, r: Rule, broken: bool) {
+        self.broken.set(r, broken);
+        if r == Rule::LockTimerBase {
+            self.wheel.break_rule(r, broken);
+        }
+    }
+
+    /// Is rule `r` of the race matrix in force? Always true in a default
+    /// build (the constant folds the broken branch away).
+    #[inline(always)]
+    pub(crate) fn keeps(&self, r: Rule) -> bool {
+        #[cfg(any(feature = "loom", feature = "shuttle"))]
+        {
+            self.broken.keeps(r)
+        }
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        {
+            let _ = r;
+            true
+        }
     }
 
     /// Does this table check `dead` under the entry lock (the 2015 fix)?
     /// Always true in a default build.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn dead_check(&self) -> bool {
-        #[cfg(any(feature = "loom", feature = "shuttle"))]
-        {
-            // Relaxed: see `set_bug_variant`.
-            !self.bug_variant.load(Ordering::Relaxed)
-        }
-        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
-        {
-            true
-        }
+        self.keeps(Rule::DeadCheck)
     }
 
     pub(crate) fn entries(&self) -> usize {

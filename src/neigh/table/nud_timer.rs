@@ -34,6 +34,18 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// a confirmation later than the last use counts as a use, so an entry
     /// that becomes REACHABLE is "used" at its confirmation.
     pub(crate) fn add_timer(&self, n: &Entry<K, O>, when: Tick) {
+        ktrace!(
+            "neigh_add_timer",
+            "{} timer at {when}: refcnt {}→{}{}",
+            n.key,
+            n.refcnt(),
+            n.refcnt() + 1,
+            if n.refcnt() == 0 {
+                " (!) a reference taken from zero"
+            } else {
+                ""
+            }
+        );
         n.hold();
         if time_after(n.confirmed(), n.used()) {
             // Relaxed: a timestamp heuristic, as on the output path.
@@ -158,6 +170,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let parms = n.device.parms();
         let mut g = n.lock.lock();
         let state = n.state();
+        ktrace!(
+            "neigh_timer_handler",
+            "{} {state}{}",
+            n.key,
+            if g.dead { " (dead)" } else { "" }
+        );
         if !state.is(NudState::IN_TIMER) {
             return;
         }

@@ -64,6 +64,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             .is(NudState::CONNECTED | NudState::DELAY | NudState::PROBE)
         {
             let hh = n.read_hh();
+            ktrace!(
+                "neigh_output",
+                "{} {}: transmit with the cached header {}",
+                n.key,
+                n.state(),
+                if hh.as_bytes()[..6] == [0; 6] {
+                    "(UNWRITTEN)"
+                } else {
+                    ""
+                }
+            );
             self.stats.inc(C::SENT);
             self.ops.transmit(n.dev, hh.as_bytes(), pkt);
             return Xmit::Sent;
@@ -200,6 +211,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
         if self.dead_check() && g.dead {
             // out_dead
+            ktrace!(
+                "__neigh_event_send",
+                "{} {state}, dead → out_dead: {}, no timer",
+                n.key,
+                if state.is(NudState::STALE) {
+                    "packet sent as is"
+                } else {
+                    "packet dropped"
+                }
+            );
             if state.is(NudState::STALE) {
                 return EventSend::Send(pkt);
             }
@@ -232,6 +253,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 };
             }
         } else if state.is(NudState::STALE) {
+            ktrace!(
+                "__neigh_event_send",
+                "{} STALE→DELAY{}",
+                n.key,
+                if g.dead { " (dead, not checked)" } else { "" }
+            );
             self.del_timer(n);
             n.set_state(&g, NudState::DELAY);
             g.updated = now;

@@ -22,6 +22,7 @@ use crate::neigh::entry::EntryLocked;
 use crate::neigh::lladdr::{Hh, LlAddr};
 use crate::neigh::{DropReason, NeighFlags, NeighKey, NeighOps, NudState, Probe, UpdateFlags};
 use crate::sync::Ordering;
+use crate::variant::Rule;
 
 /// What `update` still has to do once it has unlocked the entry.
 enum After<P> {
@@ -80,8 +81,19 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let mut g = n.lock.lock();
         let old = n.state();
         if self.dead_check() && g.dead {
+            ktrace!(
+                "neigh_update",
+                "{} {old}, dead → -EINVAL (Err(Dead)): no timer",
+                n.key
+            );
             return Err(NeighError::Dead);
         }
+        ktrace!(
+            "neigh_update",
+            "{} {old} → {new}{}",
+            n.key,
+            if g.dead { " (dead, not checked)" } else { "" }
+        );
         if !admin && old.is(NudState::NOARP | NudState::PERMANENT) {
             return Err(NeighError::NotPermitted);
         }
@@ -204,8 +216,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let dev = &n.device;
         // The header first, then the state: the lock-free output trusts the
         // header of any entry whose (Acquire-loaded) state it sees CONNECTED.
+        // (L9 broken: the state first, the header after it.)
+        let hh_first = self.keeps(Rule::HeaderBeforeState);
         if Some(lladdr) != cur {
-            n.publish_hh(g, &dev.build_header(&lladdr));
+            if hh_first {
+                n.publish_hh(g, &dev.build_header(&lladdr));
+                ktrace!("neigh_update", "{} header written", n.key);
+            }
             if !new.is(NudState::CONNECTED) {
                 let not_confirmed = now.wrapping_sub(dev.parms().base_reachable_time << 1);
                 // Relaxed: timestamp heuristic.
@@ -226,6 +243,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 self.add_timer(n, now + d);
             }
             n.set_state(g, new);
+            ktrace!("neigh_update", "{} nud_state = {new} published", n.key);
+        }
+        if !hh_first && Some(lladdr) != cur {
+            n.publish_hh(g, &dev.build_header(&lladdr));
+            ktrace!("neigh_update", "{} header written (after the state)", n.key);
         }
         if update_isrouter {
             let router = NeighFlags::ROUTER.to_byte();
@@ -268,8 +290,20 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let parms = n.device.parms();
         let mut g = n.lock.lock();
         if self.dead_check() && g.dead {
+            ktrace!(
+                "__neigh_set_probe_once",
+                "{} dead → return: no timer",
+                n.key
+            );
             return Err(NeighError::Dead);
         }
+        ktrace!(
+            "__neigh_set_probe_once",
+            "{} {}{}",
+            n.key,
+            n.state(),
+            if g.dead { " (dead, not checked)" } else { "" }
+        );
         g.updated = now;
         if !n.state().is(NudState::FAILED) {
             return Ok(());

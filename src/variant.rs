@@ -1,0 +1,83 @@
+//! Broken variants for the race matrix (SPEC.md §8): each [`Rule`] names
+//! one rule a row of the matrix protects, and a model build can remove it
+//! from one table (or one timer wheel) to show what fails without it.
+//!
+//! Rules of this module: the switch exists only under the `loom` /
+//! `shuttle` features. A default build has the [`Rule`] names (crate
+//! private) but no field, no setter and no way to remove a rule: `keeps`
+//! there is the constant `true`, so every `if self.keeps(..)` folds to the
+//! fixed code and the broken branch is not compiled in (SPEC.md §8 says how
+//! this is checked). Call sites are one-liners that name their row.
+
+/// A rule of the race matrix that a model build can remove.
+#[cfg_attr(any(feature = "loom", feature = "shuttle"), doc(hidden))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Rule {
+    /// L1-L3 (the 2015 fix, 2c51a97f76d2): `__neigh_event_send`,
+    /// `neigh_update` and `__neigh_set_probe_once` check `dead` under the
+    /// entry lock. Removed: the pre-2015 kernel.
+    DeadCheck = 1 << 0,
+    /// L4: `neigh_flush_dev` resets the state (to NONE) under the entry
+    /// lock, so a timer handler already running sees no timer state.
+    /// Removed: the handler re-arms the flushed entry.
+    FlushResetsState = 1 << 1,
+    /// L5: `___neigh_create` looks the key up again under the table lock.
+    /// Removed: two racing creators link two entries for one key.
+    CreateRechecks = 1 << 2,
+    /// L6: a `lookup_noref` miss re-checks `resize_seq` and retries.
+    /// Removed: the kernel's tolerated false miss during `neigh_hash_grow`.
+    LookupRetriesOnResize = 1 << 3,
+    /// L7: `__mod_timer` migrating a timer re-reads the timer's base under
+    /// the locks it took (`lock_timer_base`). Removed: it trusts the base
+    /// it read before locking.
+    LockTimerBase = 1 << 4,
+    /// L8: the refcounted `neigh_lookup` takes its reference with
+    /// increment-if-not-zero. Removed: a plain increment.
+    IncNotZero = 1 << 5,
+    /// L9: `neigh_update` publishes the header before the state that makes
+    /// it usable. Removed: the state first.
+    HeaderBeforeState = 1 << 6,
+}
+
+impl Rule {
+    /// Every rule, in row order.
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    pub const ALL: [Rule; 7] = [
+        Rule::DeadCheck,
+        Rule::FlushResetsState,
+        Rule::CreateRechecks,
+        Rule::LookupRetriesOnResize,
+        Rule::LockTimerBase,
+        Rule::IncNotZero,
+        Rule::HeaderBeforeState,
+    ];
+}
+
+/// The rules removed from one table or wheel (model builds only): a bit
+/// per [`Rule`], set before the model threads start.
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+#[derive(Debug, Default)]
+pub(crate) struct Broken(crate::sync::plain::AtomicU32);
+
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+impl Broken {
+    /// Remove `r` (or restore it).
+    pub(crate) fn set(&self, r: Rule, broken: bool) {
+        // Relaxed: set before the model threads are spawned (their spawn
+        // orders it before every read).
+        if broken {
+            self.0.fetch_or(r as u32, crate::sync::Ordering::Relaxed);
+        } else {
+            self.0
+                .fetch_and(!(r as u32), crate::sync::Ordering::Relaxed);
+        }
+    }
+
+    /// Is `r` in force?
+    #[inline]
+    pub(crate) fn keeps(&self, r: Rule) -> bool {
+        // Relaxed: see `set`.
+        self.0.load(crate::sync::Ordering::Relaxed) & r as u32 == 0
+    }
+}

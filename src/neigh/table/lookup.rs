@@ -134,16 +134,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         };
         let buckets = self.make_slot(&mut tbl, &key, dev, guard);
         let base = buckets.key.hash(&key, dev) as usize % self.wheel.bases();
-        let mut owned = Owned::new(Neighbour::new(
+        let owned = Owned::new(Neighbour::new(
             key,
             self.id,
             device,
             self.jiffies(),
-            1 + want_ref as usize,
+            1 + u32::from(want_ref),
             base,
         ));
-        let addr = &*owned as *const Entry<K, O> as usize;
-        owned.timer.set_data(addr);
         let n = self.link(buckets, owned, guard);
         // Relaxed: a count; updated under the table lock or by a destroy.
         self.entries.fetch_add(1, Ordering::Relaxed);

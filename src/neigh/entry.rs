@@ -386,6 +386,16 @@ impl<K: Copy, P> Neighbour<K, P> {
         self.confirmed.load(Ordering::Relaxed)
     }
 
+    /// Model builds only: panic (`rcu: use after grace period`) if this
+    /// entry's memory was reclaimed. For model tests that check a lock-free
+    /// lookup never hands out a freed entry; a default build has no such
+    /// hook (its guards make the question moot).
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    #[doc(hidden)]
+    pub fn assert_live(&self) {
+        crate::rcu::assert_live(self as *const Self);
+    }
+
     /// Has the entry been unlinked from its table (`neigh->dead`)?
     pub fn is_dead(&self) -> bool {
         self.lock.lock().dead

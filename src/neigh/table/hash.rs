@@ -63,6 +63,26 @@ pub(super) struct Head<K, P> {
 /// (or a one-in-10^13 draw): the table re-keys (SPEC.md §5).
 const LONG_CHAIN: usize = 16;
 
+/// From this many buckets on, the table keeps at most one entry per two
+/// buckets (load factor 1/2) instead of the kernel's one per bucket.
+const HALF_LOAD_FROM: usize = 64;
+
+/// The most entries an array of `buckets` buckets holds before it doubles.
+///
+/// A hit on a key at position `i` of its chain touches `i` entries, each a
+/// cache miss once the table outgrows the caches: with `n` entries in `b`
+/// buckets a hit touches `1 + n / 2b` on average, 1.5 at the kernel's limit
+/// (`n = b`, where every power-of-two table size sits) and 1.25 at `n =
+/// b / 2` (SPEC.md §5, §9). The bucket array costs 8 bytes per bucket, so
+/// tables small enough to live in the caches keep the kernel's rule.
+fn max_entries(buckets: usize) -> usize {
+    if buckets >= HALF_LOAD_FROM {
+        buckets / 2
+    } else {
+        buckets
+    }
+}
+
 /// Entries on the chain that starts at `slot` (the caller holds the table
 /// lock, so the walk is exact).
 fn chain_len<K, P>(slot: &Atomic<Neighbour<K, P>>, guard: &Guard) -> usize {
@@ -352,9 +372,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// Make room in the array for one more entry with `(key, dev)` and
-    /// return it: grow when entries would exceed buckets (kernel rule), or
-    /// re-key when the entry's chain is already `LONG_CHAIN` long (SPEC.md
-    /// §5, at most once per `entries` creates). Caller holds the table lock.
+    /// return it: grow when entries would exceed the array's capacity
+    /// ([`max_entries`]), or re-key when the entry's chain is already
+    /// `LONG_CHAIN` long (SPEC.md §5, at most once per `entries` creates).
+    /// Caller holds the table lock.
     pub(super) fn make_slot<'g>(
         &self,
         tbl: &mut TableLocked,
@@ -367,7 +388,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let mut nht = self.head.nht.load(Ordering::Relaxed, guard);
         // SAFETY: the array is never null; we hold the lock that replaces it.
         let b = unsafe { nht.deref() };
-        if entries + 1 > b.slots.len() {
+        if entries + 1 > max_entries(b.slots.len()) {
             nht = self.rehash(nht, b.shift + 1, b.key, guard);
             self.stats.inc(C::HASH_GROWS);
         } else if tbl.created_since_rekey >= entries

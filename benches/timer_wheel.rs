@@ -367,7 +367,8 @@ fn core(c: &mut Criterion) {
 }
 
 /// Time `work(thread)` on `threads` threads released together: from the
-/// release to the last one's finish (spawning is not timed).
+/// release to the last one's finish (spawning is not timed). A panicking
+/// thread panics the caller (no barrier waits for it).
 fn timed_threads(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
     if threads == 1 {
         let t0 = Instant::now();
@@ -375,20 +376,25 @@ fn timed_threads(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
         return t0.elapsed();
     }
     let start = Barrier::new(threads + 1);
-    let end = Barrier::new(threads + 1);
     std::thread::scope(|s| {
-        for th in 0..threads {
-            let (start, end, work) = (&start, &end, &work);
-            s.spawn(move || {
-                start.wait();
-                work(th);
-                end.wait();
-            });
-        }
+        let done: Vec<_> = (0..threads)
+            .map(|th| {
+                let (start, work) = (&start, &work);
+                s.spawn(move || {
+                    start.wait();
+                    work(th);
+                    Instant::now()
+                })
+            })
+            .collect();
         start.wait();
         let t0 = Instant::now();
-        end.wait();
-        t0.elapsed()
+        let last = done
+            .into_iter()
+            .map(|h| h.join().expect("bench thread panicked"))
+            .max()
+            .expect("threads > 1");
+        last.duration_since(t0)
     })
 }
 

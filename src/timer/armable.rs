@@ -135,7 +135,7 @@ impl fmt::Debug for Timer {
 /// Something a [`TimerWheel`](super::TimerWheel) can arm: a [`Timer`], or
 /// anything that dereferences to one (`&Timer`, `Box<Timer>`,
 /// `Arc<Timer>`). Sealed; inside the crate the neighbour entry arms its
-/// bare 8-byte [`TimerHandle`], whose handler argument is the entry's
+/// bare 8-byte `TimerHandle`, whose handler argument is the entry's
 /// address, derived from where the handle lives.
 pub trait Armable: sealed::Sealed {}
 

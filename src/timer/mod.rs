@@ -3,20 +3,27 @@
 //!
 //! # What this module owns
 //!
-//! Timer bases ([`TimerWheel`], one lock each, like the kernel's per-CPU
-//! `tvec_base`), the ten wheel levels (tv1: 256 slots; tv2..tv10: 64 slots
-//! each; together 2^62 ticks), cascading, handler dispatch outside the lock,
-//! timer migration between bases, and the `cascade()` integrity checks. It
-//! knows nothing about neighbours: a timer's handler argument is an opaque
-//! `usize`, and the caller supplies the handler to [`TimerWheel::run_timers`].
+//! Two layers. The sequential core ([`WheelCore`], `seq/`): one base's slab,
+//! the ten wheel levels (tv1: 256 slots; tv2..tv10: 64 slots each; together
+//! 2^62 ticks), cascading and expiry, `&mut self` only, no lock and no
+//! atomic; usable on its own by a single-threaded event loop. The
+//! concurrent layer ([`TimerWheel`], this file, `arm.rs`, `run.rs`): timer
+//! bases (one lock each, like the kernel's per-CPU `tvec_base`), each a
+//! `WheelCore` behind its mutex, the per-timer handle words, handler
+//! dispatch outside the lock, run budgets, timer migration between bases,
+//! and the `cascade()` integrity checks' effect on a running base. Neither
+//! knows about neighbours: a timer's handler argument is an opaque `usize`,
+//! and the caller supplies the handler to [`TimerWheel::run_timers`].
 //!
 //! | file | owns | lock |
 //! |------|------|------|
-//! | `mod.rs` | the public types, constants and errors; construction; `lock_timer_base`; the handle word's loads and stores | none of its own |
+//! | `mod.rs` | the public types, constants and errors; construction; a base's concurrent state; `lock_timer_base` | none of its own |
+//! | `armable.rs` | the handle word (`TimerHandle`: its loads and stores), [`Timer`], the sealed [`Armable`] | none (the protocol below) |
 //! | `arm.rs` | `add_timer`, `mod_timer*` (`__mod_timer`, migration), `del_timer*`, `timer_pending`, `timer_destroyed` | the base lock(s) the handle names |
 //! | `run.rs` | `run_timers*` (`__run_timers`): the time domain check, the run loop, handler dispatch | the base lock, released around handlers and every [`RUN_BUDGET`] units of work |
-//! | `base.rs` | one base's slab, generations, lists, bitmaps, work list | under its base lock |
-//! | `wheel.rs` | levels: `internal_add_timer`, `cascade`, tick processing, look-ahead | under its base lock |
+//! | `seq/mod.rs` | [`WheelCore`]'s public sequential API | none: `&mut self` |
+//! | `seq/slab.rs` | one base's slab, generations, lists, bitmaps, work list | none: `&mut self` |
+//! | `seq/levels.rs` | levels: `internal_add_timer`, `cascade`, tick processing, look-ahead | none: `&mut self` |
 //! | `handle.rs` | the handle word's bit layout | none (plain values) |
 //!
 //! # Time domain
@@ -26,13 +33,15 @@
 //! [`TimerWheel::try_new`] a start tick above it. An *expiry* may be any
 //! `u64`: one above `MAX_TICK` is pending forever (it never fires, since the
 //! clock cannot reach it) and costs nothing while the wheel runs. No tick
-//! arithmetic in the wheel can overflow (`wheel.rs` bounds each sum).
+//! arithmetic in the wheel can overflow (`seq/levels.rs` bounds each sum).
 //!
 //! # Design
 //!
 //! A [`Timer`] is a 16-byte handle embedded in its owner: the handler
 //! argument plus one atomic word packing `(pending hint, generation, base,
-//! slot)`. Everything the wheel needs about an armed timer (expiry, list
+//! slot)` (an owner that can derive the argument from its own address
+//! embeds the bare 8-byte word, `TimerHandle`, as the neighbour entry
+//! does). Everything the wheel needs about an armed timer (expiry, list
 //! links, handler argument, home base id, owner-destroyed flag) lives in a
 //! *node* in the slab of the base it is armed on. The wheel therefore never
 //! dereferences the owner's memory: the owner may be freed while its timer

@@ -232,7 +232,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         guard: &'g Guard,
     ) {
         debug_assert!(keys.len() <= BURST && keys.len() == out.len());
-        // Acquire: as in `lookup_noref`.
+        // Acquire: pairs with the Release store that ends a resize in
+        // `rehash`, as in `lookup_noref`.
         let seq = self.head.resize_seq.load(Ordering::Acquire);
         let nht = self.buckets(guard);
         // Stage 1: hash, and start fetching every bucket slot.
@@ -244,7 +245,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // Stage 2: load every slot, and start fetching the entries' hot lines.
         let mut head = [Shared::from(core::ptr::null()); BURST];
         for (h, &s) in head.iter_mut().zip(&slot[..keys.len()]) {
-            // Acquire: as for the slot in `lookup_noref`.
+            // Acquire: pairs with the Release stores that link an entry
+            // (`link`, `unlink`, `rehash`): its initialised fields are visible.
             *h = nht.slots[s].load(Ordering::Acquire, guard);
             prefetch(h.as_raw());
         }

@@ -38,6 +38,8 @@ impl TimerHandle {
     /// mutex's unlock after `store`.
     #[inline]
     pub(super) fn load(&self) -> Loc {
+        // Relaxed: a hint, or read under the named base's lock (pairs with
+        // that lock's unlock after the `store` that wrote it).
         Loc(self.loc.load(Ordering::Relaxed))
     }
 
@@ -47,6 +49,8 @@ impl TimerHandle {
     /// pairs with it through its lock (acquire).
     #[inline]
     pub(super) fn store(&self, loc: Loc) {
+        // Relaxed: published by the base locks' unlock; pairs with the next
+        // `lock_timer_base` (its lock, then `load`).
         self.loc.store(loc.0, Ordering::Relaxed);
     }
 }

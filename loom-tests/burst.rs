@@ -1,4 +1,4 @@
-//! Race matrix L10: the burst lookup (`lookup_noref_burst`, DPDK's
+//! Race matrix L13: the burst lookup (`lookup_noref_burst`, DPDK's
 //! `rte_hash_lookup_bulk` pattern: hash all keys, prefetch all bucket slots,
 //! load them and prefetch all entries, then compare) against a table that
 //! grows and removes an entry meanwhile.
@@ -66,13 +66,13 @@ fn teardown(t: &Table) {
     assert_eq!(s.allocs, s.destroys, "{s:?}");
 }
 
-/// L10 (growth): the writer creates k3, which grows the array and relinks
+/// L13 (growth): the writer creates k3, which grows the array and relinks
 /// k1 and k2 into different chains while the burst may be walking the old
 /// one (as L6 for a single lookup): both keys are present throughout, so
 /// the burst must find both.
 #[test]
-fn l10_burst_lookup_vs_growth_fix_holds() {
-    fix_holds("L10/grow", None, || {
+fn l13_burst_lookup_vs_growth_fix_holds() {
+    fix_holds("L13/grow", None, || {
         let (t, k1, k2, k3) = setup();
         let reader = burst_reader(t.clone(), k1, k2);
         t.lookup_or_create(k3, DEV).unwrap(); // grows to 4 buckets
@@ -87,14 +87,14 @@ fn l10_burst_lookup_vs_growth_fix_holds() {
     });
 }
 
-/// L10 (removal): the writer removes k2 (unlink, last reference, RCU
+/// L13 (removal): the writer removes k2 (unlink, last reference, RCU
 /// retire) while the burst may be standing on it: k1, behind it on the
 /// chain, is always found; k2 may or may not be, but if it is, it stays
 /// readable under the reader's guard (the model RCU reclaims at the
 /// shortest legal grace period and panics on a freed entry).
 #[test]
-fn l10_burst_lookup_vs_removal_fix_holds() {
-    fix_holds("L10/remove", None, || {
+fn l13_burst_lookup_vs_removal_fix_holds() {
+    fix_holds("L13/remove", None, || {
         let (t, k1, k2, _) = setup();
         let reader = burst_reader(t.clone(), k1, k2);
         t.remove(k2, DEV).unwrap();

@@ -53,8 +53,9 @@ pub(crate) struct EntryLocked<P> {
     pub(crate) dead: bool,
     /// `neigh_destroy` ran (refcount reached zero); set once.
     pub(crate) destroyed: bool,
-    /// NTF_ROUTER (IPv6 routers).
-    pub(crate) router: bool,
+    /// `neigh->flags` (`NTF_ROUTER`, `NTF_EXT_LEARNED`, `NTF_MANAGED`) in
+    /// one byte (`NeighFlags::to_byte`).
+    pub(crate) flags: u8,
     /// Probes sent in the current resolution (`neigh->probes`).
     pub(crate) probes: u32,
     /// Last state change (`neigh->updated`).
@@ -239,16 +240,18 @@ impl<K: Copy, P> Neighbour<K, P> {
             timer: EntryTimer(TimerHandle::new(base)),
             refcnt: sync::AtomicU32::new(refcnt),
             hh_tail: sync::AtomicU32::new(0),
-            // Kernel `neigh_alloc`: confirmed = jiffies - (base_reachable_time << 1),
-            // i.e. "not confirmed recently".
+            // Kernel `___neigh_create`: confirmed = jiffies - (base_reachable_time
+            // << 1), i.e. "not confirmed recently". Wrapping, as jiffies are: on a
+            // table younger than that the value lies "before tick 0", and the
+            // table compares timestamps with wrapping arithmetic (SPEC.md §2).
             confirmed: plain::AtomicU64::new(
-                now.saturating_sub(device.parms.base_reachable_time << 1),
+                now.wrapping_sub(device.parms().base_reachable_time << 1),
             ),
             device,
             lock: Mutex::new(EntryLocked {
                 dead: false,
                 destroyed: false,
-                router: false,
+                flags: 0,
                 probes: 0,
                 updated: now,
                 arp_queue: None,
@@ -380,7 +383,10 @@ impl<K: Copy, P> Neighbour<K, P> {
         self.used.load(Ordering::Relaxed)
     }
 
-    /// `neigh->confirmed`: the last reachability confirmation.
+    /// `neigh->confirmed`: the last reachability confirmation. An entry
+    /// never confirmed reads `created - 2 * base_reachable_time`, which on a
+    /// table younger than that wraps below tick 0 (as jiffies do): compare
+    /// it with wrapping arithmetic, or use `NeighInfo::confirmed_ago`.
     pub fn confirmed(&self) -> Tick {
         // Relaxed: as `used`.
         self.confirmed.load(Ordering::Relaxed)

@@ -34,8 +34,8 @@ pub enum DropReason {
     /// The entry passed to an output call belongs to another table.
     ForeignEntry,
     /// The packet was in the cache's hands when an [`NeighOps`] callback
-    /// panicked: the unwind dropped it without calling the ops again
-    /// (SPEC.md §3, "Panic safety").
+    /// (or the packet's own `Packet::len`) panicked: the unwind dropped it
+    /// without calling the ops again (SPEC.md §3, "Panic safety").
     ///
     /// [`NeighOps`]: crate::NeighOps
     Unwound,
@@ -57,6 +57,19 @@ impl DropReason {
     fn idx(self) -> usize {
         C::DROP_BASE + self as usize
     }
+
+    /// Is this a drop of a packet that was never queued (counted in
+    /// [`NeighStats::dropped_before_queue`])?
+    fn before_queue(self) -> bool {
+        matches!(
+            self,
+            DropReason::Dead
+                | DropReason::TableFull
+                | DropReason::UnknownDevice
+                | DropReason::Failed
+                | DropReason::ForeignEntry
+        )
+    }
 }
 
 /// Counter indices.
@@ -76,7 +89,9 @@ impl C {
     pub(crate) const FLUSHED: usize = 11;
     pub(crate) const SOLICITS: usize = 12;
     pub(crate) const HASH_RESEEDS: usize = 13;
-    pub(crate) const DROP_BASE: usize = 14;
+    pub(crate) const SOLICITS_RATELIMITED: usize = 14;
+    pub(crate) const EVENTS_LOST: usize = 15;
+    pub(crate) const DROP_BASE: usize = 16;
     const N: usize = Self::DROP_BASE + DropReason::ALL.len();
 }
 
@@ -115,6 +130,22 @@ impl Stats {
         self.inc(reason.idx());
     }
 
+    /// Count a packet that would have been dropped for `reason` but, the
+    /// thread unwinding, is dropped without a callback: as `Unwound`. A
+    /// packet that was never queued is counted as queued first, or
+    /// `packets_out` would exceed `packets_in` (`Unwound` is a drop from a
+    /// queue). Found by `tests/misuse_reentry.rs::
+    /// output_while_the_caller_unwinds_keeps_the_books`: an output call made
+    /// from a `Drop` during an unwind, with a dead or foreign entry, counted
+    /// an `Unwound` drop for a packet never counted in, and
+    /// `packets_queued_now()` underflowed.
+    pub(crate) fn drop_unwound(&self, reason: DropReason) {
+        if reason.before_queue() {
+            self.inc(C::QUEUED);
+        }
+        self.drop_pkt(DropReason::Unwound);
+    }
+
     /// Count `n` packets dropped for `reason`.
     pub(crate) fn drop_pkts(&self, reason: DropReason, n: usize) {
         self.add(reason.idx(), n as u64);
@@ -146,6 +177,8 @@ impl Stats {
             flushed: self.sum(C::FLUSHED),
             solicits: self.sum(C::SOLICITS),
             hash_reseeds: self.sum(C::HASH_RESEEDS),
+            solicits_ratelimited: self.sum(C::SOLICITS_RATELIMITED),
+            events_lost: self.sum(C::EVENTS_LOST),
             unres_discards: self.sum(DropReason::QueueOverflow.idx()),
             dropped_res_failed: self.sum(DropReason::ResolutionFailed.idx()),
             dropped_dead: self.sum(DropReason::Dead.idx()),
@@ -203,6 +236,12 @@ pub struct NeighStats {
     pub flushed: u64,
     /// Solicitations (probes) sent.
     pub solicits: u64,
+    /// Probes not sent because the table-wide solicitation bucket
+    /// (`TableConfig::solicit_rate`) was empty.
+    pub solicits_ratelimited: u64,
+    /// Events dropped because a subscriber's queue was full (summed over
+    /// subscribers).
+    pub events_lost: u64,
     /// Times the table re-keyed its hash because a chain grew long
     /// (SPEC.md §5, "Hash seeding").
     pub hash_reseeds: u64,
@@ -224,8 +263,10 @@ pub struct NeighStats {
     pub dropped_failed: u64,
     /// Packets refused because the entry belongs to another table.
     pub dropped_foreign: u64,
-    /// Queued packets dropped, without a callback, while a panicking
-    /// callback unwound.
+    /// Packets dropped without a callback while the thread unwound (from
+    /// a panicking callback or `Packet::len`, or the caller's own panic).
+    /// One that had not been queued yet also counts in `queued`, so this is
+    /// always a drop from a queue in the identities below.
     pub dropped_unwound: u64,
 }
 

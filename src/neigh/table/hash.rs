@@ -503,6 +503,9 @@ mod tests {
         let cfg = TableConfig {
             initial_hash_shift: 4,
             seed: 5,
+            // 2,106 fresh entries: none collectable, none refused.
+            gc_thresh2: 4096,
+            gc_thresh3: 4096,
             ..TableConfig::default()
         };
         let t = NeighTable::new(cfg, Nop).unwrap();

@@ -5,12 +5,12 @@
 //! The hit path (`lookup_noref` + [`NeighTable::output`] on a CONNECTED,
 //! DELAY or PROBE entry, and its burst form
 //! [`NeighTable::resolve_output_burst`]) takes no lock, allocates nothing
-//! and writes no shared cache line except `used`, once per tick. This
-//! module owns that path and the queue's bounds; it must not unlink
-//! entries.
+//! and writes no shared cache line except `used`, once per tick, and never
+//! reaches the event queues or the solicitation limit. This module owns
+//! that path and the queue's bounds; it must not unlink entries.
 
 use super::hash::BURST;
-use super::owed::Owed;
+use super::owed::{LenPanic, Owed};
 use super::{Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
 use crate::neigh::entry::ArpQueue;
@@ -122,8 +122,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                     NeighError::TableFull { .. } => DropReason::TableFull,
                     _ => DropReason::UnknownDevice,
                 };
-                self.stats.drop_pkt(reason);
-                self.ops.discard(dev, &key, pkt, reason);
+                if std::thread::panicking() {
+                    // As `drop_pkt`: no callback on an unwinding thread.
+                    self.stats.drop_unwound(reason);
+                    drop(pkt);
+                } else {
+                    self.stats.drop_pkt(reason);
+                    self.ops.discard(dev, &key, pkt, reason);
+                }
                 Xmit::Dropped(reason)
             }
         }
@@ -181,21 +187,40 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         sent
     }
 
-    /// `__neigh_event_send`: the packet-driven transitions.
+    /// `__neigh_event_send`: the packet-driven transitions (also what
+    /// `neigh_event_send` does first: mark the entry used now).
     ///
     /// * CONNECTED/DELAY/PROBE: nothing to do; send.
     /// * **dead** (unlinked by GC or a flush): STALE still sends with the
     ///   old address; otherwise the packet is dropped. This is the check
     ///   kernel commit 2c51a97f76d2 added; without it the entry's timer is
     ///   re-armed on an object whose last reference is already gone.
-    /// * NONE/FAILED: start resolution (INCOMPLETE, timer, immediate probe)
-    ///   and queue; with no multicast or app probes configured: FAILED, drop.
+    /// * NONE/FAILED: start resolution (INCOMPLETE, timer at
+    ///   `max(retrans_time, HZ/100)`, immediate probe) and queue; with no
+    ///   multicast or app probes configured: FAILED, drop.
     /// * STALE: DELAY (timer armed), send.
-    /// * INCOMPLETE: queue, dropping the oldest packets beyond
-    ///   `unres_qlen`/`unres_qlen_bytes`.
+    /// * INCOMPLETE: queue, dropping the oldest packets while the queue's
+    ///   [`Packet::truesize`] total would exceed `unres_qlen_bytes` (and
+    ///   beyond `unres_qlen` packets, if that optional limit is set).
     /// * an entry of another table: the packet is dropped
     ///   ([`DropReason::ForeignEntry`]).
+    ///
+    /// None of these transitions is notified by Linux (`EventKind::Change`
+    /// events with `notify` false).
     pub fn event_send(&self, n: &Entry<K, O>, pkt: Option<Pkt<K, O>>) -> EventSend<Pkt<K, O>> {
+        self.event_send_probe(n, pkt, true)
+    }
+
+    /// `__neigh_event_send(.., immediate_ok)`: with `immediate_ok` false (the
+    /// managed entries' pass, `neigh_event_send_probe`) a NONE/FAILED entry
+    /// becomes INCOMPLETE with its timer one tick away and no probe now;
+    /// the timer handler sends the first probe.
+    pub(crate) fn event_send_probe(
+        &self,
+        n: &Entry<K, O>,
+        pkt: Option<Pkt<K, O>>,
+        immediate_ok: bool,
+    ) -> EventSend<Pkt<K, O>> {
         if self.check_entry(n).is_err() {
             if let Some(p) = pkt {
                 self.drop_pkt(n, p, DropReason::ForeignEntry);
@@ -203,9 +228,25 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             return EventSend::Dropped(DropReason::ForeignEntry);
         }
         let now = self.jiffies();
-        let parms = &n.device.parms;
-        // User code (`Packet::len`) runs before the lock is taken.
-        let len = pkt.as_ref().map_or(0, Packet::len);
+        if n.used() != now {
+            n.used.store(now, Ordering::Relaxed); // Relaxed: timestamp heuristic
+        }
+        // User code (`Packet::truesize`) runs before the lock is taken. If
+        // it panics, the unwind drops the packet: the guard counts it as
+        // taken in and lost to the unwind (`queued` + `Unwound`, like a
+        // queued packet lost to a panicking callback), so every packet handed
+        // to an output call is still counted exactly once. (Found by
+        // `tests/misuse_reentry.rs::a_panicking_len_loses_no_packet`: the
+        // packet used to vanish uncounted, and `packets_in` fell short.)
+        let size = match &pkt {
+            Some(p) => {
+                let unwinding = LenPanic(self);
+                let size = p.truesize();
+                core::mem::forget(unwinding);
+                size
+            }
+            None => 0,
+        };
         let mut g = n.lock.lock();
         let state = n.state();
         if state.is(NudState::CONNECTED | NudState::DELAY | NudState::PROBE) {
@@ -225,13 +266,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 None => EventSend::Dropped(DropReason::Dead),
             };
         }
+        let parms = n.device.parms();
+        let before = self.snap(n, &g);
         let mut probe: Option<Probe> = None;
         if !state.is(NudState::STALE | NudState::INCOMPLETE) {
             if parms.can_resolve() {
-                probe = self.start_resolution(n, &mut g, now);
+                probe = self.start_resolution(n, &mut g, &parms, now, immediate_ok);
             } else {
                 n.set_state(&g, NudState::FAILED);
                 g.updated = now;
+                self.notify_change(n, &g, before, |_, _| false);
                 drop(g);
                 return match pkt {
                     Some(p) => {
@@ -242,10 +286,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 };
             }
         } else if state.is(NudState::STALE) {
+            self.del_timer(n);
             n.set_state(&g, NudState::DELAY);
             g.updated = now;
             self.add_timer(n, now + parms.delay_probe_time);
         }
+        self.notify_change(n, &g, before, |_, _| false);
         let mut overflow = Queue::new();
         let rc = if n.state() == NudState::INCOMPLETE {
             if let Some(p) = pkt {
@@ -256,15 +302,15 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                     })
                 });
                 while !q.pkts.is_empty()
-                    && (q.bytes.saturating_add(len) > parms.unres_qlen_bytes
+                    && (q.bytes.saturating_add(size) > parms.unres_qlen_bytes
                         || q.pkts.len() >= parms.unres_qlen)
                 {
                     let old = q.pkts.pop_front().expect("checked non-empty");
                     q.bytes = q.bytes.saturating_sub(old.0);
                     overflow.push_back(old);
                 }
-                q.bytes = q.bytes.saturating_add(len);
-                q.pkts.push_back((len, p));
+                q.bytes = q.bytes.saturating_add(size);
+                q.pkts.push_back((size, p));
                 self.stats.inc(C::QUEUED);
             }
             EventSend::Queued

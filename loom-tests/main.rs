@@ -9,6 +9,7 @@
 //! file's `tests()`. Filters, `--list`, `--exact`, `--skip` and
 //! `--test-threads` work as with libtest.
 
+mod burst;
 mod common;
 mod dead_check;
 mod queue;
@@ -23,5 +24,6 @@ fn main() {
     all.extend(table::tests());
     all.extend(queue::tests());
     all.extend(runtime::tests());
+    all.extend(burst::tests());
     common::run_suite("loom race matrix", all);
 }

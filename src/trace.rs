@@ -29,10 +29,20 @@ pub struct Event {
 
 std::thread_local! {
     static BUF: RefCell<Option<Vec<Event>>> = const { RefCell::new(None) };
+    /// Set by [`freeze`]: the failure happened; what unwinding does after
+    /// it is not part of the story.
+    static FROZEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Stop adding events until the next [`clear`] or [`start`] (a test's
+/// panic hook calls this when the expected failure happens).
+pub fn freeze() {
+    FROZEN.with(|f| f.set(true));
 }
 
 /// Start recording on this OS thread (an empty buffer).
 pub fn start() {
+    FROZEN.with(|f| f.set(false));
     BUF.with(|b| *b.borrow_mut() = Some(Vec::new()));
 }
 
@@ -44,6 +54,7 @@ pub fn stop() -> Vec<Event> {
 /// Empty the buffer (call at the start of each model execution, and where
 /// a scenario's race begins).
 pub fn clear() {
+    FROZEN.with(|f| f.set(false));
     BUF.with(|b| {
         if let Some(v) = b.borrow_mut().as_mut() {
             v.clear();
@@ -59,7 +70,7 @@ pub fn snapshot() -> Vec<Event> {
 /// Is recording on? (Trace points format nothing otherwise.)
 #[inline]
 pub fn on() -> bool {
-    BUF.with(|b| b.borrow().is_some())
+    !FROZEN.with(|f| f.get()) && BUF.with(|b| b.borrow().is_some())
 }
 
 /// Record one event from the running model thread.

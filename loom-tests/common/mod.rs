@@ -158,6 +158,8 @@ fn quiet_coroutine_unwinds() {
             }
             // A bug test expects its panic and reports it itself.
             if EXPECTING.with(|e| e.get()) {
+                // The timeline ends at the failure, not after the unwind.
+                neighcache::trace::freeze();
                 return;
             }
             prev(info)
@@ -434,12 +436,12 @@ pub fn run_suite(title: &str, tests: Vec<Test>) -> ! {
         });
         println!("\n{title} ({:.1} s)", t0.elapsed().as_secs_f64());
         println!(
-            "| {:<7} | {:<70} | {:<40} |",
+            "| {:<10} | {:<70} | {:<40} |",
             "row",
             "bug variant: found on execution #N (seconds): the named failure",
             "fix: every interleaving passes"
         );
-        println!("|{:-<9}|{:-<72}|{:-<42}|", "", "", "");
+        println!("|{:-<12}|{:-<72}|{:-<42}|", "", "", "");
         let mut rows: Vec<String> = v.iter().map(|x| x.row.clone()).collect();
         rows.dedup();
         for row in rows {
@@ -472,7 +474,7 @@ pub fn run_suite(title: &str, tests: Vec<Test>) -> ! {
             };
             let (b, f) = (cell(true), cell(false));
             println!(
-                "| {:<7} | {:<70} | {:<40} |",
+                "| {:<10} | {:<70} | {:<40} |",
                 row,
                 if b.is_empty() { "-".to_string() } else { b },
                 if f.is_empty() { "-".to_string() } else { f }

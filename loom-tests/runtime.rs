@@ -14,13 +14,14 @@
 
 use crate::common::*;
 use loom::sync::Arc;
+use neighcache::variant::Rule;
 use neighcache::{EventFilter, EventKind, NeighParms, NudState, Received, UpdateFlags};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which outcomes the executions of a row produced (plain std: bookkeeping
 /// outside the model), so a row can insist that the model explored both
 /// orders of the change and the operation.
-struct Seen([AtomicBool; 2]);
+pub struct Seen([AtomicBool; 2]);
 
 impl Seen {
     const fn new() -> Self {
@@ -50,42 +51,65 @@ fn new_parms() -> NeighParms {
 /// on the spawned thread (with the change on the spawned thread loom's
 /// scheduler tried only one order; this way it explores both, and the row
 /// checks that it did).
+pub fn l10_scenario(broken: bool, seen: &Seen) {
+    let t = Arc::new(table());
+    t.break_rule(Rule::ParmsOneSnapshot, broken);
+    t.resolve_output(KEY, DEV, Pkt(0));
+    neighcache::trace::clear(); // the race (and its timeline) begins
+    let t1 = t.clone();
+    // The first probe went out at START; the handler fires at +300 and,
+    // the budget spent (ucast 1 + mcast 1) under the old parameters,
+    // fails the entry; under the new ones (mcast 2) it re-arms at +500.
+    let a = loom::thread::spawn(move || t1.run_timers(START + 300).unwrap());
+    t.set_device_parms(DEV, new_parms()).unwrap();
+    a.join().unwrap();
+    let n = t.lookup(KEY, DEV).unwrap();
+    match n.state() {
+        NudState::FAILED => {
+            assert_eq!(t.timers().pending(), 0);
+            seen.mark(false);
+        }
+        NudState::INCOMPLETE => {
+            assert_eq!(
+                t.timers().next_expiry(),
+                Some(START + 300 + 500),
+                "re-armed with a mix of two parameter snapshots"
+            );
+            seen.mark(true);
+        }
+        s => panic!("unexpected state {s:?}"),
+    }
+    assert_eq!(t.device_parms(DEV), Some(new_parms()));
+    let r = t.reachable_time(DEV).unwrap();
+    assert!((300..900).contains(&r), "re-drawn from base 600: {r}");
+    drop(n);
+    run_all_timers(&t);
+    assert_eq!(t.timers().pending(), 0);
+    t.flush_dev(None);
+    let s = t.stats();
+    assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
+    assert_eq!(s.packets_queued_now(), 0);
+}
+
 fn l10_parms_change_vs_timer_handler_fix_holds() {
     static SEEN: Seen = Seen::new();
-    fix_holds("L10", None, || {
-        let t = Arc::new(table());
-        t.resolve_output(KEY, DEV, Pkt(0));
-        let t1 = t.clone();
-        // The first probe went out at START; the handler fires at +300 and,
-        // the budget spent (ucast 1 + mcast 1) under the old parameters,
-        // fails the entry; under the new ones (mcast 2) it re-arms at +500.
-        let a = loom::thread::spawn(move || t1.run_timers(START + 300).unwrap());
-        t.set_device_parms(DEV, new_parms()).unwrap();
-        a.join().unwrap();
-        let n = t.lookup(KEY, DEV).unwrap();
-        match n.state() {
-            NudState::FAILED => {
-                assert_eq!(t.timers().pending(), 0);
-                SEEN.mark(false);
-            }
-            NudState::INCOMPLETE => {
-                assert_eq!(t.timers().next_expiry(), Some(START + 300 + 500));
-                SEEN.mark(true);
-            }
-            s => panic!("unexpected state {s:?}"),
-        }
-        assert_eq!(t.device_parms(DEV), Some(new_parms()));
-        let r = t.reachable_time(DEV).unwrap();
-        assert!((300..900).contains(&r), "re-drawn from base 600: {r}");
-        drop(n);
-        run_all_timers(&t);
-        assert_eq!(t.timers().pending(), 0);
-        t.flush_dev(None);
-        let s = t.stats();
-        assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
-        assert_eq!(s.packets_queued_now(), 0);
-    });
+    fix_holds("L10", None, || l10_scenario(false, &SEEN));
     assert!(SEEN.both(), "the model did not explore both orders");
+}
+
+/// L10 with two snapshots: the new budget with the old retransmit time.
+fn l10_two_parameter_snapshots_bug_is_found() {
+    static SEEN: Seen = Seen::new();
+    bug_is_found_with(
+        "L10",
+        None,
+        &["re-armed with a mix of two parameter snapshots"],
+        Some(&[
+            ("CPU0: neightbl_set (set_device_parms)", Col::Thread(0)),
+            ("CPU1: timer softirq", Col::Softirq),
+        ]),
+        || l10_scenario(true, &SEEN),
+    );
 }
 
 /// L11: `set_device_parms` vs `__neigh_event_send` on a STALE entry (DELAY
@@ -124,47 +148,69 @@ fn l11_parms_change_vs_event_send_fix_holds() {
 /// subscriber: every event continues the previous one (old state = the
 /// previous new state), numbers increase, and the last event's state is the
 /// entry's state.
+pub fn l12_scenario(broken: bool, seen: &Seen) {
+    let t = Arc::new(table());
+    t.break_rule(Rule::EventsUnderLock, broken);
+    t.resolve_output(KEY, DEV, Pkt(0));
+    let sub = t.subscribe(16, EventFilter::All).unwrap();
+    neighcache::trace::clear(); // the race (and its timeline) begins
+    let t1 = t.clone();
+    let a = loom::thread::spawn(move || {
+        let _ = t1.receive_arp(KEY, DEV, &MAC_A, true);
+    });
+    t.run_timers(START + 300).unwrap();
+    a.join().unwrap();
+    let mut state = NudState::INCOMPLETE;
+    let mut seq = 0;
+    let mut n = 0;
+    while let Some(r) = sub.try_recv() {
+        let Received::Event(e) = r else {
+            panic!("lost events")
+        };
+        assert_eq!(e.kind, EventKind::Change);
+        assert!(e.seq > seq, "out of order: {e:?}");
+        assert_eq!(e.old_state, state, "does not continue the entry: {e:?}");
+        (seq, state, n) = (e.seq, e.state, n + 1);
+    }
+    // One event (the reply first) or two (the timer failed it first).
+    assert!(n == 1 || n == 2, "{n} events");
+    seen.mark(n == 2);
+    assert_eq!(t.lookup(KEY, DEV).unwrap().state(), state);
+    run_all_timers(&t);
+    t.flush_dev(None);
+    let s = t.stats();
+    assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
+}
+
 fn l12_events_of_one_entry_stay_in_order_fix_holds() {
     static SEEN: Seen = Seen::new();
-    fix_holds("L12", None, || {
-        let t = Arc::new(table());
-        t.resolve_output(KEY, DEV, Pkt(0));
-        let sub = t.subscribe(16, EventFilter::All).unwrap();
-        let t1 = t.clone();
-        let a = loom::thread::spawn(move || {
-            let _ = t1.receive_arp(KEY, DEV, &MAC_A, true);
-        });
-        t.run_timers(START + 300).unwrap();
-        a.join().unwrap();
-        let mut state = NudState::INCOMPLETE;
-        let mut seq = 0;
-        let mut n = 0;
-        while let Some(r) = sub.try_recv() {
-            let Received::Event(e) = r else {
-                panic!("lost events")
-            };
-            assert_eq!(e.kind, EventKind::Change);
-            assert!(e.seq > seq, "out of order: {e:?}");
-            assert_eq!(e.old_state, state, "does not continue the entry: {e:?}");
-            (seq, state, n) = (e.seq, e.state, n + 1);
-        }
-        // One event (the reply first) or two (the timer failed it first).
-        assert!(n == 1 || n == 2, "{n} events");
-        SEEN.mark(n == 2);
-        assert_eq!(t.lookup(KEY, DEV).unwrap().state(), state);
-        run_all_timers(&t);
-        t.flush_dev(None);
-        let s = t.stats();
-        assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
-    });
+    fix_holds("L12", None, || l12_scenario(false, &SEEN));
     assert!(SEEN.both(), "the model did not explore both orders");
+}
+
+/// L12 with the handler's event built after unlocking: an event that does
+/// not continue the previous one.
+fn l12_event_after_unlock_bug_is_found() {
+    static SEEN: Seen = Seen::new();
+    bug_is_found_with(
+        "L12",
+        None,
+        &["does not continue the entry"],
+        Some(&[
+            ("CPU0: timer softirq", Col::Softirq),
+            ("CPU1: arp_process → neigh_update", Col::Thread(1)),
+        ]),
+        || l12_scenario(true, &SEEN),
+    );
 }
 
 /// This file's tests, in row order.
 pub fn tests() -> Vec<Test> {
     crate::tests![
         l10_parms_change_vs_timer_handler_fix_holds,
+        l10_two_parameter_snapshots_bug_is_found,
         l11_parms_change_vs_event_send_fix_holds,
-        l12_events_of_one_entry_stay_in_order_fix_holds
+        l12_events_of_one_entry_stay_in_order_fix_holds,
+        l12_event_after_unlock_bug_is_found,
     ]
 }

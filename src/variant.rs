@@ -38,12 +38,19 @@ pub enum Rule {
     /// L9: `neigh_update` publishes the header before the state that makes
     /// it usable. Removed: the state first.
     HeaderBeforeState = 1 << 6,
+    /// L10: `neigh_timer_handler` decides with one snapshot of the device's
+    /// parameters. Removed: the probe budget is read from a second one.
+    ParmsOneSnapshot = 1 << 7,
+    /// L12: an entry's change is reported under the entry lock that made
+    /// it. Removed: the timer handler's FAILED event is built after
+    /// unlocking and re-locking.
+    EventsUnderLock = 1 << 8,
 }
 
 impl Rule {
     /// Every rule, in row order.
     #[cfg(any(feature = "loom", feature = "shuttle"))]
-    pub const ALL: [Rule; 7] = [
+    pub const ALL: [Rule; 9] = [
         Rule::DeadCheck,
         Rule::FlushResetsState,
         Rule::CreateRechecks,
@@ -51,6 +58,8 @@ impl Rule {
         Rule::LockTimerBase,
         Rule::IncNotZero,
         Rule::HeaderBeforeState,
+        Rule::ParmsOneSnapshot,
+        Rule::EventsUnderLock,
     ];
 }
 

@@ -23,6 +23,7 @@ use crate::parms::{NeighParms, TableConfig, HZ};
 use crate::rcu;
 use crate::sync::{plain, Mutex, Ordering};
 use crate::timer::{Tick, TimerError, TimerWheel, MAX_TICK};
+use crate::variant::Rule;
 
 /// The floor of every re-armed resolution timer, and of the first one
 /// (`max(RETRANS_TIME, HZ/100)`, `19e16d220f0a`): 10 ticks.
@@ -205,8 +206,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             }
         }
         let st = n.state();
+        // L10 broken (model builds only): a second parameters snapshot for the budget.
+        let budget = if self.keeps(Rule::ParmsOneSnapshot) {
+            parms
+        } else {
+            n.device.parms()
+        };
         if st.is(NudState::INCOMPLETE | NudState::PROBE)
-            && g.probes >= parms.max_probes(st.is(NudState::PROBE))
+            && g.probes >= budget.max_probes(st.is(NudState::PROBE))
         {
             n.set_state(&g, NudState::FAILED);
             // FAILED owns no timer: if someone re-armed it while this handler
@@ -214,7 +221,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             // the handler's reference, so this is not the last one).
             self.del_timer(n);
             let q = self.invalidate(&mut g, now);
+            if !self.keeps(Rule::EventsUnderLock) {
+                drop(g); // L12 broken (model builds only): report after unlocking
+                g = n.lock.lock();
+            }
             self.notify_change(n, &g, before, timer_notifies);
+            ktrace!("neigh_timer_handler", "{} budget spent → FAILED", n.key);
             drop(g);
             Owed::new(self, n, q).report(DropReason::ResolutionFailed);
             return;

@@ -1,6 +1,8 @@
 //! Running scenarios: [`check_pass`] (PCT and random, printing iterations
 //! and seconds) and [`find_bug`] (search a bug variant, insist on the named
-//! failure, print the failing schedule and replay it).
+//! failure, print the failing schedule and replay it), and
+//! [`replay_timeline`] (replay a failing schedule with the kernel-named
+//! trace on and print it as a timeline).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -214,4 +216,41 @@ where
         schedule,
         seconds,
     })
+}
+
+/// Replay `schedule` (a failing schedule of `f`) with the model-only
+/// kernel-named trace on, and print the failing execution as a timeline,
+/// one column per entry of `cols`. Returns the events; panics if the replay
+/// does not fail.
+pub fn replay_timeline<F>(
+    name: &str,
+    f: F,
+    schedule: &str,
+    cols: &[(&str, neighcache::trace::Col)],
+) -> Vec<neighcache::trace::Event>
+where
+    F: Fn() + Send + Sync + 'static,
+{
+    type Hook = dyn Fn(&std::panic::PanicHookInfo<'_>) + Send + Sync;
+    // The timeline ends at the failure: freeze the trace when it panics
+    // (shuttle's own hook, which prints the schedule, still runs).
+    let prev: Arc<Hook> = Arc::from(std::panic::take_hook());
+    let p = prev.clone();
+    std::panic::set_hook(Box::new(move |i| {
+        neighcache::trace::freeze();
+        p(i)
+    }));
+    neighcache::trace::start();
+    let r = catch_unwind(AssertUnwindSafe(|| shuttle::replay(f, schedule)));
+    let events = neighcache::trace::stop();
+    std::panic::set_hook(Box::new(move |i| prev(i)));
+    let msg = match r {
+        Ok(()) => panic!("{name}: replaying the failing schedule did not fail"),
+        Err(p) => panic_message(&*p),
+    };
+    println!(
+        "{name}: the failing schedule, replayed with the kernel-named trace ({msg}):\n{}",
+        neighcache::trace::timeline(&events, cols, 30, None)
+    );
+    events
 }

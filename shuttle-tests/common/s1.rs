@@ -44,6 +44,18 @@ pub const NAMED_FAILURES: &[&str] = &[
     "rcu: double retire",
 ];
 
+/// S1's timeline: one column per model thread (shuttle numbers them in
+/// spawn order after the main thread), the timer softirq on its own.
+pub const COLUMNS: &[(&str, neighcache::trace::Col)] = &[
+    ("sender (data plane)", neighcache::trace::Col::Thread(1)),
+    ("replier (ARP reply)", neighcache::trace::Col::Thread(2)),
+    (
+        "GC (neigh_periodic_work)",
+        neighcache::trace::Col::Thread(3),
+    ),
+    ("timer softirq", neighcache::trace::Col::Softirq),
+];
+
 /// One execution of S1; `bug` selects the pre-2015 code.
 pub fn seed_race(bug: bool) {
     let log = Log::new();
@@ -59,6 +71,7 @@ pub fn seed_race(bug: bool) {
     let t0 = 10;
     advance_to(&t, t0);
     let t = Arc::new(t);
+    neighcache::trace::clear(); // the race (and its timeline) begins
 
     let sender = {
         let (t, log) = (t.clone(), log.clone());

@@ -44,8 +44,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // The kernel keeps VALID entries NOARP with a blackhole output; we
         // have no output pointer, so NONE sends holders to event_send, which
         // drops on `dead`.
+        // L4's rule (a model build can remove it: the state is then left as
+        // it was, and a handler already running re-arms the dead entry).
         if self.keeps(Rule::FlushResetsState) {
-            n.set_state(&g, NudState::NONE); // L4 broken: the state is left as it was
+            n.set_state(&g, NudState::NONE);
         }
         g.dead = true;
         ktrace!(

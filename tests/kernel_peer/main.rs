@@ -33,6 +33,7 @@ mod proxy;
 mod proxy_side;
 mod resolver;
 mod scenario;
+mod tap;
 mod topo;
 mod verdict;
 

@@ -225,7 +225,14 @@ fn run(
     vals: &mut Vals,
 ) -> Result<(), String> {
     let s = Duration::from_secs;
-    let eps = Duration::from_millis(5);
+    // Probe windows. Frames carry the time P's kernel received them and are
+    // read only when asked for, after the state that ends the window was
+    // seen, so a window needs no margin for a late capture thread. A state
+    // is seen up to one poll (plus lateness) after it was entered, so a
+    // window does not start at a state R sends its probe on entering
+    // (PROBE): it starts at the state before (DELAY, in which nothing is
+    // sent), and ends where R stops probing (REACHABLE: P answered, hence
+    // had received every probe; FAILED: R sends nothing more).
     // 1. Resolve.
     let t0 = Instant::now();
     r.send(fam);
@@ -237,7 +244,7 @@ fn run(
     )?;
     vals.insert("resolve_ms", Val::Ms(ms(t_reach - t0)));
     let n = cap
-        .probes(fam, t0, t_reach + eps)
+        .probes(fam, t0, t_reach)
         .iter()
         .filter(|p| !p.unicast)
         .count();
@@ -300,7 +307,7 @@ fn run(
         "REACHABLE after PROBE",
     )?;
     let n = cap
-        .probes(fam, delay_start, t_reach2 + eps)
+        .probes(fam, delay_start, t_reach2)
         .iter()
         .filter(|p| p.unicast)
         .count();
@@ -343,7 +350,7 @@ fn run(
     )?;
     vals.insert("probe_to_failed_ms", Val::Ms(ms(t_f - t_p)));
     let pr: Vec<_> = cap
-        .probes(fam, t_p - eps, t_f + eps)
+        .probes(fam, t_d, t_f)
         .into_iter()
         .filter(|p| p.unicast)
         .collect();
@@ -363,7 +370,7 @@ fn run(
     )?;
     vals.insert("incomplete_to_failed_ms", Val::Ms(ms(t_f - t_s)));
     let pr: Vec<_> = cap
-        .probes(fam, t_s, t_f + eps)
+        .probes(fam, t_s, t_f)
         .into_iter()
         .filter(|p| !p.unicast)
         .collect();
@@ -425,7 +432,7 @@ fn run(
     )?;
     vals.insert("silent_probe_to_failed_ms", Val::Ms(ms(t_f - t_p)));
     let n = cap
-        .probes(fam, t_p - eps, t_f + eps)
+        .probes(fam, t_d, t_f)
         .iter()
         .filter(|p| p.unicast && p.dst_mac == mac2)
         .count();

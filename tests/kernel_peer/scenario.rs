@@ -403,7 +403,14 @@ fn run(
         "the announced MAC",
     )?;
     pair.pin_r_in_peer()?;
-    vals.insert("announce_ms", Val::Ms(ms(t_x - t_c)));
+    // From the announcement leaving P, not from the `ip` command that
+    // changed the MAC: how long that process takes to start is the
+    // machine's business, not the resolver's.
+    let v = match cap.announced(fam, mac2, t_c, t_x) {
+        Some(t_a) => Val::Ms(ms(t_x - t_a)),
+        None => Val::Missing("no announcement from P seen on the wire".into()),
+    };
+    vals.insert("announce_ms", v);
     vals.insert("announce_state", Val::Text(x.state.name().into()));
 
     // 8. MAC change not announced: probes to the old MAC fail; resolve anew.

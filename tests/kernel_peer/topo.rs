@@ -3,7 +3,7 @@
 //! parameters on both sides; the peer's controls (silence, MAC change with
 //! or without announcement); and a tap in P (`tap`) that records the probes
 //! R sends (counted and timed on the wire from the peer's side, with the
-//! kernel's timestamps) and injects frames.
+//! kernel's timestamps) and P's announcements, and injects frames.
 //!
 //! In a "kernel" pair R's kernel owns 198.18.0.1 and 2001:db8::1; in an
 //! "ours" pair R's kernel has no address (IPv6 disabled on the link) and
@@ -214,19 +214,30 @@ pub struct WireProbe {
     pub dst_mac: [u8; 6],
 }
 
-/// A tap in P recording R's probes for P's addresses, each with the
-/// kernel's timestamp, and used to inject frames as P. Frames are read
-/// when asked for ([`Capture::probes`] drains the socket first), so nothing
-/// the kernel queued before the call is missed however late a thread runs;
-/// a background thread only keeps the socket from filling up.
+/// What a recorded frame was.
+#[derive(Clone, Copy, Debug)]
+enum Seen {
+    /// R asking for P's address (ARP request, NS).
+    Probe(WireProbe),
+    /// P announcing its address (gratuitous ARP, unsolicited NA), with the
+    /// MAC it announced, when it left P.
+    Announce { t: Instant, fam: Fam, mac: [u8; 6] },
+}
+
+/// A tap in P recording R's probes for P's addresses and P's own
+/// announcements, each with the kernel's timestamp, and used to inject
+/// frames as P. Frames are read when asked for ([`Capture::probes`],
+/// [`Capture::announced`] drain the socket first), so nothing the kernel
+/// queued before the call is missed however late a thread runs; a
+/// background thread only keeps the socket from filling up.
 pub struct Capture {
     tap: Arc<Tap>,
-    seen: Arc<Mutex<Vec<WireProbe>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-fn classify(f: &Frame) -> Option<WireProbe> {
+fn classify(f: &Frame) -> Option<Seen> {
     let d = &f.data;
     let arp = d.len() >= 42 && d[12..14] == [8, 6];
     let icmp6 = |ty: u8| {
@@ -246,12 +257,31 @@ fn classify(f: &Frame) -> Option<WireProbe> {
             return None;
         };
         let dst_mac = mac(0..6);
-        return Some(WireProbe {
+        return Some(Seen::Probe(WireProbe {
             t: f.t,
             fam,
             unicast: dst_mac[0] & 1 == 0,
             dst_mac,
-        });
+        }));
+    }
+    if f.outgoing {
+        // Gratuitous ARP: sender and target address both P's.
+        if arp && d[28..32] == P4.octets() && d[38..42] == P4.octets() {
+            return Some(Seen::Announce {
+                t: f.t,
+                fam: Fam::V4,
+                mac: mac(22..28),
+            });
+        }
+        // Unsolicited NA: to all-nodes.
+        let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets();
+        if icmp6(136) && d[38..54] == all_nodes {
+            return Some(Seen::Announce {
+                t: f.t,
+                fam: Fam::V6,
+                mac: mac(6..12),
+            });
+        }
     }
     None
 }
@@ -279,7 +309,7 @@ impl Capture {
 
     /// Record every frame queued so far (under the lock, so that a reader
     /// never sees a partial drain).
-    fn sync(tap: &Tap, seen: &Mutex<Vec<WireProbe>>) {
+    fn sync(tap: &Tap, seen: &Mutex<Vec<Seen>>) {
         let mut s = seen.lock().unwrap();
         tap.drain(|f| s.extend(classify(&f)));
     }
@@ -291,9 +321,24 @@ impl Capture {
             .lock()
             .unwrap()
             .iter()
-            .filter(|p| p.fam == fam && p.t >= from && p.t <= to)
-            .copied()
+            .filter_map(|s| match s {
+                Seen::Probe(p) if p.fam == fam && p.t >= from && p.t <= to => Some(*p),
+                _ => None,
+            })
             .collect()
+    }
+
+    /// When P first announced `mac` for `fam` in `[from, to]`.
+    pub fn announced(&self, fam: Fam, mac: [u8; 6], from: Instant, to: Instant) -> Option<Instant> {
+        Self::sync(&self.tap, &self.seen);
+        self.seen.lock().unwrap().iter().find_map(|s| match *s {
+            Seen::Announce { t, fam: f, mac: m }
+                if f == fam && m == mac && t >= from && t <= to =>
+            {
+                Some(t)
+            }
+            _ => None,
+        })
     }
 
     pub fn inject(&self, frame: &[u8]) {

@@ -168,6 +168,11 @@ fn lifecycle_differential_against_the_kernel() {
         unexplained.extend(rep.unexplained);
         seen.extend(rep.known_seen);
     }
+    for (side, obs) in [("kernel", &kobs), ("ours", &oobs)] {
+        for n in obs.iter().flat_map(|o| &o.notes) {
+            println!("note ({side}): {n}");
+        }
+    }
     println!(
         "\nknown differences (verdict::EXPECTED_UNTIL_FIXED): {}",
         if verdict::EXPECTED_UNTIL_FIXED.is_empty() {

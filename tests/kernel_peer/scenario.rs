@@ -45,6 +45,9 @@ pub struct Obs {
     pub vals: BTreeMap<&'static str, Val>,
     /// Worst lateness of a poll wake-up beyond `POLL`, ms.
     pub jitter_ms: f64,
+    /// Anything about the run a reader should know (printed under the
+    /// table): e.g. an entry R had before it started.
+    pub notes: Vec<String>,
 }
 
 /// Every observed change of P's entry: when, and what it became.
@@ -173,13 +176,16 @@ pub type Macs = ([u8; 6], [u8; 6], [u8; 6]);
 pub fn lifecycle(pair: &Pair, cap: &Capture, r: &Arc<dyn Resolver>, fam: Fam, macs: Macs) -> Obs {
     let poll = Poller::start(r.clone(), fam);
     let mut vals = BTreeMap::new();
-    let res = run(pair, cap, r.as_ref(), &poll, fam, macs, &mut vals);
+    let mut notes = Vec::new();
+    let res = start_clean(r.as_ref(), fam, &mut notes)
+        .and_then(|()| run(pair, cap, r.as_ref(), &poll, fam, macs, &mut vals));
     if let Err(step) = res {
         vals.insert("aborted_at", Val::Missing(step));
     }
     Obs {
         vals,
         jitter_ms: poll.jitter_ms(),
+        notes,
     }
 }
 
@@ -212,6 +218,28 @@ fn interval(probes: &[crate::topo::WireProbe]) -> Val {
     }
     let span = probes[probes.len() - 1].t - probes[0].t;
     Val::Ms(ms(span) / (probes.len() - 1) as f64)
+}
+
+/// R starts without an entry for P: one left by anything before (a frame
+/// from P that R learned from) would resolve from STALE by a unicast probe
+/// instead of by a broadcast/multicast one. Deleted if found, and noted.
+fn start_clean(r: &dyn Resolver, fam: Fam, notes: &mut Vec<String>) -> Result<(), String> {
+    if let Some(x) = r.snap(fam) {
+        notes.push(format!(
+            "{}: R had an entry for P before step 1 ({}), deleted",
+            fam.name(),
+            x.state.name()
+        ));
+        r.forget(fam);
+    }
+    let t = Instant::now();
+    while r.snap(fam).is_some() {
+        if t.elapsed() > Duration::from_secs(1) {
+            return Err("R's entry for P could not be deleted before step 1".into());
+        }
+        sleep(Duration::from_millis(1));
+    }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

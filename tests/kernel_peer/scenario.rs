@@ -7,9 +7,10 @@
 //! announced (gratuitous ARP / unsolicited NA), then one not announced.
 //!
 //! States are sampled by a [`Poller`] every [`POLL`] on both sides (the
-//! same method for both, so the sampling error is symmetric); probes are
-//! timestamped by the peer's raw socket. Owns the script and the
-//! measurements; the comparison is in `verdict`.
+//! same method for both, so the sampling error is symmetric); probes and
+//! the peer's announcements are timestamped by the peer's kernel (a tap in
+//! P, `topo::Capture`). Owns the script and the measurements; the
+//! comparison is in `verdict`.
 
 use crate::resolver::{Resolver, Snap};
 use crate::topo::{Capture, Fam, Pair, P4, P6, R4, R6};
@@ -198,11 +199,16 @@ fn need<T>(v: Option<T>, vals: &mut Vals, id: &'static str, what: &str) -> Resul
     })
 }
 
-/// How long REACHABLE lasted beyond `reachable_time` (read when the
-/// state was entered). The kernel re-draws every device's reachable_time
-/// every 300 s (`neigh_periodic_work`, a global clock shared by all
-/// namespaces) and its REACHABLE timer compares against the current value,
-/// so a re-draw inside the window voids the sample.
+/// How long REACHABLE lasted beyond `reachable_time`, read as `before`
+/// ahead of the step that enters REACHABLE and again now. The kernel
+/// re-draws every device's reachable_time every 300 s
+/// (`neigh_periodic_work`, on a clock shared by all namespaces); the
+/// REACHABLE timer is armed with the value current at entry and its
+/// handler compares against the value current when it runs, so a re-draw
+/// between entry and STALE voids the sample. `before` is read before the
+/// entry, not after it: a re-draw between the entry and a later first read
+/// would go unseen, and a smaller new value would then make the old
+/// value's expiry look up to two seconds late (a false mismatch).
 fn lateness(r: &dyn Resolver, fam: Fam, before: Option<u64>, lasted: Duration) -> Val {
     match (before, r.reachable_ms(fam)) {
         (Some(a), Some(b)) if a == b => Val::Ms(ms(lasted) - a as f64),
@@ -262,6 +268,7 @@ fn run(
     // sent), and ends where R stops probing (REACHABLE: P answered, hence
     // had received every probe; FAILED: R sends nothing more).
     // 1. Resolve.
+    let reach = r.reachable_ms(fam);
     let t0 = Instant::now();
     r.send(fam);
     let (t_reach, _) = need(
@@ -279,7 +286,6 @@ fn run(
     vals.insert("resolve_probes", Val::Count(n as u64));
 
     // 2. REACHABLE -> STALE, against this side's own reachable_time.
-    let reach = r.reachable_ms(fam);
     let (t_stale, _) = need(
         poll.wait_enter(t_reach, s(5), is(NudState::STALE)),
         vals,
@@ -293,6 +299,7 @@ fn run(
 
     // 3. Send: DELAY; the peer asks for our address meanwhile; PROBE; REACHABLE.
     sleep(Duration::from_millis(200));
+    let reach = r.reachable_ms(fam); // for step 4's REACHABLE
     let t_s = Instant::now();
     r.send(fam);
     let (t_delay, _) = need(
@@ -343,7 +350,6 @@ fn run(
 
     // 4. Peer silenced: STALE, DELAY, PROBE, FAILED.
     pair.silence_peer(fam, true)?;
-    let reach = r.reachable_ms(fam);
     let (t_stale, _) = need(
         poll.wait_enter(t_reach2, s(5), is(NudState::STALE)),
         vals,

@@ -125,6 +125,53 @@ pub(crate) fn spin_wait() {
     yield_now();
 }
 
+/// Happens-before tracking of one object's lifetime, for the model RCU.
+///
+/// Under loom this is a `loom::cell::UnsafeCell<()>`: its creation and
+/// [`write`](Track::write) are writes, [`read`](Track::read) a read, and loom
+/// panics with "Causality violation" when a read is not ordered after the
+/// last write, or a write not after every earlier access. The model RCU
+/// creates one with each allocation (its birth), reads it at every checked
+/// dereference and writes it when the grace period ends (its death), so loom
+/// checks that every use of an RCU object happens after its publication and
+/// before its reclamation: exactly what the publishing Release/Acquire
+/// pairs and the refcount's Release/Acquire promise. shuttle and the default
+/// build have nothing to check it with: there it is empty.
+#[cfg(feature = "loom")]
+pub(crate) struct Track(loom::cell::UnsafeCell<()>);
+
+#[cfg(feature = "loom")]
+impl Track {
+    /// A new object: its creation is the first write.
+    #[track_caller]
+    pub(crate) fn new() -> Self {
+        Track(loom::cell::UnsafeCell::new(()))
+    }
+    /// A use of the object: must happen after the last write.
+    #[track_caller]
+    pub(crate) fn read(&self) {
+        self.0.with(|_| ());
+    }
+    /// The end of the object: must happen after every earlier use.
+    #[track_caller]
+    pub(crate) fn write(&self) {
+        self.0.with_mut(|_| ());
+    }
+}
+
+/// Without loom there is no happens-before checker: nothing to track.
+#[cfg(not(feature = "loom"))]
+pub(crate) struct Track;
+
+#[cfg(not(feature = "loom"))]
+impl Track {
+    pub(crate) fn new() -> Self {
+        Track
+    }
+    pub(crate) fn read(&self) {}
+    pub(crate) fn write(&self) {}
+}
+
 /// `std` primitives that are **not** modelled by loom or shuttle.
 ///
 /// Used only for statistics counters, the virtual clock and the model RCU's

@@ -17,17 +17,21 @@ pub mod clock;
 pub mod error;
 pub mod neigh;
 pub mod parms;
+#[cfg(all(feature = "proto", not(any(feature = "loom", feature = "shuttle"))))]
+pub mod proto;
 pub mod rcu;
 pub mod timer;
 
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::NeighError;
-#[cfg(not(any(feature = "loom", feature = "shuttle")))]
-pub use neigh::TimerThread;
 pub use neigh::{
     DevId, DeviceConfig, DropReason, EventSend, GcReport, LinkHeader, LlAddr, NeighHandle,
     NeighInfo, NeighKey, NeighOps, NeighStats, NeighTable, Neighbour, NudState, Packet, Probe,
     TimersView, UpdateFlags, Xmit,
 };
+#[cfg(all(feature = "tokio", not(any(feature = "loom", feature = "shuttle"))))]
+pub use neigh::{DriverError, DriverStats, TokioTimers, DEFAULT_RECHECK};
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub use neigh::{TimerTarget, TimerThread};
 pub use parms::{ConfigError, NeighParms, TableConfig, HZ};
 pub use timer::{Tick, MAX_TICK};

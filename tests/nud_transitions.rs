@@ -10,8 +10,8 @@ use neighcache::{
     TableConfig, UpdateFlags as F, Xmit, HZ,
 };
 
-fn state(t: &neighcache::NeighTable<std::net::Ipv4Addr, Rec>, last: u8) -> S {
-    t.lookup(ip(last), ETH0)
+fn state(t: &neighcache::NeighTable<std::net::Ipv4Addr, TestOps>, last: u8) -> S {
+    t.lookup(ip(last), DEV)
         .map(|n| n.state())
         .unwrap_or(S::NONE)
 }
@@ -21,11 +21,11 @@ fn state(t: &neighcache::NeighTable<std::net::Ipv4Addr, Rec>, last: u8) -> S {
 #[test]
 fn none_to_incomplete_queues_and_probes() {
     let t = table();
-    assert_eq!(t.resolve_output(ip(1), ETH0, pkt(1)), Xmit::Queued);
+    assert_eq!(t.resolve_output(ip(1), DEV, pkt(1)), Xmit::Queued);
     assert_eq!(state(&t, 1), S::INCOMPLETE);
     let ev = t.ops().take();
-    assert_eq!(Rec::solicits(&ev), vec![Probe::Multicast]);
-    assert!(Rec::tx_ids(&ev).is_empty());
+    assert_eq!(TestOps::solicits(&ev), vec![Probe::Multicast]);
+    assert!(TestOps::tx_ids(&ev).is_empty());
     assert_eq!(t.timers().pending(), 1);
     let s = t.stats();
     assert_eq!((s.queued, s.sent, s.solicits, s.allocs), (1, 0, 1, 1));
@@ -35,17 +35,17 @@ fn none_to_incomplete_queues_and_probes() {
 /// to resolve: NONE -> FAILED and the packet is dropped.
 #[test]
 fn none_without_probes_fails_at_once() {
-    let mut c = cfg();
+    let mut c = test_config();
     c.parms.mcast_probes = 0;
     c.parms.app_probes = 0;
     let t = table_with(c);
     assert_eq!(
-        t.resolve_output(ip(1), ETH0, pkt(1)),
+        t.resolve_output(ip(1), DEV, pkt(1)),
         Xmit::Dropped(DropReason::Failed)
     );
     assert_eq!(state(&t, 1), S::FAILED);
     assert_eq!(
-        Rec::discards(&t.ops().take()),
+        TestOps::discards(&t.ops().take()),
         vec![(1, DropReason::Failed)]
     );
 }
@@ -58,25 +58,25 @@ fn none_without_probes_fails_at_once() {
 fn incomplete_fails_after_max_probes_and_reports_queue() {
     let t = table();
     for i in 1..=3 {
-        t.resolve_output(ip(1), ETH0, pkt(i));
+        t.resolve_output(ip(1), DEV, pkt(i));
     }
-    advance(&t, HZ);
+    advance_by(&t, HZ);
     assert_eq!(state(&t, 1), S::INCOMPLETE);
-    advance(&t, HZ);
+    advance_by(&t, HZ);
     assert_eq!(state(&t, 1), S::INCOMPLETE);
-    advance(&t, HZ);
+    advance_by(&t, HZ);
     assert_eq!(state(&t, 1), S::FAILED);
     let ev = t.ops().take();
     assert_eq!(
-        Rec::solicits(&ev),
+        TestOps::solicits(&ev),
         vec![Probe::Multicast; 3],
         "3 mcast probes in all"
     );
-    assert_eq!(Rec::errors(&ev), vec![1, 2, 3]);
+    assert_eq!(TestOps::errors(&ev), vec![1, 2, 3]);
     assert_eq!(t.stats().res_failed, 1);
     assert_eq!(t.timers().pending(), 0, "FAILED is not a timer state");
     assert_eq!(
-        t.lookup(ip(1), ETH0).unwrap().refcnt(),
+        t.lookup(ip(1), DEV).unwrap().refcnt(),
         2,
         "table + this handle: the timer's reference was released"
     );
@@ -88,25 +88,25 @@ fn incomplete_fails_after_max_probes_and_reports_queue() {
 fn reply_resolves_and_flushes_in_order() {
     let t = table();
     for i in 1..=3 {
-        t.resolve_output(ip(1), ETH0, pkt(i));
+        t.resolve_output(ip(1), DEV, pkt(i));
     }
     t.ops().take();
-    t.receive_arp(ip(1), ETH0, &MAC_A, true).unwrap();
+    t.receive_arp(ip(1), DEV, &MAC_A, true).unwrap();
     assert_eq!(state(&t, 1), S::REACHABLE);
     let ev = t.ops().take();
-    assert_eq!(Rec::tx_ids(&ev), vec![1, 2, 3]);
+    assert_eq!(TestOps::tx_ids(&ev), vec![1, 2, 3]);
     assert!(ev
         .iter()
         .all(|e| !matches!(e, Event::Tx { hh: h, .. } if *h != hh(MAC_A))));
     let g = t.pin();
-    let n = t.lookup_noref(ip(1), ETH0, &g).unwrap();
+    let n = t.lookup_noref(ip(1), DEV, &g).unwrap();
     assert_eq!(n.header().unwrap().as_bytes(), &hh(MAC_A)[..]);
     assert_eq!(t.output(n, pkt(4), &g), Xmit::Sent);
     assert_eq!(t.stats().flushed, 3);
 }
 
-fn reachable(t: &neighcache::NeighTable<std::net::Ipv4Addr, Rec>, last: u8) {
-    let n = t.lookup_or_create(ip(last), ETH0).unwrap();
+fn reachable(t: &neighcache::NeighTable<std::net::Ipv4Addr, TestOps>, last: u8) {
+    let n = t.lookup_or_create(ip(last), DEV).unwrap();
     t.update(&n, Some(&MAC_A), S::REACHABLE, F::OVERRIDE)
         .unwrap();
     t.ops().take();
@@ -133,9 +133,9 @@ fn reachable_expires_to_delay_when_used() {
     reachable(&t, 1);
     let mut saw_delay = false;
     for _ in 0..50 {
-        advance(&t, HZ);
+        advance_by(&t, HZ);
         let g = t.pin();
-        let n = t.lookup_noref(ip(1), ETH0, &g).unwrap();
+        let n = t.lookup_noref(ip(1), DEV, &g).unwrap();
         t.output(n, pkt(9), &g);
         if n.state() == S::DELAY {
             saw_delay = true;
@@ -150,14 +150,14 @@ fn reachable_expires_to_delay_when_used() {
 #[test]
 fn stale_output_arms_delay_and_sends() {
     let t = table();
-    let n = t.lookup_or_create(ip(1), ETH0).unwrap();
+    let n = t.lookup_or_create(ip(1), DEV).unwrap();
     t.update(&n, Some(&MAC_A), S::STALE, F::OVERRIDE).unwrap();
     assert_eq!(t.timers().pending(), 0);
     let g = t.pin();
     assert_eq!(t.output(&n, pkt(1), &g), Xmit::Sent);
     assert_eq!(n.state(), S::DELAY);
     assert_eq!(t.timers().pending(), 1);
-    assert_eq!(Rec::tx_ids(&t.ops().take()), vec![1]);
+    assert_eq!(TestOps::tx_ids(&t.ops().take()), vec![1]);
 }
 
 /// `neigh_timer_handler`: DELAY with a confirmation inside delay_probe_time
@@ -165,15 +165,15 @@ fn stale_output_arms_delay_and_sends() {
 #[test]
 fn delay_confirmed_returns_to_reachable() {
     let t = table();
-    let n = t.lookup_or_create(ip(1), ETH0).unwrap();
+    let n = t.lookup_or_create(ip(1), DEV).unwrap();
     t.update(&n, Some(&MAC_A), S::STALE, F::OVERRIDE).unwrap();
     t.event_send(&n, None);
     assert_eq!(n.state(), S::DELAY);
-    advance(&t, HZ);
+    advance_by(&t, HZ);
     t.confirm(&n).unwrap();
-    advance(&t, 4 * HZ + 1);
+    advance_by(&t, 4 * HZ + 1);
     assert_eq!(n.state(), S::REACHABLE);
-    assert!(Rec::solicits(&t.ops().take()).is_empty());
+    assert!(TestOps::solicits(&t.ops().take()).is_empty());
 }
 
 /// `neigh_timer_handler`: DELAY unconfirmed -> PROBE with unicast probes to
@@ -181,16 +181,16 @@ fn delay_confirmed_returns_to_reachable() {
 #[test]
 fn delay_unconfirmed_probes_unicast_then_fails() {
     let t = table();
-    let n = t.lookup_or_create(ip(1), ETH0).unwrap();
+    let n = t.lookup_or_create(ip(1), DEV).unwrap();
     t.update(&n, Some(&MAC_A), S::STALE, F::OVERRIDE).unwrap();
     t.event_send(&n, None);
-    advance(&t, 5 * HZ);
+    advance_by(&t, 5 * HZ);
     assert_eq!(n.state(), S::PROBE);
     advance_by_steps(&t, 10 * HZ, HZ / 2);
     assert_eq!(n.state(), S::FAILED);
     let lladdr = neighcache::LlAddr::new(&MAC_A).unwrap();
     assert_eq!(
-        Rec::solicits(&t.ops().take()),
+        TestOps::solicits(&t.ops().take()),
         vec![Probe::Unicast(lladdr); 3]
     );
 }
@@ -199,10 +199,10 @@ fn delay_unconfirmed_probes_unicast_then_fails() {
 #[test]
 fn probe_answered_becomes_reachable() {
     let t = table();
-    let n = t.lookup_or_create(ip(1), ETH0).unwrap();
+    let n = t.lookup_or_create(ip(1), DEV).unwrap();
     t.update(&n, Some(&MAC_A), S::STALE, F::OVERRIDE).unwrap();
     t.event_send(&n, None);
-    advance(&t, 5 * HZ);
+    advance_by(&t, 5 * HZ);
     assert_eq!(n.state(), S::PROBE);
     t.update(&n, Some(&MAC_A), S::REACHABLE, F::OVERRIDE)
         .unwrap();
@@ -255,7 +255,7 @@ fn update_override_rules() {
     ];
     for (i, &(old, mac, new, flags, want, want_mac)) in cases.iter().enumerate() {
         let t = table();
-        let n = t.lookup_or_create(ip(1), ETH0).unwrap();
+        let n = t.lookup_or_create(ip(1), DEV).unwrap();
         t.update(&n, Some(&MAC_A), old, F::OVERRIDE).unwrap();
         assert_eq!(n.state(), old, "case {i} setup");
         t.update(&n, Some(&mac), new, flags).unwrap();
@@ -271,11 +271,11 @@ fn update_override_rules() {
 /// a PERMANENT entry sends at once and is never collected.
 #[test]
 fn permanent_needs_admin_and_survives_gc() {
-    let mut c = cfg();
+    let mut c = test_config();
     c.gc_thresh1 = 0;
     let t = table_with(c);
-    t.add_permanent(ip(1), ETH0, &MAC_A).unwrap();
-    let n = t.lookup(ip(1), ETH0).unwrap();
+    t.add_permanent(ip(1), DEV, &MAC_A).unwrap();
+    let n = t.lookup(ip(1), DEV).unwrap();
     assert_eq!(n.state(), S::PERMANENT);
     assert_eq!(
         t.update(&n, Some(&MAC_B), S::REACHABLE, F::OVERRIDE),
@@ -286,7 +286,7 @@ fn permanent_needs_admin_and_survives_gc() {
     t.gc();
     let g = t.pin();
     let n = t
-        .lookup_noref(ip(1), ETH0, &g)
+        .lookup_noref(ip(1), DEV, &g)
         .expect("PERMANENT entries are never collected");
     assert_eq!(t.output(n, pkt(1), &g), Xmit::Sent);
     assert_eq!(t.timers().pending(), 0);
@@ -305,20 +305,20 @@ fn noarp_device_sends_without_resolution() {
     t.add_device(lo, cfgd).unwrap();
     assert_eq!(t.resolve_output(ip(1), lo, pkt(1)), Xmit::Sent);
     assert_eq!(t.lookup(ip(1), lo).unwrap().state(), S::NOARP);
-    assert!(Rec::solicits(&t.ops().take()).is_empty());
+    assert!(TestOps::solicits(&t.ops().take()).is_empty());
 }
 
 /// `neigh_update` to FAILED from INCOMPLETE runs `neigh_invalidate`.
 #[test]
 fn admin_failed_reports_queue() {
     let t = table();
-    t.resolve_output(ip(1), ETH0, pkt(1));
-    t.resolve_output(ip(1), ETH0, pkt(2));
-    let n = t.lookup(ip(1), ETH0).unwrap();
+    t.resolve_output(ip(1), DEV, pkt(1));
+    t.resolve_output(ip(1), DEV, pkt(2));
+    let n = t.lookup(ip(1), DEV).unwrap();
     t.update(&n, None, S::FAILED, F::OVERRIDE | F::ADMIN)
         .unwrap();
     assert_eq!(n.state(), S::FAILED);
-    assert_eq!(Rec::errors(&t.ops().take()), vec![1, 2]);
+    assert_eq!(TestOps::errors(&t.ops().take()), vec![1, 2]);
     assert_eq!(t.timers().pending(), 0);
 }
 
@@ -326,15 +326,15 @@ fn admin_failed_reports_queue() {
 #[test]
 fn set_probe_once_revives_failed() {
     let t = table();
-    t.resolve_output(ip(1), ETH0, pkt(1));
+    t.resolve_output(ip(1), DEV, pkt(1));
     advance_by_steps(&t, 4 * HZ, HZ);
-    let n = t.lookup(ip(1), ETH0).unwrap();
+    let n = t.lookup(ip(1), DEV).unwrap();
     assert_eq!(n.state(), S::FAILED);
     t.ops().take();
     t.set_probe_once(&n).unwrap();
     assert_eq!(n.state(), S::INCOMPLETE);
-    assert_eq!(Rec::solicits(&t.ops().take()).len(), 1);
-    advance(&t, 2 * HZ);
+    assert_eq!(TestOps::solicits(&t.ops().take()).len(), 1);
+    advance_by(&t, 2 * HZ);
     assert_eq!(
         n.state(),
         S::FAILED,
@@ -348,10 +348,10 @@ fn set_probe_once_revives_failed() {
 #[test]
 fn dead_entry_is_not_modified() {
     let t = table();
-    let n = t.lookup_or_create(ip(1), ETH0).unwrap();
-    let m = t.lookup_or_create(ip(2), ETH0).unwrap();
+    let n = t.lookup_or_create(ip(1), DEV).unwrap();
+    let m = t.lookup_or_create(ip(2), DEV).unwrap();
     t.update(&m, Some(&MAC_A), S::STALE, F::OVERRIDE).unwrap();
-    assert_eq!(t.flush_dev(Some(ETH0)), 2);
+    assert_eq!(t.flush_dev(Some(DEV)), 2);
     assert!(n.is_dead() && m.is_dead());
     assert_eq!(
         t.event_send(&n, Some(pkt(1))),
@@ -365,7 +365,7 @@ fn dead_entry_is_not_modified() {
     assert_eq!(n.state(), S::NONE);
     assert_eq!(t.timers().pending(), 0);
     assert_eq!(n.refcnt(), 1, "only our handle");
-    assert!(t.lookup(ip(1), ETH0).is_none());
+    assert!(t.lookup(ip(1), DEV).is_none());
     drop((n, m));
     let s = t.stats();
     assert_eq!((s.allocs, s.destroys, s.entries), (2, 2, 0));
@@ -375,11 +375,11 @@ fn dead_entry_is_not_modified() {
 #[test]
 fn bad_input_is_typed() {
     let t = table();
-    let n = t.lookup_or_create(ip(1), ETH0).unwrap();
+    let n = t.lookup_or_create(ip(1), DEV).unwrap();
     assert_eq!(
         t.update(&n, Some(&[1, 2, 3]), S::REACHABLE, F::OVERRIDE),
         Err(NeighError::BadLladdrLen {
-            dev: ETH0,
+            dev: DEV,
             expected: 6,
             got: 3
         })
@@ -401,8 +401,8 @@ fn bad_input_is_typed() {
         Xmit::Dropped(DropReason::UnknownDevice)
     );
     assert_eq!(
-        t.add_device(ETH0, DeviceConfig::ethernet(SRC_MAC, 0x0800)),
-        Err(NeighError::DeviceExists(ETH0))
+        t.add_device(DEV, DeviceConfig::ethernet(SRC_MAC, 0x0800)),
+        Err(NeighError::DeviceExists(DEV))
     );
     let j = t.jiffies();
     assert_eq!(
@@ -418,7 +418,7 @@ fn bad_input_is_typed() {
         ..TableConfig::default()
     };
     assert!(matches!(
-        neighcache::NeighTable::new(bad, Rec::default()),
+        neighcache::NeighTable::new(bad, TestOps::default()),
         Err(NeighError::Config(_))
     ));
     let badp = NeighParms {
@@ -429,29 +429,29 @@ fn bad_input_is_typed() {
         t.add_device(DevId(3), DeviceConfig::ethernet(SRC_MAC, 0x0800).with_parms(badp)),
         Err(NeighError::Config(e)) if e.field == "retrans_time"
     ));
-    assert_eq!(t.remove(ip(200), ETH0), Err(NeighError::NotFound));
+    assert_eq!(t.remove(ip(200), DEV), Err(NeighError::NotFound));
 }
 
 /// `__neigh_event_send` queue bound: beyond unres_qlen packets (or bytes)
 /// the *oldest* is dropped and counted as `unres_discards`.
 #[test]
 fn queue_overflow_drops_oldest_and_counts() {
-    let mut c = cfg();
+    let mut c = test_config();
     c.parms.unres_qlen = 3;
     let t = table_with(c);
     for i in 1..=5 {
-        assert_eq!(t.resolve_output(ip(1), ETH0, pkt(i)), Xmit::Queued);
+        assert_eq!(t.resolve_output(ip(1), DEV, pkt(i)), Xmit::Queued);
     }
     let ev = t.ops().take();
     assert_eq!(
-        Rec::discards(&ev),
+        TestOps::discards(&ev),
         vec![
             (1, DropReason::QueueOverflow),
             (2, DropReason::QueueOverflow)
         ]
     );
-    t.receive_arp(ip(1), ETH0, &MAC_A, true).unwrap();
-    assert_eq!(Rec::tx_ids(&t.ops().take()), vec![3, 4, 5]);
+    t.receive_arp(ip(1), DEV, &MAC_A, true).unwrap();
+    assert_eq!(TestOps::tx_ids(&t.ops().take()), vec![3, 4, 5]);
     let s = t.stats();
     assert_eq!(
         (
@@ -463,11 +463,11 @@ fn queue_overflow_drops_oldest_and_counts() {
         (5, 2, 3, 0)
     );
     // Byte bound.
-    let mut c = cfg();
+    let mut c = test_config();
     c.parms.unres_qlen_bytes = 250;
     let t = table_with(c);
     for i in 1..=4 {
-        t.resolve_output(ip(1), ETH0, pkt(i));
+        t.resolve_output(ip(1), DEV, pkt(i));
     }
     assert_eq!(
         t.stats().unres_discards,
@@ -489,23 +489,23 @@ fn table_full_after_forced_gc() {
     let t = table_with(c);
     // Four entries held by handles: not collectable.
     let held: Vec<_> = (1..=4)
-        .map(|i| t.lookup_or_create(ip(i), ETH0).unwrap())
+        .map(|i| t.lookup_or_create(ip(i), DEV).unwrap())
         .collect();
     assert_eq!(
-        t.lookup_or_create(ip(5), ETH0).err(),
+        t.lookup_or_create(ip(5), DEV).err(),
         Some(NeighError::TableFull {
             entries: 4,
             gc_thresh3: 4
         })
     );
     assert_eq!(
-        t.resolve_output(ip(5), ETH0, pkt(1)),
+        t.resolve_output(ip(5), DEV, pkt(1)),
         Xmit::Dropped(DropReason::TableFull)
     );
     assert!(t.stats().table_fulls >= 1 && t.stats().forced_gc_runs >= 1);
     drop(held);
     // Unreferenced NONE entries are collectable: forced GC makes room.
-    t.lookup_or_create(ip(5), ETH0).unwrap();
+    t.lookup_or_create(ip(5), DEV).unwrap();
     assert!(t.len() <= 4);
 }
 
@@ -513,26 +513,26 @@ fn table_full_after_forced_gc() {
 /// table go; entries in a timer state or held elsewhere stay.
 #[test]
 fn periodic_gc_collects_stale_and_failed() {
-    let mut c = cfg();
+    let mut c = test_config();
     c.gc_thresh1 = 0;
     c.parms.gc_staletime = 10 * HZ;
     let t = table_with(c);
-    t.resolve_output(ip(1), ETH0, pkt(1)); // will fail
+    t.resolve_output(ip(1), DEV, pkt(1)); // will fail
     {
-        let n = t.lookup_or_create(ip(2), ETH0).unwrap();
+        let n = t.lookup_or_create(ip(2), DEV).unwrap();
         t.update(&n, Some(&MAC_A), S::STALE, F::OVERRIDE).unwrap();
     }
-    let held = t.lookup_or_create(ip(3), ETH0).unwrap();
+    let held = t.lookup_or_create(ip(3), DEV).unwrap();
     t.update(&held, Some(&MAC_A), S::STALE, F::OVERRIDE)
         .unwrap();
     advance_by_steps(&t, 5 * HZ, HZ);
     t.gc();
-    assert!(t.lookup(ip(1), ETH0).is_none(), "FAILED goes at once");
-    assert!(t.lookup(ip(2), ETH0).is_some(), "not yet stale");
+    assert!(t.lookup(ip(1), DEV).is_none(), "FAILED goes at once");
+    assert!(t.lookup(ip(2), DEV).is_some(), "not yet stale");
     advance_by_steps(&t, 10 * HZ, HZ);
     t.gc();
-    assert!(t.lookup(ip(2), ETH0).is_none(), "stale and unused");
-    assert!(t.lookup(ip(3), ETH0).is_some(), "held by a handle");
+    assert!(t.lookup(ip(2), DEV).is_none(), "stale and unused");
+    assert!(t.lookup(ip(3), DEV).is_some(), "held by a handle");
     assert!(t.stats().periodic_gc_runs >= 2);
 }
 
@@ -544,11 +544,11 @@ fn hash_grows_and_keeps_entries() {
         gc_thresh1: 1 << 20,
         gc_thresh2: 1 << 20,
         gc_thresh3: 1 << 20,
-        ..cfg()
+        ..test_config()
     };
     let t = table_with(c);
     for i in 0..5000u32 {
-        t.lookup_or_create(std::net::Ipv4Addr::from(0x0a00_0000 + i), ETH0)
+        t.lookup_or_create(std::net::Ipv4Addr::from(0x0a00_0000 + i), DEV)
             .unwrap();
     }
     let s = t.stats();
@@ -556,7 +556,7 @@ fn hash_grows_and_keeps_entries() {
     let g = t.pin();
     for i in 0..5000u32 {
         assert!(t
-            .lookup_noref(std::net::Ipv4Addr::from(0x0a00_0000 + i), ETH0, &g)
+            .lookup_noref(std::net::Ipv4Addr::from(0x0a00_0000 + i), DEV, &g)
             .is_some());
     }
     assert_eq!(t.len(), 5000);
@@ -567,7 +567,7 @@ fn hash_grows_and_keeps_entries() {
 fn teardown_accounts_for_everything() {
     let t = table();
     for i in 1..=10 {
-        t.resolve_output(ip(i), ETH0, pkt(i as u64));
+        t.resolve_output(ip(i), DEV, pkt(i as u64));
     }
     reachable(&t, 20);
     let ops_events;
@@ -582,7 +582,7 @@ fn teardown_accounts_for_everything() {
     assert_eq!(s.entries, 0);
     assert_eq!(s.dropped_device_down, 10);
     assert_eq!(s.packets_queued_now(), 0);
-    assert_eq!(Rec::discards(&ops_events).len(), 10);
+    assert_eq!(TestOps::discards(&ops_events).len(), 10);
     assert_eq!(t.timers().pending(), 0);
 }
 
@@ -591,7 +591,7 @@ fn teardown_accounts_for_everything() {
 fn dump_lists_entries() {
     let t = table();
     reachable(&t, 1);
-    t.resolve_output(ip(2), ETH0, pkt(1));
+    t.resolve_output(ip(2), DEV, pkt(1));
     let d = t.dump();
     assert_eq!(d.len(), 2);
     let line = d[0].to_string();
@@ -616,14 +616,14 @@ fn timer_thread_drives_the_state_machine() {
     }
     let t = std::sync::Arc::new(table());
     let th = t.spawn_timer_thread(Shared(clock.clone()), std::time::Duration::from_millis(1));
-    t.resolve_output(ip(1), ETH0, pkt(1));
+    t.resolve_output(ip(1), DEV, pkt(1));
     for _ in 0..40 {
         clock.advance(HZ / 4);
         std::thread::sleep(std::time::Duration::from_millis(3));
     }
     th.stop();
     assert_eq!(state(&t, 1), S::FAILED);
-    assert_eq!(Rec::errors(&t.ops().take()), vec![1]);
+    assert_eq!(TestOps::errors(&t.ops().take()), vec![1]);
 }
 
 /// `neigh_ifdown` + unregister: the device's entries are flushed and the
@@ -631,13 +631,13 @@ fn timer_thread_drives_the_state_machine() {
 #[test]
 fn remove_device_flushes_and_unregisters() {
     let t = table();
-    t.resolve_output(ip(1), ETH0, pkt(1));
+    t.resolve_output(ip(1), DEV, pkt(1));
     reachable(&t, 2);
-    assert_eq!(t.remove_device(ETH0), Ok(2));
+    assert_eq!(t.remove_device(DEV), Ok(2));
     assert!(t.is_empty());
-    assert_eq!(t.remove_device(ETH0), Err(NeighError::UnknownDevice(ETH0)));
+    assert_eq!(t.remove_device(DEV), Err(NeighError::UnknownDevice(DEV)));
     assert_eq!(
-        t.resolve_output(ip(1), ETH0, pkt(2)),
+        t.resolve_output(ip(1), DEV, pkt(2)),
         Xmit::Dropped(DropReason::UnknownDevice)
     );
     let s = t.stats();
@@ -650,19 +650,19 @@ fn remove_device_flushes_and_unregisters() {
 /// nothing left to report.
 #[test]
 fn admin_none_reports_the_queue_at_once() {
-    let mut c = cfg();
+    let mut c = test_config();
     c.gc_thresh1 = 0;
     let t = table_with(c);
-    t.resolve_output(ip(1), ETH0, pkt(1));
+    t.resolve_output(ip(1), DEV, pkt(1));
     {
-        let n = t.lookup(ip(1), ETH0).unwrap();
+        let n = t.lookup(ip(1), DEV).unwrap();
         t.ops().take();
         t.update(&n, None, S::NONE, F::ADMIN).unwrap();
         assert_eq!(t.timers().pending(), 0);
     }
-    assert_eq!(Rec::errors(&t.ops().take()), vec![1]);
+    assert_eq!(TestOps::errors(&t.ops().take()), vec![1]);
     assert_eq!(t.stats().packets_queued_now(), 0);
     advance_by_steps(&t, 70 * HZ, 10 * HZ);
-    assert!(t.lookup(ip(1), ETH0).is_none());
+    assert!(t.lookup(ip(1), DEV).is_none());
     assert!(t.ops().take().is_empty());
 }

@@ -5,7 +5,7 @@
 //! every comparison and hash the table runs under its locks is the crate's
 //! own code: no user code can panic halfway through a resize.
 //!
-//! The bucket hash ([`HashKey::hash`]) is keyed with 192 random bits per
+//! The bucket hash (`HashKey::hash`) is keyed with 192 random bits per
 //! table (SPEC.md §5, "Hash seeding"): a folded 64x64->128 multiply in the
 //! style of `foldhash`, not the kernel's `arp_hashfn` (`key * hash_rnd`,
 //! whose collisions can be computed by anyone who learns the 32-bit seed).

@@ -7,7 +7,10 @@
 //! * `table`: the table and everything that changes it, one file per
 //!   responsibility (see its module docs for the map and the lock order).
 //! * [`stats`]: per-thread-shard counters.
+//! * `timer_target`: [`TimerTarget`], what a timer driver drives.
 //! * `timer_thread`: the optional thread that drives `run_timers`.
+//! * `tokio_driver` (feature `tokio`): the same as a Tokio task that sleeps
+//!   until the next event.
 //!
 //! What a daemon supplies is a [`NeighOps`]: how to transmit a packet with
 //! its link-layer header, how to send a solicitation, and where packets that
@@ -20,7 +23,11 @@ pub mod nud;
 pub mod stats;
 mod table;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+mod timer_target;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 mod timer_thread;
+#[cfg(all(feature = "tokio", not(any(feature = "loom", feature = "shuttle"))))]
+mod tokio_driver;
 
 pub use entry::Neighbour;
 pub use key::{DevId, NeighKey};
@@ -32,11 +39,18 @@ pub use table::{
     Xmit,
 };
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+pub use timer_target::TimerTarget;
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_thread::TimerThread;
+#[cfg(all(feature = "tokio", not(any(feature = "loom", feature = "shuttle"))))]
+pub use tokio_driver::{DriverError, DriverStats, TokioTimers, DEFAULT_RECHECK};
 
 /// A packet the cache can queue while a neighbour resolves.
 pub trait Packet: Send + 'static {
-    /// Length in bytes, for `unres_qlen_bytes`.
+    /// Length in bytes, for `unres_qlen_bytes` (asked once, when the packet
+    /// may be queued; the queue keeps that answer). If it panics, the panic
+    /// reaches the caller and the packet counts as queued and
+    /// [`DropReason::Unwound`].
     fn len(&self) -> usize;
     /// Is the packet empty?
     fn is_empty(&self) -> bool {

@@ -34,8 +34,8 @@ pub enum DropReason {
     /// The entry passed to an output call belongs to another table.
     ForeignEntry,
     /// The packet was in the cache's hands when an [`NeighOps`] callback
-    /// panicked: the unwind dropped it without calling the ops again
-    /// (SPEC.md §3, "Panic safety").
+    /// (or the packet's own `Packet::len`) panicked: the unwind dropped it
+    /// without calling the ops again (SPEC.md §3, "Panic safety").
     ///
     /// [`NeighOps`]: crate::NeighOps
     Unwound,
@@ -56,6 +56,19 @@ impl DropReason {
     ];
     fn idx(self) -> usize {
         C::DROP_BASE + self as usize
+    }
+
+    /// Is this a drop of a packet that was never queued (counted in
+    /// [`NeighStats::dropped_before_queue`])?
+    fn before_queue(self) -> bool {
+        matches!(
+            self,
+            DropReason::Dead
+                | DropReason::TableFull
+                | DropReason::UnknownDevice
+                | DropReason::Failed
+                | DropReason::ForeignEntry
+        )
     }
 }
 
@@ -113,6 +126,22 @@ impl Stats {
 
     pub(crate) fn drop_pkt(&self, reason: DropReason) {
         self.inc(reason.idx());
+    }
+
+    /// Count a packet that would have been dropped for `reason` but, the
+    /// thread unwinding, is dropped without a callback: as `Unwound`. A
+    /// packet that was never queued is counted as queued first, or
+    /// `packets_out` would exceed `packets_in` (`Unwound` is a drop from a
+    /// queue). Found by `tests/misuse_reentry.rs::
+    /// output_while_the_caller_unwinds_keeps_the_books`: an output call made
+    /// from a `Drop` during an unwind, with a dead or foreign entry, counted
+    /// an `Unwound` drop for a packet never counted in, and
+    /// `packets_queued_now()` underflowed.
+    pub(crate) fn drop_unwound(&self, reason: DropReason) {
+        if reason.before_queue() {
+            self.inc(C::QUEUED);
+        }
+        self.drop_pkt(DropReason::Unwound);
     }
 
     /// Count `n` packets dropped for `reason`.
@@ -224,8 +253,10 @@ pub struct NeighStats {
     pub dropped_failed: u64,
     /// Packets refused because the entry belongs to another table.
     pub dropped_foreign: u64,
-    /// Queued packets dropped, without a callback, while a panicking
-    /// callback unwound.
+    /// Packets dropped without a callback while the thread unwound (from
+    /// a panicking callback or `Packet::len`, or the caller's own panic).
+    /// One that had not been queued yet also counts in `queued`, so this is
+    /// always a drop from a queue in the identities below.
     pub dropped_unwound: u64,
 }
 

@@ -1,9 +1,11 @@
-//! An optional timer thread: calls [`NeighTable::run_timers`] from a
-//! [`Clock`] so a daemon need not drive time itself.
+//! An optional timer thread: calls [`NeighTable::run_timers`] (or any
+//! [`TimerTarget`]'s) from a [`Clock`] so a daemon need not drive time
+//! itself.
 //!
 //! Production builds only (the model checkers drive time explicitly). This
 //! module owns the thread's lifecycle and nothing else.
 
+use super::timer_target::TimerTarget;
 use super::{NeighKey, NeighOps, NeighTable};
 use crate::clock::Clock;
 use crate::sync::os::{thread, Duration};
@@ -44,17 +46,19 @@ impl Drop for TimerThread {
     }
 }
 
-impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
-    /// Start a thread that calls `run_timers(clock.now())` every `period`
-    /// (the kernel's timer softirq; 1-10 ms is typical). A clock reading
-    /// behind the table's time is skipped, not an error.
-    pub fn spawn_timer_thread(
-        self: &Arc<Self>,
+impl TimerThread {
+    /// Start a thread that calls `target.run_timers(clock.now())` every
+    /// `period` (the kernel's timer softirq; 1-10 ms is typical). An error
+    /// (a clock reading behind the target's time) is skipped, not fatal; a
+    /// panic in a handler ends the thread and is re-raised by
+    /// [`stop`](Self::stop) or the drop.
+    pub fn spawn<T: TimerTarget + ?Sized>(
+        target: Arc<T>,
         clock: impl Clock,
         period: Duration,
     ) -> TimerThread {
         let stop = Arc::new(AtomicBool::new(false));
-        let (t, s) = (self.clone(), stop.clone());
+        let (t, s) = (target, stop.clone());
         let handle = thread::Builder::new()
             .name("neigh-timers".into())
             .spawn(move || {
@@ -69,5 +73,18 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             stop,
             handle: Some(handle),
         }
+    }
+}
+
+impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
+    /// Start a thread that calls `run_timers(clock.now())` every `period`
+    /// ([`TimerThread::spawn`] for this table). A clock reading behind the
+    /// table's time is skipped, not an error.
+    pub fn spawn_timer_thread(
+        self: &Arc<Self>,
+        clock: impl Clock,
+        period: Duration,
+    ) -> TimerThread {
+        TimerThread::spawn(self.clone(), clock, period)
     }
 }

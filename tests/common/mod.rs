@@ -1,4 +1,11 @@
 //! Shared test fixtures: a recording device side and table builders.
+//!
+//! Vocabulary shared by every test suite (`tests/`, `loom-tests/`,
+//! `shuttle-tests/`, `benches/`): `DEV` device, `SRC_MAC` ours,
+//! `MAC_A`/`MAC_B` peers, `Pkt`/`pkt(id)` packets, `TestOps` the recording
+//! device side, `test_config()`, `table()`/`table_with(cfg)`,
+//! `advance_by(t, dt)` (relative) / `advance_to(t, now)` (absolute).
+//! `adversary.rs` adds the misuse suites' ops (`Adv`) and checks.
 #![allow(dead_code)]
 
 use neighcache::{
@@ -49,11 +56,11 @@ pub enum Event {
 }
 
 #[derive(Default)]
-pub struct Rec {
+pub struct TestOps {
     pub events: Mutex<Vec<Event>>,
 }
 
-impl Rec {
+impl TestOps {
     pub fn take(&self) -> Vec<Event> {
         std::mem::take(&mut *self.events.lock().unwrap())
     }
@@ -103,7 +110,7 @@ impl Rec {
     }
 }
 
-impl NeighOps<Ipv4Addr> for Rec {
+impl NeighOps<Ipv4Addr> for TestOps {
     type Packet = Pkt;
     fn transmit(&self, dev: DevId, hh: &[u8], pkt: Pkt) {
         assert!(
@@ -138,7 +145,7 @@ impl NeighOps<Ipv4Addr> for Rec {
     }
 }
 
-pub const ETH0: DevId = DevId(1);
+pub const DEV: DevId = DevId(1);
 pub const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 pub const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0xaa];
 pub const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0xbb];
@@ -155,35 +162,42 @@ pub fn hh(mac: [u8; 6]) -> Vec<u8> {
     v
 }
 
-pub fn table_with(cfg: TableConfig) -> NeighTable<Ipv4Addr, Rec> {
-    let t = NeighTable::with_start(cfg, Rec::default(), 1_000_000).unwrap();
-    t.add_device(ETH0, DeviceConfig::ethernet(SRC_MAC, 0x0800))
+pub fn table_with(cfg: TableConfig) -> NeighTable<Ipv4Addr, TestOps> {
+    let t = NeighTable::with_start(cfg, TestOps::default(), 1_000_000).unwrap();
+    t.add_device(DEV, DeviceConfig::ethernet(SRC_MAC, 0x0800))
         .unwrap();
     t
 }
 
-pub fn cfg() -> TableConfig {
+pub fn test_config() -> TableConfig {
     TableConfig {
         seed: 42,
         ..TableConfig::default()
     }
 }
 
-pub fn table() -> NeighTable<Ipv4Addr, Rec> {
-    table_with(cfg())
+pub fn table() -> NeighTable<Ipv4Addr, TestOps> {
+    table_with(test_config())
 }
 
 /// Advance the table's clock by `dt` ticks.
-pub fn advance(t: &NeighTable<Ipv4Addr, Rec>, dt: u64) -> usize {
+pub fn advance_by(t: &NeighTable<Ipv4Addr, TestOps>, dt: u64) -> usize {
     t.run_timers(t.jiffies() + dt).unwrap()
+}
+
+/// Advance the clock to tick `now` (absolute).
+pub fn advance_to(t: &NeighTable<Ipv4Addr, TestOps>, now: u64) -> usize {
+    t.run_timers(now).unwrap()
 }
 
 /// Advance in steps of `step` ticks for `total` ticks (so handlers see
 /// intermediate times, as a periodic timer thread would).
-pub fn advance_by_steps(t: &NeighTable<Ipv4Addr, Rec>, total: u64, step: u64) {
+pub fn advance_by_steps(t: &NeighTable<Ipv4Addr, TestOps>, total: u64, step: u64) {
     let end = t.jiffies() + total;
     while t.jiffies() < end {
         let next = (t.jiffies() + step).min(end);
         t.run_timers(next).unwrap();
     }
 }
+
+pub mod adversary;

@@ -289,14 +289,27 @@ impl<K: NeighKey, O: NeighOps<K>> Drop for NeighTable<K, O> {
     /// then free the bucket array. Entries still referenced by a handle
     /// cannot exist (handles borrow the table).
     fn drop(&mut self) {
-        self.flush_dev(None);
-        // SAFETY: `&mut self`: no reader or writer remains, so the array can
-        // be freed at once. The flush above unlinked (and retired) every
-        // entry; the array owns nothing else.
-        unsafe {
-            let g = rcu::pin();
-            drop(self.head.nht.load(Ordering::Relaxed, &g).into_owned());
+        /// Frees the bucket array when dropped, so that it is freed even if
+        /// a `discard` callback panics during the flush (the panic then
+        /// propagates out of this `drop`; before this guard the array
+        /// leaked, as valgrind showed for
+        /// `tests/misuse_callbacks.rs::a_panicking_discard_during_teardown`).
+        struct FreeBuckets<'a, K, P>(&'a Atomic<Buckets<K, P>>);
+        impl<K, P> Drop for FreeBuckets<'_, K, P> {
+            fn drop(&mut self) {
+                // SAFETY: the table is being dropped (`&mut self`): no reader
+                // or writer remains, so the array can be freed at once. The
+                // flush unlinked (and retired) every entry under the table
+                // lock before making any callback, so however it was left,
+                // the array owns nothing else.
+                unsafe {
+                    let guard = rcu::pin();
+                    drop(self.0.load(Ordering::Relaxed, &guard).into_owned());
+                }
+            }
         }
+        let _free = FreeBuckets(&self.head.nht);
+        self.flush_dev(None);
     }
 }
 

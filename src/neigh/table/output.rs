@@ -7,7 +7,7 @@
 //! shared cache line except `used`, once per tick. This module owns that
 //! path and the queue's bounds; it must not unlink entries.
 
-use super::owed::Owed;
+use super::owed::{LenPanic, Owed};
 use super::{Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
 use crate::neigh::entry::ArpQueue;
@@ -119,8 +119,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                     NeighError::TableFull { .. } => DropReason::TableFull,
                     _ => DropReason::UnknownDevice,
                 };
-                self.stats.drop_pkt(reason);
-                self.ops.discard(dev, &key, pkt, reason);
+                if std::thread::panicking() {
+                    // As `drop_pkt`: no callback on an unwinding thread.
+                    self.stats.drop_unwound(reason);
+                    drop(pkt);
+                } else {
+                    self.stats.drop_pkt(reason);
+                    self.ops.discard(dev, &key, pkt, reason);
+                }
                 Xmit::Dropped(reason)
             }
         }
@@ -149,8 +155,22 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
         let now = self.jiffies();
         let parms = &n.device.parms;
-        // User code (`Packet::len`) runs before the lock is taken.
-        let len = pkt.as_ref().map_or(0, Packet::len);
+        // User code (`Packet::len`) runs before the lock is taken. If it
+        // panics, the unwind drops the packet: the guard counts it as taken
+        // in and lost to the unwind (`queued` + `Unwound`, like a queued
+        // packet lost to a panicking callback), so every packet handed to
+        // an output call is still counted exactly once. (Found by
+        // `tests/misuse_reentry.rs::a_panicking_len_loses_no_packet`: the
+        // packet used to vanish uncounted, and `packets_in` fell short.)
+        let len = match &pkt {
+            Some(p) => {
+                let unwinding = LenPanic(self);
+                let len = p.len();
+                core::mem::forget(unwinding);
+                len
+            }
+            None => 0,
+        };
         let mut g = n.lock.lock();
         let state = n.state();
         if state.is(NudState::CONNECTED | NudState::DELAY | NudState::PROBE) {

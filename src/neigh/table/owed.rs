@@ -10,6 +10,8 @@
 //! would abort the process):
 //!
 //! * [`Held`] owns one counted reference and releases it when dropped.
+//! * `LenPanic` counts a packet whose `Packet::len` panicked in
+//!   `event_send` (as queued, then `Unwound`).
 //! * [`Owed`] owns packets taken off an entry's queue; on the normal path
 //!   they are delivered one at a time, and whatever is left when it drops is
 //!   counted as [`DropReason::Unwound`].
@@ -99,13 +101,25 @@ impl<K: NeighKey, O: NeighOps<K>> Drop for Owed<'_, K, O> {
     }
 }
 
+/// Counts the packet whose `Packet::len` panicked in `event_send` (dropped
+/// only if that call unwinds; forgotten otherwise).
+pub(super) struct LenPanic<'a, K: NeighKey, O: NeighOps<K>>(pub(super) &'a NeighTable<K, O>);
+
+impl<K: NeighKey, O: NeighOps<K>> Drop for LenPanic<'_, K, O> {
+    fn drop(&mut self) {
+        self.0.stats.inc(C::QUEUED);
+        self.0.stats.drop_pkt(DropReason::Unwound);
+    }
+}
+
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Hand a dropped packet to the ops and count it. While the thread is
-    /// unwinding from a panicking callback the ops are not called again: the
-    /// packet is counted as `Unwound` and dropped (SPEC.md §3).
+    /// unwinding (from a panicking callback, or the caller's own panic) the
+    /// ops are not called: the packet is counted as `Unwound` (and, if it
+    /// was never queued, as queued) and dropped (SPEC.md §3).
     pub(crate) fn drop_pkt(&self, n: &Entry<K, O>, pkt: Pkt<K, O>, reason: DropReason) {
         if std::thread::panicking() {
-            self.stats.drop_pkt(DropReason::Unwound);
+            self.stats.drop_unwound(reason);
             drop(pkt);
             return;
         }

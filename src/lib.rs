@@ -25,9 +25,10 @@ pub mod timer;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::NeighError;
 pub use neigh::{
-    DevId, DeviceConfig, DropReason, EventSend, GcReport, LinkHeader, LlAddr, NeighHandle,
-    NeighInfo, NeighKey, NeighOps, NeighStats, NeighTable, Neighbour, NudState, Packet, Probe,
-    TimersView, UpdateFlags, Xmit,
+    DevId, DeviceConfig, DropReason, EventFilter, EventKind, EventReceiver, EventSend, GcReport,
+    LinkHeader, LlAddr, NeighEvent, NeighFlags, NeighHandle, NeighInfo, NeighKey, NeighOps,
+    NeighStats, NeighTable, Neighbour, NudState, Packet, Probe, Received, TimersView, UpdateFlags,
+    Xmit,
 };
 #[cfg(all(feature = "tokio", not(any(feature = "loom", feature = "shuttle"))))]
 pub use neigh::{DriverError, DriverStats, TokioTimers, DEFAULT_RECHECK};

@@ -2,8 +2,9 @@
 //! kernel's `arp_tbl` defaults and validation.
 //!
 //! This module owns configuration only: values, defaults and the checks that
-//! reject nonsense at construction time with a typed [`ConfigError`]. It must
-//! not hold runtime state.
+//! reject nonsense with a typed [`ConfigError`], at construction and when a
+//! value is changed at run time (`NeighTable::set_device_parms`,
+//! `NeighTable::set_config`). It must not hold runtime state.
 
 use crate::timer::Tick;
 use core::fmt;
@@ -19,6 +20,16 @@ pub const MAX_TIME: Tick = 24 * 3600 * HZ;
 /// and all of them may hash to one timer base, which holds at most this many
 /// timers. So every configuration the validator accepts can run.
 pub const MAX_ENTRIES: usize = crate::timer::MAX_TIMERS_PER_BASE;
+
+/// What the kernel adds to a packet's length in `skb->truesize` (x86-64,
+/// 6.x: `SKB_DATA_ALIGN(sizeof(struct sk_buff))` 256 +
+/// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` 320): the default
+/// [`Packet::truesize`](crate::Packet::truesize) overhead.
+pub const SKB_TRUESIZE_OVERHEAD: usize = 576;
+
+/// `SKB_TRUESIZE(ETH_FRAME_LEN)`: the unit in which the kernel converts
+/// between `unres_qlen` (packets) and `unres_qlen_bytes` (2,090 bytes).
+pub const ETH_FRAME_TRUESIZE: usize = 1514 + SKB_TRUESIZE_OVERHEAD;
 
 /// Per-device (or per-table default) neighbour parameters, in ticks (ms).
 ///
@@ -42,13 +53,26 @@ pub struct NeighParms {
     /// `app_solicit` (0): probes delegated to a user-space daemon.
     pub app_probes: u32,
     /// `unres_qlen_bytes` (SK_WMEM_MAX = 212992): bytes queued per
-    /// unresolved entry; the oldest packet is dropped beyond it.
+    /// unresolved entry, each packet charged its
+    /// [`Packet::truesize`](crate::Packet::truesize); the oldest packets
+    /// are dropped beyond it (a packet alone larger than the limit is still
+    /// queued, as in the kernel).
     pub unres_qlen_bytes: usize,
-    /// `unres_qlen` (101): packets queued per unresolved entry.
+    /// An optional extra limit in packets per unresolved entry. Linux 6.x
+    /// has none: its `unres_qlen` is a view of the byte limit
+    /// ([`NeighParms::queue_len_packets`], "queue 101" in `ip ntable`), so the
+    /// default is `usize::MAX` (no packet limit).
     pub unres_qlen: usize,
-    /// `locktime` (1 s): an lladdr change is ignored this soon after the
-    /// last update unless it is an override (proxy/ARP flux protection).
+    /// `locktime` (1 s): an ARP reply with a different address overrides
+    /// the cached one only when the entry was last updated more than this
+    /// long ago (proxy/ARP flux protection).
     pub locktime: Tick,
+    /// `interval_probe_time_ms` (5 s): how often entries marked
+    /// [`NeighFlags::MANAGED`](crate::NeighFlags::MANAGED) are re-probed
+    /// (`neigh_managed_work`). The table's default parameters
+    /// ([`TableConfig::parms`]) govern it, as the kernel's `tbl->parms`
+    /// does; must be positive.
+    pub interval_probe_time: Tick,
 }
 
 impl Default for NeighParms {
@@ -63,8 +87,9 @@ impl Default for NeighParms {
             mcast_reprobes: 0,
             app_probes: 0,
             unres_qlen_bytes: 212_992,
-            unres_qlen: 101,
+            unres_qlen: usize::MAX,
             locktime: HZ,
+            interval_probe_time: 5 * HZ,
         }
     }
 }
@@ -118,6 +143,7 @@ impl NeighParms {
         check_time("delay_probe_time", self.delay_probe_time, false)?;
         check_time("gc_staletime", self.gc_staletime, false)?;
         check_time("locktime", self.locktime, true)?;
+        check_time("interval_probe_time", self.interval_probe_time, false)?;
         for (field, v) in [
             ("ucast_solicit", self.ucast_probes),
             ("mcast_solicit", self.mcast_probes),
@@ -139,11 +165,11 @@ impl NeighParms {
                 reason: "no probe of any kind: nothing could ever resolve",
             });
         }
-        if self.unres_qlen == 0 || self.unres_qlen > 1 << 20 {
+        if self.unres_qlen == 0 {
             return Err(ConfigError {
                 field: "unres_qlen",
-                value: self.unres_qlen as u64,
-                reason: "must be 1..=1048576",
+                value: 0,
+                reason: "must be positive (usize::MAX: no packet limit, as in Linux 6.x)",
             });
         }
         if self.unres_qlen_bytes == 0 || self.unres_qlen_bytes > 1 << 30 {
@@ -162,6 +188,55 @@ impl NeighParms {
         self.mcast_probes + self.app_probes > 0
     }
 
+    /// The kernel's `unres_qlen` view of the byte limit:
+    /// `unres_qlen_bytes / SKB_TRUESIZE(ETH_FRAME_LEN)` (101 by default).
+    pub fn queue_len_packets(&self) -> usize {
+        self.unres_qlen_bytes / ETH_FRAME_TRUESIZE
+    }
+
+    /// The same parameters with the byte limit set as the kernel sets it
+    /// from `unres_qlen` (`NDTPA_QUEUE_LEN`, the sysctl):
+    /// `packets * SKB_TRUESIZE(ETH_FRAME_LEN)`.
+    pub fn with_queue_len_packets(mut self, packets: usize) -> Self {
+        self.unres_qlen_bytes = packets.saturating_mul(ETH_FRAME_TRUESIZE);
+        self
+    }
+
+    /// The values as words, for the lock-free parameter snapshot of a
+    /// device (`table::device::ParmsCell`).
+    pub(crate) fn to_words(self) -> [u64; PARMS_WORDS] {
+        [
+            self.base_reachable_time,
+            self.retrans_time,
+            self.delay_probe_time,
+            self.gc_staletime,
+            u64::from(self.ucast_probes) | u64::from(self.mcast_probes) << 32,
+            u64::from(self.mcast_reprobes) | u64::from(self.app_probes) << 32,
+            self.unres_qlen_bytes as u64,
+            self.unres_qlen as u64,
+            self.locktime,
+            self.interval_probe_time,
+        ]
+    }
+
+    /// The inverse of [`to_words`](Self::to_words).
+    pub(crate) fn from_words(w: [u64; PARMS_WORDS]) -> Self {
+        NeighParms {
+            base_reachable_time: w[0],
+            retrans_time: w[1],
+            delay_probe_time: w[2],
+            gc_staletime: w[3],
+            ucast_probes: w[4] as u32,
+            mcast_probes: (w[4] >> 32) as u32,
+            mcast_reprobes: w[5] as u32,
+            app_probes: (w[5] >> 32) as u32,
+            unres_qlen_bytes: w[6] as usize,
+            unres_qlen: w[7] as usize,
+            locktime: w[8],
+            interval_probe_time: w[9],
+        }
+    }
+
     /// `neigh_max_probes`: probes before INCOMPLETE (`in_probe` false) or
     /// PROBE (`in_probe` true) becomes FAILED.
     pub fn max_probes(&self, in_probe: bool) -> u32 {
@@ -175,21 +250,35 @@ impl NeighParms {
     }
 }
 
+/// Words in [`NeighParms::to_words`].
+pub(crate) const PARMS_WORDS: usize = 10;
+
 /// Table-wide configuration: the default [`NeighParms`] plus GC thresholds
 /// and sizing.
+///
+/// Everything except `initial_hash_shift`, `timer_bases` and `seed` can be
+/// changed at run time with `NeighTable::set_config` (the kernel's
+/// `RTM_SETNEIGHTBL` / `net.ipv4.neigh.default.*` sysctls).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableConfig {
     /// Parameters of devices registered without their own.
     pub parms: NeighParms,
-    /// `gc_interval` (30 s): period of the periodic GC pass.
+    /// `gc_interval` (30 s): period of the periodic GC pass. (Linux 6.x
+    /// ignores its `gc_interval` and runs the pass every
+    /// `base_reachable_time / 2`; SPEC.md "3.10 vs now".)
     pub gc_interval: Tick,
-    /// `gc_thresh1` (128): below this many entries GC never runs.
+    /// `gc_thresh1` (128): below this many entries the periodic pass
+    /// collects nothing.
     pub gc_thresh1: usize,
-    /// `gc_thresh2` (512): above this, a create runs forced GC if the last
-    /// one was more than 5 s ago.
+    /// `gc_thresh2` (512): with this many GC-eligible entries (not
+    /// PERMANENT, not externally learned: the kernel's `gc_entries`), a
+    /// create runs forced GC if the last complete one was more than 5 s
+    /// ago; forced GC collects down to this many.
     pub gc_thresh2: usize,
-    /// `gc_thresh3` (1024): hard limit; a create at this size runs forced GC
-    /// and fails with `TableFull` if nothing could be collected.
+    /// `gc_thresh3` (1024): hard limit on GC-eligible entries; a create at
+    /// this count runs forced GC and fails with `TableFull` if nothing could
+    /// be collected. (All entries together are also limited to
+    /// [`MAX_ENTRIES`].)
     pub gc_thresh3: usize,
     /// log2 of the initial number of hash buckets (kernel: 3).
     pub initial_hash_shift: u32,
@@ -202,6 +291,17 @@ pub struct TableConfig {
     /// reproducible (tests, simulations) and gives that defence up: use it
     /// only where addresses are not chosen by an adversary.
     pub seed: u64,
+    /// Table-wide solicitation limit: probes per second refilled into a
+    /// token bucket of [`solicit_burst`](Self::solicit_burst) tokens shared
+    /// by every entry. `0` (the default, as in Linux, which limits probes
+    /// per entry only) turns it off. A probe finding the bucket empty is
+    /// not sent and counts in `NeighStats::solicits_ratelimited`; it still
+    /// counts against its entry's probe budget, so resolution fails on
+    /// schedule as if the probe had been lost on the wire.
+    pub solicit_rate: u32,
+    /// Size of the solicitation token bucket (the largest burst of probes);
+    /// at least 1 when `solicit_rate` is set.
+    pub solicit_burst: u32,
 }
 
 impl Default for TableConfig {
@@ -215,6 +315,8 @@ impl Default for TableConfig {
             initial_hash_shift: 3,
             timer_bases: 1,
             seed: 0,
+            solicit_rate: 0,
+            solicit_burst: 0,
         }
     }
 }
@@ -259,7 +361,50 @@ impl TableConfig {
                 reason: "must be 1..=256",
             });
         }
+        if self.solicit_rate > 1_000_000 {
+            return Err(ConfigError {
+                field: "solicit_rate",
+                value: self.solicit_rate.into(),
+                reason: "more than 10^6 probes per second",
+            });
+        }
+        if self.solicit_rate > 0 && self.solicit_burst == 0 {
+            return Err(ConfigError {
+                field: "solicit_burst",
+                value: 0,
+                reason: "must be positive when solicit_rate is set",
+            });
+        }
         Ok(())
+    }
+
+    /// Check `new` as a run-time replacement of `self`: valid, and the same
+    /// in the fields fixed at construction (`initial_hash_shift`,
+    /// `timer_bases`, `seed`).
+    pub fn validate_change(&self, new: &TableConfig) -> Result<(), ConfigError> {
+        new.validate()?;
+        let fixed = |field: &'static str, old: u64, new: u64| {
+            if old == new {
+                Ok(())
+            } else {
+                Err(ConfigError {
+                    field,
+                    value: new,
+                    reason: "fixed when the table is built",
+                })
+            }
+        };
+        fixed(
+            "initial_hash_shift",
+            self.initial_hash_shift.into(),
+            new.initial_hash_shift.into(),
+        )?;
+        fixed(
+            "timer_bases",
+            self.timer_bases as u64,
+            new.timer_bases as u64,
+        )?;
+        fixed("seed", self.seed, new.seed)
     }
 }
 
@@ -274,6 +419,32 @@ mod tests {
         assert_eq!(c.parms.base_reachable_time, 30_000);
         assert_eq!((c.gc_thresh1, c.gc_thresh2, c.gc_thresh3), (128, 512, 1024));
         assert_eq!(c.parms.max_probes(false), 6);
+        // `ip ntable` shows "queue 101" for 212992 bytes.
+        assert_eq!(c.parms.queue_len_packets(), 101);
+        assert_eq!(c.parms.unres_qlen, usize::MAX, "no packet limit in 6.x");
+    }
+
+    #[test]
+    fn words_round_trip() {
+        let p = NeighParms {
+            ucast_probes: 7,
+            mcast_probes: 255,
+            mcast_reprobes: 1,
+            app_probes: 2,
+            unres_qlen: usize::MAX,
+            ..NeighParms::default()
+        };
+        assert_eq!(NeighParms::from_words(p.to_words()), p);
+    }
+
+    #[test]
+    fn runtime_changes_keep_construction_fields() {
+        let c = TableConfig::default();
+        let mut n = c;
+        n.gc_thresh3 = 2048;
+        c.validate_change(&n).unwrap();
+        n.timer_bases = 2;
+        assert_eq!(c.validate_change(&n).unwrap_err().field, "timer_bases");
     }
 
     #[test]
@@ -290,6 +461,11 @@ mod tests {
         );
         assert_eq!(bad(|c| c.gc_thresh2 = 2000), "gc_thresh2");
         assert_eq!(bad(|c| c.parms.unres_qlen = 0), "unres_qlen");
+        assert_eq!(
+            bad(|c| c.parms.interval_probe_time = 0),
+            "interval_probe_time"
+        );
+        assert_eq!(bad(|c| c.solicit_rate = 10), "solicit_burst");
         assert_eq!(bad(|c| c.timer_bases = 0), "timer_bases");
         assert_eq!(
             bad(|c| {

@@ -134,7 +134,7 @@ fn one_jump_to_the_end_of_time_fires_each_timer_once() {
     for i in 0..10 {
         assert_eq!(t.resolve_output(ip(8, i), DEV, log.pkt()), Xmit::Queued);
         resolve(&t, &log, ip(8, 100 + i), MAC_A);
-        t.receive_arp(ip(8, 200 + i), DEV, &MAC_A, false).unwrap(); // STALE
+        t.event_ns(ip(8, 200 + i), DEV, &MAC_A).unwrap(); // STALE
         assert_eq!(t.resolve_output(ip(8, 200 + i), DEV, log.pkt()), Xmit::Sent);
     }
     assert_eq!(t.timers().pending(), 30);
@@ -334,7 +334,7 @@ fn one_step_beyond_each_boundary_is_a_config_error() {
         ("mcast_solicit", |c| c.parms.mcast_probes = 256),
         ("mcast_resolicit", |c| c.parms.mcast_reprobes = 256),
         ("app_solicit", |c| c.parms.app_probes = u32::MAX),
-        ("unres_qlen", |c| c.parms.unres_qlen = (1 << 20) + 1),
+        ("unres_qlen", |c| c.parms.unres_qlen = 0),
         ("unres_qlen_bytes", |c| {
             c.parms.unres_qlen_bytes = (1 << 30) + 1
         }),

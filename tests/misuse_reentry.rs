@@ -151,7 +151,7 @@ fn callbacks_remove_the_entry_they_are_called_for() {
     assert!(t.lookup(K1, DEV).is_none());
     // DELAY -> PROBE: the handler's unicast probe removes the entry.
     log.set_hook(None);
-    t.receive_arp(K2, DEV, &MAC_A, false).unwrap();
+    t.event_ns(K2, DEV, &MAC_A).unwrap();
     assert_eq!(t.resolve_output(K2, DEV, log.pkt()), Xmit::Sent);
     log.set_hook(hook(&t, |t, cb, key| {
         if let (Cb::Solicit, Some(k)) = (cb, key) {
@@ -267,7 +267,7 @@ fn lying_lengths_are_taken_at_queueing_time() {
 fn a_panicking_len_loses_no_packet() {
     let (t, log) = adv();
     resolve(&t, &log, K1, MAC_A);
-    t.receive_arp(K2, DEV, &MAC_A, false).unwrap(); // STALE
+    t.event_ns(K2, DEV, &MAC_A).unwrap(); // STALE
     assert_eq!(
         t.resolve_output(K1, DEV, log.pkt_len(Len::Panic)),
         Xmit::Sent

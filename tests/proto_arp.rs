@@ -121,11 +121,10 @@ fn a_different_address_overrides_only_after_locktime() {
         }
     ));
     assert_eq!(mac_of(&entry4(&h, IP4_B).unwrap()), Some(MAC_B));
-    // After locktime it overrides. (Past 1.5 s: the core still follows
-    // Linux 3.10 and restarts the locktime window with the ignored update
-    // at 0.5 s; 6.x would already override at 1.1 s. See
-    // notes/kernel-6x-neigh.md, "updated".)
-    at(&h, 1_600);
+    // After locktime (strictly) it overrides. The ignored reply at 0.5 s did
+    // not restart the window (6.x `__neigh_update` moves `updated` only on
+    // a change; 3.10 would still refuse until 1.5 s).
+    at(&h, 1_001);
     h.receive(&arp_from_b(
         ArpOp::Reply,
         MAC_B2,

@@ -58,6 +58,7 @@ pub fn test_config() -> TableConfig {
         initial_hash_shift: 1,
         timer_bases: 1,
         seed: 0x5eed_2c51_a97f,
+        ..TableConfig::default()
     }
 }
 

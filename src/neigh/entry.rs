@@ -42,8 +42,9 @@ pub(crate) struct EntryLocked<P> {
     pub(crate) dead: bool,
     /// `neigh_destroy` ran (refcount reached zero); set once.
     pub(crate) destroyed: bool,
-    /// NTF_ROUTER (IPv6 routers).
-    pub(crate) router: bool,
+    /// `neigh->flags` (`NTF_ROUTER`, `NTF_EXT_LEARNED`, `NTF_MANAGED`) in
+    /// one byte (`NeighFlags::to_byte`).
+    pub(crate) flags: u8,
     /// Probes sent in the current resolution (`neigh->probes`).
     pub(crate) probes: u32,
     /// Last state change (`neigh->updated`).
@@ -173,10 +174,12 @@ impl<K: Copy, P> Neighbour<K, P> {
             hh: core::array::from_fn(|_| sync::AtomicU64::new(0)),
             used: plain::AtomicU64::new(now),
             hh_tail: core::array::from_fn(|_| sync::AtomicU64::new(0)),
-            // Kernel `neigh_alloc`: confirmed = jiffies - (base_reachable_time << 1),
-            // i.e. "not confirmed recently".
+            // Kernel `___neigh_create`: confirmed = jiffies - (base_reachable_time
+            // << 1), i.e. "not confirmed recently". Wrapping, as jiffies are: on a
+            // table younger than that the value lies "before tick 0", and the
+            // table compares timestamps with wrapping arithmetic (SPEC.md §2).
             confirmed: plain::AtomicU64::new(
-                now.saturating_sub(device.parms.base_reachable_time << 1),
+                now.wrapping_sub(device.parms().base_reachable_time << 1),
             ),
             refcnt: sync::AtomicUsize::new(refcnt),
             timer: Timer::new(0, base),
@@ -184,7 +187,7 @@ impl<K: Copy, P> Neighbour<K, P> {
             lock: Mutex::new(EntryLocked {
                 dead: false,
                 destroyed: false,
-                router: false,
+                flags: 0,
                 probes: 0,
                 updated: now,
                 arp_queue: None,
@@ -317,7 +320,10 @@ impl<K: Copy, P> Neighbour<K, P> {
         self.used.load(Ordering::Relaxed)
     }
 
-    /// `neigh->confirmed`: the last reachability confirmation.
+    /// `neigh->confirmed`: the last reachability confirmation. An entry
+    /// never confirmed reads `created - 2 * base_reachable_time`, which on a
+    /// table younger than that wraps below tick 0 (as jiffies do): compare
+    /// it with wrapping arithmetic, or use `NeighInfo::confirmed_ago`.
     pub fn confirmed(&self) -> Tick {
         // Relaxed: as `used`.
         self.confirmed.load(Ordering::Relaxed)

@@ -32,11 +32,11 @@ mod tokio_driver;
 pub use entry::Neighbour;
 pub use key::{DevId, NeighKey};
 pub use lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
-pub use nud::{NudState, UpdateFlags};
+pub use nud::{NeighFlags, NudState, UpdateFlags};
 pub use stats::{DropReason, NeighStats};
 pub use table::{
-    DeviceConfig, EventSend, GcReport, LinkHeader, NeighHandle, NeighInfo, NeighTable, TimersView,
-    Xmit,
+    DeviceConfig, EventFilter, EventKind, EventReceiver, EventSend, GcReport, LinkHeader,
+    NeighEvent, NeighHandle, NeighInfo, NeighTable, Received, TimersView, Xmit, MAX_EVENT_QUEUE,
 };
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_target::TimerTarget;
@@ -47,14 +47,23 @@ pub use tokio_driver::{DriverError, DriverStats, TokioTimers, DEFAULT_RECHECK};
 
 /// A packet the cache can queue while a neighbour resolves.
 pub trait Packet: Send + 'static {
-    /// Length in bytes, for `unres_qlen_bytes` (asked once, when the packet
-    /// may be queued; the queue keeps that answer). If it panics, the panic
-    /// reaches the caller and the packet counts as queued and
-    /// [`DropReason::Unwound`].
+    /// Length in bytes (the default [`truesize`](Packet::truesize) is
+    /// built on it).
     fn len(&self) -> usize;
     /// Is the packet empty?
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+    /// The bytes the packet is charged against `unres_qlen_bytes` (the
+    /// kernel's `skb->truesize`): by default its length plus
+    /// [`SKB_TRUESIZE_OVERHEAD`](crate::parms::SKB_TRUESIZE_OVERHEAD), so a
+    /// burst of small packets is cut where Linux cuts it. Called once per
+    /// packet that may be queued, before any cache lock is taken; the queue
+    /// keeps that answer. If it panics, the panic reaches the caller and the
+    /// packet counts as queued and [`DropReason::Unwound`].
+    fn truesize(&self) -> usize {
+        self.len()
+            .saturating_add(crate::parms::SKB_TRUESIZE_OVERHEAD)
     }
 }
 

@@ -1,5 +1,5 @@
-//! NUD (Neighbour Unreachability Detection) states, the kernel's state masks
-//! and the `neigh_update` flags.
+//! NUD (Neighbour Unreachability Detection) states, the kernel's state masks,
+//! the `neigh_update` flags and the entry flags (`NTF_*`).
 //!
 //! This module owns the *vocabulary* of the state machine: the states are
 //! bits, as in `include/net/neighbour.h`, so the kernel's masks
@@ -116,6 +116,15 @@ impl UpdateFlags {
     pub const WEAK_OVERRIDE: UpdateFlags = UpdateFlags(0x0000_0002);
     /// `NEIGH_UPDATE_F_OVERRIDE_ISROUTER`: the ISROUTER flag may change.
     pub const OVERRIDE_ISROUTER: UpdateFlags = UpdateFlags(0x0000_0004);
+    /// `NEIGH_UPDATE_F_MANAGED` (with ADMIN only): mark the entry
+    /// [`NeighFlags::MANAGED`] (kept resolved by periodic probing); the
+    /// update then only clears PERMANENT and changes nothing else, as in
+    /// the kernel. An ADMIN update without it clears the flag.
+    pub const MANAGED: UpdateFlags = UpdateFlags(0x0000_0010);
+    /// `NEIGH_UPDATE_F_EXT_LEARNED` (with ADMIN only): mark the entry
+    /// [`NeighFlags::EXT_LEARNED`] (learned from another source: never
+    /// collected by GC). An ADMIN update without it clears the flag.
+    pub const EXT_LEARNED: UpdateFlags = UpdateFlags(0x0000_0020);
     /// `NEIGH_UPDATE_F_ISROUTER`: the neighbour is a router (NDP).
     pub const ISROUTER: UpdateFlags = UpdateFlags(0x4000_0000);
     /// `NEIGH_UPDATE_F_ADMIN`: administrative change; may touch NOARP and
@@ -141,6 +150,8 @@ impl fmt::Debug for UpdateFlags {
             (Self::OVERRIDE, "OVERRIDE"),
             (Self::WEAK_OVERRIDE, "WEAK_OVERRIDE"),
             (Self::OVERRIDE_ISROUTER, "OVERRIDE_ISROUTER"),
+            (Self::MANAGED, "MANAGED"),
+            (Self::EXT_LEARNED, "EXT_LEARNED"),
             (Self::ISROUTER, "ISROUTER"),
             (Self::ADMIN, "ADMIN"),
         ];
@@ -161,6 +172,95 @@ impl fmt::Debug for UpdateFlags {
     }
 }
 
+/// An entry's flags (the kernel's `neigh->flags`, `NTF_*`), as `ip neigh`
+/// shows them: `router`, `extern_learn`, `managed`. The values are the
+/// kernel's.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct NeighFlags(pub(crate) u32);
+
+impl NeighFlags {
+    /// No flags.
+    pub const NONE: NeighFlags = NeighFlags(0);
+    /// `NTF_EXT_LEARNED`: added from another source (a control plane,
+    /// hardware); never collected by GC nor counted against its
+    /// thresholds.
+    pub const EXT_LEARNED: NeighFlags = NeighFlags(0x10);
+    /// `NTF_ROUTER`: the neighbour is a router (an NDP advertisement's R
+    /// flag, or an administrative update).
+    pub const ROUTER: NeighFlags = NeighFlags(0x80);
+    /// `NTF_MANAGED` (`NTF_EXT_MANAGED << NTF_EXT_SHIFT`, Linux 5.16): kept
+    /// resolved by probing every `interval_probe_time`, with or without
+    /// traffic.
+    pub const MANAGED: NeighFlags = NeighFlags(0x100);
+
+    const ALL: [(NeighFlags, u8, &'static str); 3] = [
+        (Self::ROUTER, 0x01, "router"),
+        (Self::EXT_LEARNED, 0x02, "extern_learn"),
+        (Self::MANAGED, 0x04, "managed"),
+    ];
+
+    /// The raw bits (the kernel's values).
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Does `self` contain every bit of `other`?
+    pub const fn contains(self, other: NeighFlags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Is no flag set?
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The flags in the one byte the entry lock protects.
+    pub(crate) fn to_byte(self) -> u8 {
+        Self::ALL
+            .iter()
+            .filter(|(f, _, _)| self.contains(*f))
+            .fold(0, |b, (_, bit, _)| b | bit)
+    }
+
+    /// The inverse of [`to_byte`](Self::to_byte).
+    pub(crate) fn from_byte(b: u8) -> Self {
+        Self::ALL
+            .iter()
+            .filter(|(_, bit, _)| b & bit != 0)
+            .fold(NeighFlags::NONE, |f, (x, _, _)| f | *x)
+    }
+
+    /// The flags as `ip neigh` prints them, space separated.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(move |(f, _, _)| self.contains(*f))
+            .map(|(_, _, n)| n)
+    }
+}
+
+impl core::ops::BitOr for NeighFlags {
+    type Output = NeighFlags;
+    fn bitor(self, rhs: NeighFlags) -> NeighFlags {
+        NeighFlags(self.0 | rhs.0)
+    }
+}
+
+impl fmt::Debug for NeighFlags {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.names().collect();
+        write!(
+            f,
+            "NeighFlags({})",
+            if names.is_empty() {
+                "NONE".to_string()
+            } else {
+                names.join("|")
+            }
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::NudState as S;
@@ -175,5 +275,21 @@ mod tests {
         assert!(S::DELAY.is(S::IN_TIMER) && S::DELAY.is(S::VALID));
         assert!(!S::FAILED.is(S::VALID) && !S::INCOMPLETE.is(S::VALID));
         assert_eq!(format!("{:?}", S::PROBE), "PROBE");
+    }
+
+    #[test]
+    fn flags_are_the_kernels_and_fit_a_byte() {
+        use super::NeighFlags as N;
+        // include/uapi/linux/neighbour.h
+        assert_eq!(N::ROUTER.bits(), 0x80);
+        assert_eq!(N::EXT_LEARNED.bits(), 0x10);
+        assert_eq!(N::MANAGED.bits(), 1 << 8);
+        let all = N::ROUTER | N::EXT_LEARNED | N::MANAGED;
+        assert_eq!(N::from_byte(all.to_byte()), all);
+        assert_eq!(N::from_byte(N::MANAGED.to_byte()), N::MANAGED);
+        assert_eq!(
+            format!("{all:?}"),
+            "NeighFlags(router|extern_learn|managed)"
+        );
     }
 }

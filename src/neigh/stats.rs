@@ -89,7 +89,9 @@ impl C {
     pub(crate) const FLUSHED: usize = 11;
     pub(crate) const SOLICITS: usize = 12;
     pub(crate) const HASH_RESEEDS: usize = 13;
-    pub(crate) const DROP_BASE: usize = 14;
+    pub(crate) const SOLICITS_RATELIMITED: usize = 14;
+    pub(crate) const EVENTS_LOST: usize = 15;
+    pub(crate) const DROP_BASE: usize = 16;
     const N: usize = Self::DROP_BASE + DropReason::ALL.len();
 }
 
@@ -175,6 +177,8 @@ impl Stats {
             flushed: self.sum(C::FLUSHED),
             solicits: self.sum(C::SOLICITS),
             hash_reseeds: self.sum(C::HASH_RESEEDS),
+            solicits_ratelimited: self.sum(C::SOLICITS_RATELIMITED),
+            events_lost: self.sum(C::EVENTS_LOST),
             unres_discards: self.sum(DropReason::QueueOverflow.idx()),
             dropped_res_failed: self.sum(DropReason::ResolutionFailed.idx()),
             dropped_dead: self.sum(DropReason::Dead.idx()),
@@ -232,6 +236,12 @@ pub struct NeighStats {
     pub flushed: u64,
     /// Solicitations (probes) sent.
     pub solicits: u64,
+    /// Probes not sent because the table-wide solicitation bucket
+    /// (`TableConfig::solicit_rate`) was empty.
+    pub solicits_ratelimited: u64,
+    /// Events dropped because a subscriber's queue was full (summed over
+    /// subscribers).
+    pub events_lost: u64,
     /// Times the table re-keyed its hash because a chain grew long
     /// (SPEC.md §5, "Hash seeding").
     pub hash_reseeds: u64,

@@ -158,6 +158,7 @@ mod tests {
             probes: 0,
             queue_len: 0,
             router: false,
+            flags: crate::NeighFlags::NONE,
         }
     }
 

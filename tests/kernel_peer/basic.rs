@@ -110,11 +110,24 @@ pub fn run() {
     let ours = OursResolver::new(&o.r);
     let kern = KernelResolver::new(&k.r);
 
-    // We resolve the kernel.
+    // We resolve the kernel. A resolution that fails (the peer's IPv6 can
+    // take about a second to answer after its link comes up, longer than
+    // three probes at retrans_time 300 ms: 0.9 s, as Linux's own) is
+    // retried by the next packet, as an application's retransmission would.
     for fam in [Fam::V4, Fam::V6] {
+        let start = Instant::now();
         ours.send(fam);
-        let s = until(Duration::from_secs(2), || {
-            ours.snap(fam).filter(|s| s.state == NudState::REACHABLE)
+        let s = until(Duration::from_secs(4), || {
+            let s = ours.snap(fam);
+            if s.is_some_and(|s| s.state == NudState::FAILED) {
+                eprintln!(
+                    "{}: resolution failed after {:?}, sending again",
+                    fam.name(),
+                    start.elapsed()
+                );
+                ours.send(fam);
+            }
+            s.filter(|s| s.state == NudState::REACHABLE)
         });
         assert_eq!(
             s.and_then(|s| s.mac),

@@ -2,16 +2,20 @@
 //! randomised reachable time and the link-layer header they build
 //! (`header_ops->cache`), and the table's device registry.
 //!
-//! Rules: the registry is the `devices` map under the table lock; a
-//! `Device` is immutable once registered except its `reachable_time`, which
-//! periodic GC re-draws. Input naming a device is validated here before the
+//! Rules: the registry is the `devices` map under the table lock. A
+//! `Device`'s link configuration is immutable once registered; its
+//! parameters change at run time (`set_device_parms`, the sysctl /
+//! `RTM_SETNEIGHTBL` analogue) only under the table lock, and are read
+//! lock-free as one consistent snapshot ([`ParmsCell`]); its
+//! `reachable_time` is re-drawn under the table lock (periodic GC, a
+//! parameter change). Input naming a device is validated here before the
 //! table changes anything.
 
 use super::{NeighTable, TableLocked};
 use crate::error::NeighError;
 use crate::neigh::lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
 use crate::neigh::{DevId, NeighKey, NeighOps};
-use crate::parms::NeighParms;
+use crate::parms::{NeighParms, PARMS_WORDS};
 use crate::sync::{self, plain, Ordering};
 use crate::timer::{Tick, TimerWheel};
 
@@ -66,19 +70,95 @@ impl DeviceConfig {
     }
 }
 
+/// A device's parameters, changed at run time under the table lock and read
+/// without it as one consistent snapshot: a sequence count over words
+/// (a seqlock without a data race, as the entry's header). Writers are
+/// serialised by the table lock; a reader retries while a write overlaps,
+/// so it never sees half of one set and half of another.
+///
+/// The sequence count is a modelled atomic, so loom and shuttle see a
+/// change conflict with every reader and explore both orders (race matrix
+/// L10, L11); the words are unmodelled (`sync::plain`): under the model
+/// checkers a write runs between two scheduling points, and a reader that
+/// meets an odd count yields and retries. A table whose parameters never
+/// change costs the model two reads of a count nobody writes, which
+/// conflict with nothing. `parms_snapshots_are_never_torn` checks the
+/// protocol with real threads.
+pub(crate) struct ParmsCell {
+    seq: sync::AtomicU32,
+    words: [plain::AtomicU64; PARMS_WORDS],
+}
+
+impl ParmsCell {
+    fn new(p: NeighParms) -> Self {
+        ParmsCell {
+            seq: sync::AtomicU32::new(0),
+            words: p.to_words().map(plain::AtomicU64::new),
+        }
+    }
+
+    /// A consistent snapshot.
+    pub(crate) fn get(&self) -> NeighParms {
+        loop {
+            // Acquire: pairs with the Release store that ends a write in
+            // `set`, so the words read below are at least that new.
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                // Relaxed: validated by the sequence re-check below.
+                let w = core::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
+                // Acquire: orders the word loads before the re-check (pairs
+                // with the writer's Release fence after its odd store).
+                sync::fence(Ordering::Acquire);
+                // Relaxed: ordered by the fence above.
+                if self.seq.load(Ordering::Relaxed) == s1 {
+                    return NeighParms::from_words(w);
+                }
+            }
+            core::hint::spin_loop();
+            sync::spin_wait();
+        }
+    }
+
+    /// Replace the parameters; the caller holds the table lock (the only
+    /// writer).
+    fn set(&self, _tbl: &TableLocked, p: NeighParms) {
+        // Relaxed: writers are serialised by the table lock.
+        let s = self.seq.load(Ordering::Relaxed);
+        // Relaxed + the fence: the odd count is ordered before the word
+        // stores (pairs with the reader's Acquire fence).
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        sync::fence(Ordering::Release);
+        for (w, v) in self.words.iter().zip(p.to_words()) {
+            // Relaxed: published by the Release store below.
+            w.store(v, Ordering::Relaxed);
+        }
+        // Release: pairs with the reader's Acquire load of the count.
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+}
+
 /// A registered device: configuration plus the shared timer wheel, so that an
 /// entry can report its own destruction to the wheel wherever it is freed.
 pub(crate) struct Device {
     pub(crate) id: DevId,
     pub(crate) cfg: DeviceConfig,
-    pub(crate) parms: NeighParms,
+    /// The device's `neigh_parms`: see [`Device::parms`].
+    parms: ParmsCell,
     /// `parms->reachable_time`: base_reachable_time randomised to 0.5x-1.5x,
-    /// re-drawn by the periodic GC.
+    /// re-drawn by the periodic GC and by a parameter change.
     pub(crate) reachable_time: plain::AtomicU64,
     pub(crate) wheel: sync::Arc<TimerWheel>,
 }
 
 impl Device {
+    /// The device's parameters now (one consistent snapshot). Each
+    /// operation takes one snapshot and decides with it, so a concurrent
+    /// change governs the entry's next event, never half of this one.
+    #[inline]
+    pub(crate) fn parms(&self) -> NeighParms {
+        self.parms.get()
+    }
+
     pub(crate) fn reachable_time(&self) -> Tick {
         // Relaxed: a tuning value; any recent draw is as good as another.
         self.reachable_time.load(Ordering::Relaxed)
@@ -123,9 +203,13 @@ pub(super) fn check_lladdr(device: &Device, lladdr: &[u8]) -> Result<LlAddr, Nei
 }
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
-    /// Register a device. Its parameters (or the table's) are validated.
+    /// Register a device. Its parameters (or a copy of the table's
+    /// defaults, as `neigh_parms_alloc` makes) are validated.
     pub fn add_device(&self, dev: DevId, cfg: DeviceConfig) -> Result<(), NeighError> {
-        let parms = cfg.parms.unwrap_or(self.config.parms);
+        let parms = match cfg.parms {
+            Some(p) => p,
+            None => self.lock.lock().cfg.parms,
+        };
         parms.validate()?;
         let max = match cfg.header {
             LinkHeader::Ethernet { .. } => 6,
@@ -157,7 +241,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let device = Device {
             id: dev,
             cfg,
-            parms,
+            parms: ParmsCell::new(parms),
             reachable_time: plain::AtomicU64::new(reach),
             wheel: self.wheel.clone(),
         };
@@ -165,8 +249,35 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         Ok(())
     }
 
-    /// The device's current randomised reachable time (`parms->reachable_time`).
-    #[doc(hidden)]
+    /// Change a device's parameters at run time (`net.ipv4.neigh.<dev>.*`,
+    /// `RTM_SETNEIGHTBL` with `NDTPA_IFINDEX`). `parms` is validated as at
+    /// registration (`Err(Config)`, `Err(UnknownDevice)`; nothing changes on
+    /// an error). Every entry of the device decides its next event with
+    /// the new values: timers already armed keep their expiry, and the
+    /// handler then applies the new parameters (as in the kernel, whose
+    /// handler reads them when it runs). `reachable_time` is re-drawn from
+    /// the new `base_reachable_time` at once (`neightbl_set` does the same),
+    /// so a new base does not wait for the periodic re-draw.
+    pub fn set_device_parms(&self, dev: DevId, parms: NeighParms) -> Result<(), NeighError> {
+        parms.validate()?;
+        let mut tbl = self.lock.lock();
+        let device = self.device(&tbl, dev)?;
+        device.parms.set(&tbl, parms);
+        let reach = tbl.rand_reach_time(parms.base_reachable_time);
+        // Relaxed: see `Device::reachable_time`.
+        device.reachable_time.store(reach, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A device's parameters now (`None` for an unknown device).
+    pub fn device_parms(&self, dev: DevId) -> Option<NeighParms> {
+        self.lock.lock().devices.get(&dev).map(|d| d.parms())
+    }
+
+    /// The device's current randomised reachable time
+    /// (`parms->reachable_time`): `base_reachable_time` drawn in [0.5x,
+    /// 1.5x), re-drawn by the periodic GC every 300 s (the first time 20
+    /// reachable times after the table's start) and by `set_device_parms`.
     pub fn reachable_time(&self, dev: DevId) -> Option<Tick> {
         self.lock
             .lock()
@@ -194,5 +305,74 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             Some(a) => check_lladdr(&device, a).map(drop),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
+mod tests {
+    use super::{ParmsCell, TableLocked};
+    use crate::parms::{NeighParms, TableConfig};
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Readers racing a writer that alternates between two parameter sets
+    /// (every field different) always see one set or the other, never a
+    /// mix: the seqlock's promise, with real threads.
+    #[test]
+    fn parms_snapshots_are_never_torn() {
+        let a = NeighParms::default();
+        let b = NeighParms {
+            base_reachable_time: 7,
+            retrans_time: 8,
+            delay_probe_time: 9,
+            gc_staletime: 10,
+            ucast_probes: 11,
+            mcast_probes: 12,
+            mcast_reprobes: 13,
+            app_probes: 14,
+            unres_qlen_bytes: 15,
+            unres_qlen: 16,
+            locktime: 17,
+            interval_probe_time: 18,
+        };
+        let tbl = TableLocked {
+            devices: HashMap::new(),
+            cfg: TableConfig::default(),
+            last_flush: 0,
+            next_gc: 0,
+            last_rand: 0,
+            next_managed: 0,
+            rng: 1,
+            created_since_rekey: 0,
+        };
+        let cell = ParmsCell::new(a);
+        let stop = AtomicBool::new(false);
+        let reads = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|s| {
+            let readers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        while !stop.load(Ordering::Relaxed) {
+                            let p = cell.get();
+                            assert!(p == a || p == b, "torn snapshot: {p:?}");
+                            reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            // Write until both sides have done plenty (the scheduler may
+            // run either alone for a while).
+            let mut i = 0u64;
+            let done = |i| i >= 50_000 && reads.load(Ordering::Relaxed) >= 400_000;
+            // (A reader that found a torn snapshot has stopped: stop too.)
+            while !done(i) && !readers.iter().any(|r| r.is_finished()) {
+                cell.set(&tbl, if i % 2 == 0 { b } else { a });
+                i += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+            for r in readers {
+                r.join().unwrap();
+            }
+        });
     }
 }

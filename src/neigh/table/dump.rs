@@ -1,16 +1,40 @@
-//! Reporting: the counters (`/proc/net/stat/arp_cache`), the table's size
-//! and an `ip neigh show`-style dump.
+//! Reporting: the counters (`/proc/net/stat/arp_cache`), the table's size,
+//! an `ip neigh show`-style dump and the per-entry accessors of fields kept
+//! under the entry lock.
 //!
 //! Rules: read-only. The dump walks under the table lock (exact: no resize
 //! overlaps it) and reads each entry under its lock.
 
 use super::NeighTable;
+use crate::neigh::entry::Neighbour;
 use crate::neigh::lladdr::LlAddr;
-use crate::neigh::{DevId, NeighKey, NeighOps, NeighStats, NudState};
+use crate::neigh::{DevId, NeighFlags, NeighKey, NeighOps, NeighStats, NudState};
 use crate::rcu;
 use crate::sync::Ordering;
 use crate::timer::Tick;
 use core::fmt;
+
+impl<K, P> Neighbour<K, P> {
+    /// `neigh->updated`: the last tick the entry's state or address
+    /// changed (a refused or no-op update does not move it). Takes the
+    /// entry lock.
+    pub fn updated(&self) -> Tick {
+        self.lock.lock().updated
+    }
+
+    /// `neigh->probes`: probes counted in the current resolution
+    /// (INCOMPLETE starts at `ucast_probes`, PROBE at 0). Takes the entry
+    /// lock.
+    pub fn probes(&self) -> u32 {
+        self.lock.lock().probes
+    }
+
+    /// `neigh->flags`: router, externally learned, managed. Takes the entry
+    /// lock.
+    pub fn flags(&self) -> NeighFlags {
+        NeighFlags::from_byte(self.lock.lock().flags)
+    }
+}
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// A snapshot of the counters.
@@ -54,11 +78,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                     state: n.state(),
                     refcnt: n.refcnt(),
                     used_ago: now.saturating_sub(n.used()),
-                    confirmed_ago: now.saturating_sub(n.confirmed()),
+                    // Wrapping: a never-confirmed entry's timestamp may lie
+                    // before tick 0 (SPEC.md §2); it shows as long ago.
+                    confirmed_ago: now.wrapping_sub(n.confirmed()),
                     updated_ago: now.saturating_sub(g.updated),
                     probes: g.probes,
                     queue_len: g.queue_len(),
-                    router: g.router,
+                    router: NeighFlags::from_byte(g.flags).contains(NeighFlags::ROUTER),
+                    flags: NeighFlags::from_byte(g.flags),
                 }
             })
             .collect();
@@ -91,8 +118,11 @@ pub struct NeighInfo<K> {
     pub probes: u32,
     /// Packets queued.
     pub queue_len: usize,
-    /// The neighbour is a router (NDP).
+    /// The neighbour is a router (NDP): `flags` contains
+    /// [`NeighFlags::ROUTER`].
     pub router: bool,
+    /// Router, externally learned, managed.
+    pub flags: NeighFlags,
 }
 
 impl<K: fmt::Display> fmt::Display for NeighInfo<K> {
@@ -101,8 +131,8 @@ impl<K: fmt::Display> fmt::Display for NeighInfo<K> {
         if let Some(a) = self.lladdr {
             write!(f, " lladdr {a}")?;
         }
-        if self.router {
-            f.write_str(" router")?;
+        for name in self.flags.names() {
+            write!(f, " {name}")?;
         }
         write!(
             f,

@@ -1,13 +1,16 @@
 //! Removal by the administrator or the device: `neigh_flush_dev` (device
-//! down), `neigh_ifdown` + unregister (`remove_device`), `neigh_delete`
+//! down), `neigh_carrier_down` (carrier lost: non-permanent entries),
+//! `neigh_ifdown` + unregister (`remove_device`), `neigh_delete`
 //! (`remove`).
 //!
-//! Rules: an entry is unlinked, disarmed, reset and marked dead in one
-//! section under the table lock and its entry lock; its queued packets and
-//! the table's reference are settled after both locks are dropped.
+//! Rules: an entry is unlinked (through `unlink_entry`, which keeps the
+//! `gc_list` and managed list in step), disarmed, reset, marked dead and
+//! reported deleted in one section under the table lock and its entry
+//! lock; its queued packets and the table's reference are settled after
+//! both locks are dropped.
 
 use super::owed::{Held, Owed};
-use super::{Entry, NeighTable, Pkt, Queue};
+use super::{Entry, Locked, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
 use crate::neigh::{DevId, DropReason, NeighKey, NeighOps, NudState, UpdateFlags};
 use crate::rcu::{self, Guard};
@@ -18,16 +21,23 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     pub fn remove_device(&self, dev: DevId) -> Result<usize, NeighError> {
         // Unregister and flush in one table-lock section, so no create can
         // link a new entry for the device in between.
-        self.flush(Some(dev), true)
+        self.flush(Some(dev), true, false)
             .ok_or(NeighError::UnknownDevice(dev))
     }
 
     /// `neigh_flush_dev` for one entry: unlink it, then under its lock
-    /// disarm the timer, purge the queue, reset the state and mark it dead.
-    /// Caller holds the table lock, and then drops the table's reference.
-    pub(super) fn kill(&self, n: &Entry<K, O>, guard: &Guard) -> Queue<Pkt<K, O>> {
-        self.unlink(n, guard);
+    /// disarm the timer, purge the queue, reset the state, mark it dead and
+    /// report it deleted. Caller holds the table lock, and then drops the
+    /// table's reference.
+    pub(super) fn kill(
+        &self,
+        tbl: &mut Locked<K>,
+        n: &Entry<K, O>,
+        guard: &Guard,
+    ) -> Queue<Pkt<K, O>> {
+        self.unlink_entry(tbl, n, guard);
         let mut g = n.lock.lock();
+        let before = self.snap(n, &g);
         self.del_timer(n);
         let q = g.take_queue();
         // The kernel keeps VALID entries NOARP with a blackhole output; we
@@ -35,6 +45,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // drops on `dead`.
         n.set_state(&g, NudState::NONE);
         g.dead = true;
+        self.notify_delete(n, &g, before);
         q
     }
 
@@ -42,12 +53,30 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// entries for `None`). Queued packets are dropped as `DeviceDown`;
     /// holders keep their references and see a dead entry.
     pub fn flush_dev(&self, dev: Option<DevId>) -> usize {
-        self.flush(dev, false).unwrap_or(0)
+        self.flush(dev, false, false).unwrap_or(0)
+    }
+
+    /// `neigh_carrier_down` (Linux 5.x+, 859bd2ef1fc1): the device lost its
+    /// carrier; remove its entries except PERMANENT ones, as
+    /// `arp_netdev_event`/`ndisc_netdev_event` do on `NETDEV_CHANGE` with
+    /// `arp_evict_nocarrier`/`ndisc_evict_nocarrier` on (the default). The
+    /// device stays registered; daemons call this from their link watcher.
+    /// Returns the number of entries flushed; `Err(UnknownDevice)` for a
+    /// device that is not registered.
+    pub fn carrier_down(&self, dev: DevId) -> Result<usize, NeighError> {
+        self.check_input(dev, None)?;
+        Ok(self.flush(Some(dev), false, true).unwrap_or(0))
     }
 
     /// `neigh_flush_dev`, optionally also unregistering the device (`None`
-    /// if asked to unregister a device that is not registered).
-    pub(super) fn flush(&self, dev: Option<DevId>, unregister: bool) -> Option<usize> {
+    /// if asked to unregister a device that is not registered) and
+    /// optionally keeping PERMANENT entries (`skip_perm`).
+    pub(super) fn flush(
+        &self,
+        dev: Option<DevId>,
+        unregister: bool,
+        skip_perm: bool,
+    ) -> Option<usize> {
         let guard = rcu::pin();
         let mut tbl = self.lock.lock();
         if unregister {
@@ -57,8 +86,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // that order after the lock, even if a `discard` panics (`owed`).
         let mut killed = Vec::new();
         for n in self.all_entries(&guard) {
+            // PERMANENT is stable under the table lock: only `update`
+            // changes it, and a PERMANENT entry changes only by ADMIN update.
+            if skip_perm && n.state().is(NudState::PERMANENT) {
+                continue;
+            }
             if dev.is_none_or(|d| d == n.dev) {
-                let q = self.kill(n, &guard);
+                let q = self.kill(&mut tbl, n, &guard);
                 killed.push((Owed::new(self, n, q), Held::adopt(self, n)));
             }
         }
@@ -71,8 +105,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         Some(count)
     }
 
-    /// Remove one entry (`ip neigh del`): it becomes FAILED, its queued
-    /// packets are reported through `error_report`, and it is unlinked.
+    /// Remove one entry (`ip neigh del`, `neigh_delete`): an administrative
+    /// update to FAILED (its queued packets are reported through
+    /// `error_report`), then it is unlinked and reported deleted.
     pub fn remove(&self, key: K, dev: DevId) -> Result<(), NeighError> {
         self.check_input(dev, None)?;
         let n = self.lookup(key, dev).ok_or(NeighError::NotFound)?;
@@ -83,17 +118,19 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             UpdateFlags::OVERRIDE | UpdateFlags::ADMIN,
         );
         let guard = rcu::pin();
-        let tbl = self.lock.lock();
-        if !self.unlink(&n, &guard) {
+        let mut tbl = self.lock.lock();
+        if !self.unlink_entry(&mut tbl, &n, &guard) {
             return Err(NeighError::NotFound);
         }
         let q = {
             let mut g = n.lock.lock();
+            let before = self.snap(&n, &g);
             self.del_timer(&n);
             // A handler that was already running (so `del_timer` found nothing
             // pending) must not see a timer state and re-arm the dead entry.
             n.set_state(&g, NudState::FAILED);
             g.dead = true;
+            self.notify_delete(&n, &g, before);
             g.take_queue()
         };
         drop(tbl);

@@ -119,6 +119,20 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         want_ref: bool,
         guard: &'g Guard,
     ) -> Result<&'g Entry<K, O>, NeighError> {
+        self.create_with(key, dev, want_ref, false, guard)
+    }
+
+    /// [`create`](Self::create), for an entry about to become PERMANENT or
+    /// externally learned when `exempt` (`___neigh_create`'s
+    /// `exempt_from_gc`: it skips the GC thresholds and the `gc_list`).
+    pub(crate) fn create_with<'g>(
+        &self,
+        key: K,
+        dev: DevId,
+        want_ref: bool,
+        exempt: bool,
+        guard: &'g Guard,
+    ) -> Result<&'g Entry<K, O>, NeighError> {
         let mut tbl = self.lock.lock();
         let device = self.device(&tbl, dev)?;
         // Already there (a racing creator won, or the caller did not look)?
@@ -129,7 +143,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             return Ok(n);
         }
         // Dropped after the table lock, however this function is left.
-        let victims = match self.make_room(&mut tbl, guard) {
+        let victims = match self.make_room(&mut tbl, exempt, guard) {
             Ok(v) => v,
             Err(e) => {
                 drop(tbl);
@@ -148,6 +162,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         ));
         let addr = &*owned as *const Entry<K, O> as usize;
         owned.timer.set_data(addr);
+        // Listed and reported before anyone can reach it (SPEC.md §3).
+        self.note_created(&mut tbl, &owned, exempt);
         let n = self.link(buckets, owned, guard);
         // Relaxed: a count; updated under the table lock or by a destroy.
         self.entries.fetch_add(1, Ordering::Relaxed);

@@ -8,31 +8,45 @@
 //! | `hash.rs` | buckets, `lookup_noref`, link/unlink, growth and re-keying | `___neigh_lookup_noref`, `neigh_hash_grow` |
 //! | `lookup.rs` | refcounted lookup, create, `NeighHandle`, release/destroy | `neigh_lookup`, `__neigh_create`, `neigh_release`, `neigh_destroy` |
 //! | `owed.rs` | dropping packets (counted), the panic-safety guards | |
-//! | `device.rs` | devices, their configuration and link-layer headers | `neigh_parms_alloc`, `header_ops` |
+//! | `device.rs` | devices, their (run-time changeable) parameters and link-layer headers | `neigh_parms_alloc`, `neightbl_set`, `header_ops` |
+//! | `events.rs` | subscribers and their event queues | `__neigh_notify`, `neigh_update_notify` |
 //! | `output.rs` | the output path and the unresolved queue (packet event) | `neigh_output`, `__neigh_event_send` |
-//! | `update.rs` | `neigh_update` and what calls it (reply event) | `neigh_update`, `arp_process`, `__neigh_set_probe_once` |
-//! | `nud_timer.rs` | per-entry timers, the timer handler, probing (timer event) | `neigh_timer_handler`, `neigh_probe` |
-//! | `flush.rs` | flush, remove, device removal (flush/remove events) | `neigh_flush_dev`, `neigh_delete`, `neigh_ifdown` |
-//! | `gc.rs` | GC policy and mechanics, periodic and forced | `neigh_periodic_work`, `neigh_forced_gc` |
-//! | `dump.rs` | counters, length, dump | `neigh_dump_info`, `neigh_stat_seq_show` |
+//! | `update.rs` | `neigh_update`, `neigh_confirm`, `__neigh_set_probe_once` (reply event) | `__neigh_update` |
+//! | `add.rs` | what calls `neigh_update` from a key: ARP, solicitations for us, administrative additions | `arp_process`, `neigh_event_ns`, `neigh_add` |
+//! | `nud_timer.rs` | per-entry timers, the timer handler, probing and its rate limit (timer event) | `neigh_timer_handler`, `neigh_probe` |
+//! | `managed.rs` | managed entries and their periodic probing | `neigh_managed_work`, `neigh_update_managed_list` |
+//! | `flush.rs` | flush, carrier loss, remove, device removal (flush/remove events) | `neigh_flush_dev`, `neigh_carrier_down`, `neigh_delete`, `neigh_ifdown` |
+//! | `gc.rs` | GC policy and mechanics, periodic and forced, the `gc_list` | `neigh_periodic_work`, `neigh_forced_gc`, `neigh_update_gc_list` |
+//! | `dump.rs` | counters, length, dump, per-entry accessors | `neigh_dump_info`, `neigh_stat_seq_show` |
 //!
-//! Calls run one way: the event files (`output`, `update`, `nud_timer`,
-//! `flush`, `gc`, `dump`) use `lookup`, `hash`, `device` and `owed`, never
-//! each other's internals (`update` and `output` share the timer primitives
-//! of `nud_timer`).
+//! Calls run one way: the event files (`output`, `update`, `add`,
+//! `nud_timer`, `managed`, `flush`, `gc`, `dump`) use `lookup`, `hash`, `device`,
+//! `events` and `owed`, never each other's internals (`update`, `output`
+//! and `managed` share the timer primitives of `nud_timer`; every remover
+//! unlinks through `gc`'s `unlink_entry`, which keeps the lists in step).
 //!
 //! **Lock order**: table lock (`tbl->lock`, guard named `tbl`) -> entry lock
-//! (`neigh->lock`, guard named `g`) -> timer base lock(s) -> model-RCU domain
-//! lock. No user code runs under any of them: `NeighOps` callbacks are made
-//! after unlocking, `Packet::len` before locking, and `NeighKey` is sealed.
-//! RCU read guards are named `guard`.
+//! (`neigh->lock`, guard named `g`) -> timer base lock(s) -> event hub lock
+//! -> model-RCU domain lock. The solicitation bucket's lock is a leaf:
+//! taken with no lock held where a probe is sent, under the table lock by
+//! `set_config`. No user code runs under any of them: `NeighOps`
+//! callbacks are made after unlocking, `Packet::truesize` before locking,
+//! and `NeighKey` is sealed. RCU read guards are named `guard`.
+//!
+//! **Time** is compared as the kernel compares jiffies, with wrapping
+//! arithmetic ([`time_after`]): a never-confirmed entry's `confirmed` lies
+//! `2 * base_reachable_time` before its creation, which on a young table is
+//! "before tick 0".
 
+mod add;
 mod device;
 mod dump;
+mod events;
 mod flush;
 mod gc;
 mod hash;
 mod lookup;
+mod managed;
 mod nud_timer;
 mod output;
 mod owed;
@@ -41,6 +55,7 @@ mod update;
 pub(crate) use device::Device;
 pub use device::{DeviceConfig, LinkHeader};
 pub use dump::NeighInfo;
+pub use events::{EventFilter, EventKind, EventReceiver, NeighEvent, Received, MAX_EVENT_QUEUE};
 pub use gc::GcReport;
 pub use lookup::NeighHandle;
 pub use nud_timer::TimersView;
@@ -56,24 +71,74 @@ use crate::rcu::{self, Atomic, Guard};
 use crate::sync::{self, plain, CachePadded, Mutex, Ordering};
 use crate::timer::{Tick, TimerWheel, MAX_TICK};
 use hash::{Buckets, Head};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// Packets taken off an entry's queue, each with its queued length.
 pub(crate) type Queue<P> = std::collections::VecDeque<(usize, P)>;
+/// The table lock's state: the key-independent part (`TableLocked`, which
+/// it dereferences to) and the lists of entries keyed by (address,
+/// device), which name linked entries only (every unlink removes them, under
+/// this lock).
+pub(super) struct Locked<K> {
+    core: TableLocked,
+    /// `tbl->gc_list`: the GC-eligible entries in the order they became
+    /// eligible.
+    pub(super) gc: gc::GcList<K>,
+    /// `tbl->managed_list`: entries flagged MANAGED.
+    pub(super) managed: BTreeSet<(K, DevId)>,
+}
+
+impl<K> core::ops::Deref for Locked<K> {
+    type Target = TableLocked;
+    fn deref(&self) -> &TableLocked {
+        &self.core
+    }
+}
+
+impl<K> core::ops::DerefMut for Locked<K> {
+    fn deref_mut(&mut self) -> &mut TableLocked {
+        &mut self.core
+    }
+}
+
 /// The packet type of a table's ops.
 pub(crate) type Pkt<K, O> = <O as NeighOps<K>>::Packet;
 /// The entry type of a table.
 pub(crate) type Entry<K, O> = Neighbour<K, Pkt<K, O>>;
 
+/// `time_after(a, b)`: is tick `a` later than tick `b`? Wrapping, as the
+/// kernel's jiffies macros, so a timestamp "before tick 0" (a wrapped
+/// `confirmed`) compares as earlier. Ticks in use are within 2^63 of each
+/// other (the domain is 2^62), so the signed difference is exact.
+#[inline]
+pub(crate) fn time_after(a: Tick, b: Tick) -> bool {
+    (b.wrapping_sub(a) as i64) < 0
+}
+
+/// `time_before_eq(a, b)`: is tick `a` at or before tick `b`?
+#[inline]
+pub(crate) fn time_before_eq(a: Tick, b: Tick) -> bool {
+    !time_after(a, b)
+}
+
 /// State under the table lock (`tbl->lock`).
 pub(super) struct TableLocked {
     pub(super) devices: HashMap<DevId, sync::Arc<Device>>,
-    /// `tbl->last_flush`: last forced GC.
+    /// The table's configuration as it is now (`set_config` changes all
+    /// but the construction-only fields): thresholds, GC period, the
+    /// default parameters, the solicitation limit.
+    pub(super) cfg: TableConfig,
+    /// `tbl->last_flush`: end of the last complete forced GC.
     last_flush: Tick,
     /// Next periodic GC pass.
     pub(super) next_gc: Tick,
-    /// Next re-draw of the randomised reachable times (every 300 s).
-    pub(super) next_rand: Tick,
+    /// `tbl->last_rand`: the reachable times are re-drawn once the clock is
+    /// more than 300 s past it. Starts `20 * reachable_time` after the
+    /// table's start (`neigh_table_init`), so the values drawn when the
+    /// devices were registered last that long.
+    pub(super) last_rand: Tick,
+    /// Next pass over the managed entries (`neigh_managed_work`).
+    pub(super) next_managed: Tick,
     rng: u64,
     /// Entries created since the hash was last re-keyed: a re-key (O(n))
     /// is allowed only once this reaches the table's size, so re-keying
@@ -148,11 +213,14 @@ pub struct NeighTable<K: NeighKey, O: NeighOps<K>> {
     /// output path without calling a clock.
     jiffies: CachePadded<plain::AtomicU64>,
     pub(crate) ops: O,
-    pub(crate) config: TableConfig,
     pub(crate) wheel: sync::Arc<TimerWheel>,
-    lock: Mutex<TableLocked>,
+    lock: Mutex<Locked<K>>,
     entries: plain::AtomicUsize,
     pub(crate) stats: Stats,
+    /// Subscribers and their event queues.
+    events: sync::Arc<events::Hub<K>>,
+    /// The table-wide solicitation bucket (`TableConfig::solicit_rate`).
+    limiter: nud_timer::SolicitLimit,
     /// This table's id, stamped into every entry it creates.
     id: u32,
     /// Model builds only: run the pre-2015 code (no `dead` checks).
@@ -190,9 +258,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         };
         let mut tbl = TableLocked {
             devices: HashMap::new(),
+            cfg: config,
             last_flush: start,
             next_gc: start,
-            next_rand: start,
+            last_rand: start,
+            next_managed: start,
             rng: seed,
             created_since_rekey: 0,
         };
@@ -201,6 +271,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         } else {
             HashKey::new(os_random)
         };
+        // `neigh_table_init`: the table's own randomised reachable time, and
+        // the first re-draw 20 of them later (plus the 300 s period).
+        let reach = tbl.rand_reach_time(config.parms.base_reachable_time);
+        tbl.last_rand = start.saturating_add(20 * reach);
         Ok(NeighTable {
             head: CachePadded::new(Head {
                 nht: Atomic::new(Buckets::new(config.initial_hash_shift.max(1), key)),
@@ -208,11 +282,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             }),
             jiffies: CachePadded::new(plain::AtomicU64::new(start)),
             ops,
-            config,
             wheel: sync::Arc::new(TimerWheel::new(config.timer_bases, start)),
-            lock: Mutex::new(tbl),
+            lock: Mutex::new(Locked {
+                core: tbl,
+                gc: gc::GcList::new(),
+                managed: BTreeSet::new(),
+            }),
             entries: plain::AtomicUsize::new(0),
             stats: Stats::new(),
+            events: sync::Arc::new(events::Hub::new()),
+            limiter: nud_timer::SolicitLimit::new(&config),
             id,
             #[cfg(any(feature = "loom", feature = "shuttle"))]
             bug_variant: plain::AtomicBool::new(false),
@@ -235,9 +314,36 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         &self.ops
     }
 
-    /// The table's configuration.
-    pub fn config(&self) -> &TableConfig {
-        &self.config
+    /// The table's configuration as it is now.
+    pub fn config(&self) -> TableConfig {
+        self.lock.lock().cfg
+    }
+
+    /// Change the table's configuration at run time (`RTM_SETNEIGHTBL`,
+    /// the `net.ipv4.neigh.default.*` and `gc_*` sysctls): the GC
+    /// thresholds and period, the solicitation limit, and the default
+    /// parameters (which devices registered later copy, and whose
+    /// `interval_probe_time` paces the managed entries). The next GC pass,
+    /// create, probe and managed pass use the new values; devices keep
+    /// their own parameters ([`set_device_parms`](Self::set_device_parms)).
+    ///
+    /// `Err(Config)` (and nothing changed) for an invalid value or a change
+    /// of `initial_hash_shift`, `timer_bases` or `seed`.
+    pub fn set_config(&self, config: TableConfig) -> Result<(), NeighError> {
+        let mut tbl = self.lock.lock();
+        tbl.cfg.validate_change(&config)?;
+        let now = self.jiffies();
+        if config.gc_interval < tbl.cfg.gc_interval {
+            tbl.next_gc = tbl.next_gc.min(now.saturating_add(config.gc_interval));
+        }
+        let interval = config.parms.interval_probe_time;
+        if interval < tbl.cfg.parms.interval_probe_time {
+            tbl.next_managed = tbl.next_managed.min(now.saturating_add(interval));
+        }
+        tbl.cfg = config;
+        // Under the table lock, so two concurrent changes apply in one order.
+        self.limiter.configure(&config, now);
+        Ok(())
     }
 
     /// The table's current tick (`jiffies`).

@@ -1,29 +1,44 @@
 //! Per-entry timers and the timer event: `neigh_add_timer`,
-//! `neigh_del_timer`, `run_timers` (the timer softirq), the handler
-//! (`neigh_timer_handler`), probing (`neigh_probe`, `arp_solicit`'s choice)
-//! and invalidation.
+//! `neigh_del_timer`, `run_timers` (the timer softirq, which also runs the
+//! periodic GC and the managed entries' pass when due), the handler
+//! (`neigh_timer_handler`), probing (`neigh_probe`, `arp_solicit`'s choice,
+//! the optional table-wide solicitation limit) and invalidation.
 //!
 //! Rules: an armed timer holds a reference to its entry; it is armed and
 //! disarmed only under the entry lock of a live (not dead) entry, on this
 //! table's private wheel. The handler owns the timer's reference and drops
-//! it however it returns (`Held`).
+//! it however it returns (`Held`), decides with one snapshot of the
+//! device's parameters, and reports its change under the entry lock.
+//! Timers re-armed by the state machine are at least `HZ/100` away
+//! (`19e16d220f0a`).
 
+use super::events::timer_notifies;
 use super::owed::{Held, Owed};
-use super::{Entry, NeighTable, Pkt, Queue};
+use super::{time_after, time_before_eq, Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
 use crate::neigh::entry::EntryLocked;
 use crate::neigh::stats::C;
 use crate::neigh::{DropReason, NeighKey, NeighOps, NudState, Probe};
-use crate::parms::HZ;
+use crate::parms::{NeighParms, TableConfig, HZ};
 use crate::rcu;
-use crate::sync::Ordering;
+use crate::sync::{plain, Mutex, Ordering};
 use crate::timer::{Tick, TimerError, TimerWheel, MAX_TICK};
+
+/// The floor of every re-armed resolution timer, and of the first one
+/// (`max(RETRANS_TIME, HZ/100)`, `19e16d220f0a`): 10 ticks.
+pub(crate) const TIMER_FLOOR: Tick = HZ / 100;
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// `neigh_add_timer`: take the timer's reference and arm it. Caller holds
-    /// the entry lock (and so a live entry, in the fixed code).
+    /// the entry lock (and so a live entry, in the fixed code). As in 6.x,
+    /// a confirmation later than the last use counts as a use, so an entry
+    /// that becomes REACHABLE is "used" at its confirmation.
     pub(crate) fn add_timer(&self, n: &Entry<K, O>, when: Tick) {
         n.hold();
+        if time_after(n.confirmed(), n.used()) {
+            // Relaxed: a timestamp heuristic, as on the output path.
+            n.used.store(n.confirmed(), Ordering::Relaxed);
+        }
         if self.wheel.mod_timer(&n.timer, when) {
             // The kernel prints "NEIGH: BUG, double timer add" here. It cannot
             // happen while IN_TIMER states own exactly one timer; undo the
@@ -56,8 +71,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// Advance the table's clock to `now`, run expired entry timers
-    /// (`neigh_timer_handler`) and, when due, the periodic GC. Returns the
-    /// number of timers that fired.
+    /// (`neigh_timer_handler`) and, when due, the periodic GC and the
+    /// managed entries' pass. Returns the number of timers that fired.
+    /// However far the clock jumps, each of the two periodic jobs runs at
+    /// most once per call and is then due a whole period later (it never
+    /// "catches up", so a tiny period cannot make a call spin).
     ///
     /// `now` must be in the time domain (`Err(TickOutOfRange)` above
     /// [`MAX_TICK`]) and not behind the table's clock
@@ -87,20 +105,32 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             Err(TimerError::TimeWentBackwards { .. }) => 0,
             Err(e) => unreachable!("run_timers: {e} after the table's own checks"),
         };
-        let due = {
-            let tbl = self.lock.lock();
-            now >= tbl.next_gc
+        let (gc_due, managed_due) = {
+            let mut tbl = self.lock.lock();
+            let mut managed_due = now >= tbl.next_managed;
+            if managed_due && tbl.managed.is_empty() {
+                // Nothing to revalidate: only reschedule (no pass, no lock
+                // taken again).
+                tbl.next_managed = now.saturating_add(tbl.cfg.parms.interval_probe_time);
+                managed_due = false;
+            }
+            (now >= tbl.next_gc, managed_due)
         };
-        if due {
+        if gc_due {
             self.gc();
+        }
+        if managed_due {
+            self.managed_pass();
         }
         Ok(fired)
     }
 
     /// The earliest tick at which [`run_timers`](Self::run_timers) has work.
     pub fn next_event(&self) -> Tick {
-        let gc = self.lock.lock().next_gc;
-        self.wheel.next_expiry().map_or(gc, |t| t.min(gc))
+        let tbl = self.lock.lock();
+        let jobs = tbl.next_gc.min(tbl.next_managed);
+        drop(tbl);
+        self.wheel.next_expiry().map_or(jobs, |t| t.min(jobs))
     }
 
     /// `neigh_timer_handler`. The armed timer's reference is ours now.
@@ -116,18 +146,19 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // Released however this handler is left (a callback may panic).
         let _timer_ref = Held::adopt(self, n);
         let now = self.jiffies();
-        let parms = &n.device.parms;
+        let parms = n.device.parms();
         let mut g = n.lock.lock();
         let state = n.state();
         if !state.is(NudState::IN_TIMER) {
             return;
         }
-        let mut next = now + parms.retrans_time;
+        let before = self.snap(n, &g);
+        let reach = n.device.reachable_time();
+        let mut next = now + parms.retrans_time.max(TIMER_FLOOR);
         if state.is(NudState::REACHABLE) {
-            let reach = n.device.reachable_time();
-            if now <= n.confirmed() + reach {
-                next = n.confirmed() + reach;
-            } else if now <= n.used() + parms.delay_probe_time {
+            if time_before_eq(now, n.confirmed().wrapping_add(reach)) {
+                next = n.confirmed().wrapping_add(reach);
+            } else if time_before_eq(now, n.used().wrapping_add(parms.delay_probe_time)) {
                 n.set_state(&g, NudState::DELAY);
                 g.updated = now;
                 next = now + parms.delay_probe_time;
@@ -136,15 +167,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 g.updated = now;
             }
         } else if state.is(NudState::DELAY) {
-            if now <= n.confirmed() + parms.delay_probe_time {
+            if time_before_eq(now, n.confirmed().wrapping_add(parms.delay_probe_time)) {
                 n.set_state(&g, NudState::REACHABLE);
                 g.updated = now;
-                next = n.confirmed() + n.device.reachable_time();
+                next = n.confirmed().wrapping_add(reach);
             } else {
                 n.set_state(&g, NudState::PROBE);
                 g.updated = now;
                 g.probes = 0;
-                next = now + parms.retrans_time;
             }
         }
         let st = n.state();
@@ -152,24 +182,27 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             && g.probes >= parms.max_probes(st.is(NudState::PROBE))
         {
             n.set_state(&g, NudState::FAILED);
-            g.updated = now;
             // FAILED owns no timer: if someone re-armed it while this handler
             // waited for the lock (set_probe_once), disarm it (we still hold
             // the handler's reference, so this is not the last one).
             self.del_timer(n);
-            let q = self.invalidate(&mut g);
+            let q = self.invalidate(&mut g, now);
+            self.notify_change(n, &g, before, timer_notifies);
             drop(g);
             Owed::new(self, n, q).report(DropReason::ResolutionFailed);
             return;
         }
+        self.notify_change(n, &g, before, timer_notifies);
         if n.state().is(NudState::IN_TIMER) {
-            next = next.max(now + HZ / 2);
+            if time_after(now + TIMER_FLOOR, next) {
+                next = now + TIMER_FLOOR;
+            }
             if !self.wheel.mod_timer(&n.timer, next) {
                 n.hold();
             }
         }
         let probe = if n.state().is(NudState::INCOMPLETE | NudState::PROBE) {
-            self.probe_kind(n, &mut g)
+            self.probe_kind(n, &mut g, &parms)
         } else {
             None
         };
@@ -179,29 +212,38 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
     }
 
-    /// `neigh_invalidate`: take the queue of a FAILED entry; the caller
-    /// reports each packet (`Owed::report`) after unlocking.
-    pub(crate) fn invalidate(&self, g: &mut EntryLocked<Pkt<K, O>>) -> Queue<Pkt<K, O>> {
+    /// `neigh_invalidate`: the entry failed (`updated` = now); take its
+    /// queue, which the caller reports (`Owed::report`) after unlocking.
+    pub(crate) fn invalidate(&self, g: &mut EntryLocked<Pkt<K, O>>, now: Tick) -> Queue<Pkt<K, O>> {
         self.stats.inc(C::RES_FAILED);
+        g.updated = now;
         g.take_queue()
     }
 
     /// Start resolving (NONE/FAILED -> INCOMPLETE, `__neigh_event_send`):
-    /// arm the timer and count the first probe, which the caller sends after
-    /// unlocking. The caller holds the entry lock of a live entry and has
-    /// checked `parms.can_resolve()`.
+    /// disarm a stray timer, arm the timer and, if `immediate`, count the
+    /// first probe, which the caller sends after unlocking; otherwise the
+    /// timer fires next tick and probes then (`immediate_ok` false). The
+    /// caller holds the entry lock of a live entry and has checked
+    /// `parms.can_resolve()`.
     pub(crate) fn start_resolution(
         &self,
         n: &Entry<K, O>,
         g: &mut EntryLocked<Pkt<K, O>>,
+        parms: &NeighParms,
         now: Tick,
+        immediate: bool,
     ) -> Option<Probe> {
-        let parms = &n.device.parms;
         g.probes = parms.ucast_probes;
+        self.del_timer(n);
         n.set_state(g, NudState::INCOMPLETE);
         g.updated = now;
-        self.add_timer(n, now + parms.retrans_time.max(HZ / 2));
-        self.probe_kind(n, g)
+        if !immediate {
+            self.add_timer(n, now + 1);
+            return None;
+        }
+        self.add_timer(n, now + parms.retrans_time.max(TIMER_FLOOR));
+        self.probe_kind(n, g, parms)
     }
 
     /// `neigh_probe` part 1 (under the entry lock): count the probe and pick
@@ -210,8 +252,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         &self,
         n: &Entry<K, O>,
         g: &mut EntryLocked<Pkt<K, O>>,
+        parms: &NeighParms,
     ) -> Option<Probe> {
-        let parms = &n.device.parms;
         let probes = g.probes;
         g.probes += 1;
         if probes < parms.ucast_probes && n.state().is(NudState::VALID) {
@@ -223,8 +265,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         Some(Probe::Multicast)
     }
 
-    /// `neigh_probe` part 2 (no lock held).
+    /// `neigh_probe` part 2 (no lock held): send the probe, unless the
+    /// table-wide solicitation bucket is empty (then it is counted as
+    /// rate-limited; it still counted against the entry's budget).
     pub(crate) fn solicit(&self, n: &Entry<K, O>, p: Probe) {
+        if !self.limiter.admit(self.jiffies()) {
+            self.stats.inc(C::SOLICITS_RATELIMITED);
+            return;
+        }
         self.stats.inc(C::SOLICITS);
         self.ops.solicit(n.dev, &n.key, p);
     }
@@ -234,6 +282,75 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// address, so only the table may arm them.
     pub fn timers(&self) -> TimersView<'_> {
         TimersView { wheel: &self.wheel }
+    }
+}
+
+/// The table-wide solicitation limit: a token bucket refilled at
+/// `solicit_rate` tokens per second up to `solicit_burst`, on the table's
+/// clock. Off (no lock taken, nothing counted) unless configured.
+pub(crate) struct SolicitLimit {
+    /// A hint that the limit is on, so that a table without one takes no
+    /// lock. Written under the table lock by `set_config`.
+    on: plain::AtomicBool,
+    bucket: Mutex<Bucket>,
+}
+
+struct Bucket {
+    /// Tokens in thousandths (a token per `1000 / rate` ms, exactly).
+    milli: u64,
+    last: Tick,
+    rate: u64,
+    burst: u64,
+}
+
+impl SolicitLimit {
+    pub(crate) fn new(c: &TableConfig) -> Self {
+        let l = SolicitLimit {
+            on: plain::AtomicBool::new(false),
+            bucket: Mutex::new(Bucket {
+                milli: 0,
+                last: 0,
+                rate: 0,
+                burst: 0,
+            }),
+        };
+        l.configure(c, 0);
+        l
+    }
+
+    /// Apply `c`'s limit from tick `now` (a full bucket).
+    pub(crate) fn configure(&self, c: &TableConfig, now: Tick) {
+        let mut b = self.bucket.lock();
+        b.rate = c.solicit_rate.into();
+        b.burst = c.solicit_burst.into();
+        b.milli = b.burst * 1000;
+        b.last = now;
+        // Relaxed: a hint; a probe racing the change may see either setting.
+        self.on.store(c.solicit_rate > 0, Ordering::Relaxed);
+    }
+
+    /// Take a token at tick `now`, if the limit is on.
+    fn admit(&self, now: Tick) -> bool {
+        // Relaxed: see `configure`.
+        if !self.on.load(Ordering::Relaxed) {
+            return true;
+        }
+        let mut b = self.bucket.lock();
+        if b.rate == 0 {
+            return true;
+        }
+        if now > b.last {
+            // rate tokens per 1000 ticks = `rate` thousandths per tick.
+            let add = (now - b.last).saturating_mul(b.rate);
+            b.milli = b.milli.saturating_add(add).min(b.burst * 1000);
+            b.last = now;
+        }
+        if b.milli >= 1000 {
+            b.milli -= 1000;
+            true
+        } else {
+            false
+        }
     }
 }
 

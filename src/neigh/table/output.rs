@@ -4,8 +4,9 @@
 //!
 //! The hit path (`lookup_noref` + [`NeighTable::output`] on a CONNECTED,
 //! DELAY or PROBE entry) takes no lock, allocates nothing and writes no
-//! shared cache line except `used`, once per tick. This module owns that
-//! path and the queue's bounds; it must not unlink entries.
+//! shared cache line except `used`, once per tick, and never reaches the
+//! event queues or the solicitation limit. This module owns that path and
+//! the queue's bounds; it must not unlink entries.
 
 use super::owed::{LenPanic, Owed};
 use super::{Entry, NeighTable, Pkt, Queue};
@@ -132,21 +133,40 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
     }
 
-    /// `__neigh_event_send`: the packet-driven transitions.
+    /// `__neigh_event_send`: the packet-driven transitions (also what
+    /// `neigh_event_send` does first: mark the entry used now).
     ///
     /// * CONNECTED/DELAY/PROBE: nothing to do; send.
     /// * **dead** (unlinked by GC or a flush): STALE still sends with the
     ///   old address; otherwise the packet is dropped. This is the check
     ///   kernel commit 2c51a97f76d2 added; without it the entry's timer is
     ///   re-armed on an object whose last reference is already gone.
-    /// * NONE/FAILED: start resolution (INCOMPLETE, timer, immediate probe)
-    ///   and queue; with no multicast or app probes configured: FAILED, drop.
+    /// * NONE/FAILED: start resolution (INCOMPLETE, timer at
+    ///   `max(retrans_time, HZ/100)`, immediate probe) and queue; with no
+    ///   multicast or app probes configured: FAILED, drop.
     /// * STALE: DELAY (timer armed), send.
-    /// * INCOMPLETE: queue, dropping the oldest packets beyond
-    ///   `unres_qlen`/`unres_qlen_bytes`.
+    /// * INCOMPLETE: queue, dropping the oldest packets while the queue's
+    ///   [`Packet::truesize`] total would exceed `unres_qlen_bytes` (and
+    ///   beyond `unres_qlen` packets, if that optional limit is set).
     /// * an entry of another table: the packet is dropped
     ///   ([`DropReason::ForeignEntry`]).
+    ///
+    /// None of these transitions is notified by Linux (`EventKind::Change`
+    /// events with `notify` false).
     pub fn event_send(&self, n: &Entry<K, O>, pkt: Option<Pkt<K, O>>) -> EventSend<Pkt<K, O>> {
+        self.event_send_probe(n, pkt, true)
+    }
+
+    /// `__neigh_event_send(.., immediate_ok)`: with `immediate_ok` false (the
+    /// managed entries' pass, `neigh_event_send_probe`) a NONE/FAILED entry
+    /// becomes INCOMPLETE with its timer one tick away and no probe now;
+    /// the timer handler sends the first probe.
+    pub(crate) fn event_send_probe(
+        &self,
+        n: &Entry<K, O>,
+        pkt: Option<Pkt<K, O>>,
+        immediate_ok: bool,
+    ) -> EventSend<Pkt<K, O>> {
         if self.check_entry(n).is_err() {
             if let Some(p) = pkt {
                 self.drop_pkt(n, p, DropReason::ForeignEntry);
@@ -154,20 +174,22 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             return EventSend::Dropped(DropReason::ForeignEntry);
         }
         let now = self.jiffies();
-        let parms = &n.device.parms;
-        // User code (`Packet::len`) runs before the lock is taken. If it
-        // panics, the unwind drops the packet: the guard counts it as taken
-        // in and lost to the unwind (`queued` + `Unwound`, like a queued
-        // packet lost to a panicking callback), so every packet handed to
-        // an output call is still counted exactly once. (Found by
+        if n.used() != now {
+            n.used.store(now, Ordering::Relaxed); // Relaxed: timestamp heuristic
+        }
+        // User code (`Packet::truesize`) runs before the lock is taken. If
+        // it panics, the unwind drops the packet: the guard counts it as
+        // taken in and lost to the unwind (`queued` + `Unwound`, like a
+        // queued packet lost to a panicking callback), so every packet handed
+        // to an output call is still counted exactly once. (Found by
         // `tests/misuse_reentry.rs::a_panicking_len_loses_no_packet`: the
         // packet used to vanish uncounted, and `packets_in` fell short.)
-        let len = match &pkt {
+        let size = match &pkt {
             Some(p) => {
                 let unwinding = LenPanic(self);
-                let len = p.len();
+                let size = p.truesize();
                 core::mem::forget(unwinding);
-                len
+                size
             }
             None => 0,
         };
@@ -190,13 +212,16 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 None => EventSend::Dropped(DropReason::Dead),
             };
         }
+        let parms = n.device.parms();
+        let before = self.snap(n, &g);
         let mut probe: Option<Probe> = None;
         if !state.is(NudState::STALE | NudState::INCOMPLETE) {
             if parms.can_resolve() {
-                probe = self.start_resolution(n, &mut g, now);
+                probe = self.start_resolution(n, &mut g, &parms, now, immediate_ok);
             } else {
                 n.set_state(&g, NudState::FAILED);
                 g.updated = now;
+                self.notify_change(n, &g, before, |_, _| false);
                 drop(g);
                 return match pkt {
                     Some(p) => {
@@ -207,10 +232,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 };
             }
         } else if state.is(NudState::STALE) {
+            self.del_timer(n);
             n.set_state(&g, NudState::DELAY);
             g.updated = now;
             self.add_timer(n, now + parms.delay_probe_time);
         }
+        self.notify_change(n, &g, before, |_, _| false);
         let mut overflow = Queue::new();
         let rc = if n.state() == NudState::INCOMPLETE {
             if let Some(p) = pkt {
@@ -221,15 +248,15 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                     })
                 });
                 while !q.pkts.is_empty()
-                    && (q.bytes.saturating_add(len) > parms.unres_qlen_bytes
+                    && (q.bytes.saturating_add(size) > parms.unres_qlen_bytes
                         || q.pkts.len() >= parms.unres_qlen)
                 {
                     let old = q.pkts.pop_front().expect("checked non-empty");
                     q.bytes = q.bytes.saturating_sub(old.0);
                     overflow.push_back(old);
                 }
-                q.bytes = q.bytes.saturating_add(len);
-                q.pkts.push_back((len, p));
+                q.bytes = q.bytes.saturating_add(size);
+                q.pkts.push_back((size, p));
                 self.stats.inc(C::QUEUED);
             }
             EventSend::Queued

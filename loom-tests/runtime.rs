@@ -1,0 +1,165 @@
+//! Race matrix L10-L12: what the daemon-facing features change in the
+//! table's concurrency.
+//!
+//! * L10: a run-time parameter change (`set_device_parms`, the sysctl /
+//!   `neightbl_set` analogue) against the timer handler that re-arms with
+//!   those parameters: the handler decides with one consistent snapshot,
+//!   old or new, and nothing leaks.
+//! * L11: the same change against the packet path (`event_send` on a STALE
+//!   entry arms DELAY with `delay_probe_time`).
+//! * L12: events of one entry changed by two threads at once (a reply and
+//!   the timer handler): the subscriber receives them in the entry's order
+//!   (each event continues the previous one's state) and the last one is
+//!   the entry's state.
+
+mod common;
+use common::*;
+use loom::sync::Arc;
+use neighcache::{EventFilter, EventKind, NeighParms, NudState, Received, UpdateFlags};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Which outcomes the executions of a row produced (plain std: bookkeeping
+/// outside the model), so a row can insist that the model explored both
+/// orders of the change and the operation.
+struct Seen([AtomicBool; 2]);
+
+impl Seen {
+    const fn new() -> Self {
+        Seen([AtomicBool::new(false), AtomicBool::new(false)])
+    }
+    fn mark(&self, new: bool) {
+        self.0[new as usize].store(true, Ordering::Relaxed);
+    }
+    fn both(&self) -> bool {
+        self.0.iter().all(|b| b.load(Ordering::Relaxed))
+    }
+}
+
+/// New parameters: every time value differs from `test_config`'s, so the
+/// snapshot a decision used can be read off the timer it armed.
+fn new_parms() -> NeighParms {
+    NeighParms {
+        retrans_time: 500,
+        delay_probe_time: 700,
+        mcast_probes: 2,
+        ..test_config().parms
+    }
+}
+
+/// L10: `set_device_parms` vs `neigh_timer_handler` on an INCOMPLETE
+/// entry (re-arm at `retrans_time`, budget `mcast_probes`). The timer runs
+/// on the spawned thread (with the change on the spawned thread loom's
+/// scheduler tried only one order; this way it explores both, and the row
+/// checks that it did).
+#[test]
+fn l10_parms_change_vs_timer_handler_fix_holds() {
+    static SEEN: Seen = Seen::new();
+    fix_holds("L10", None, || {
+        let t = Arc::new(table());
+        t.resolve_output(KEY, DEV, Pkt(0));
+        let t1 = t.clone();
+        // The first probe went out at START; the handler fires at +300 and,
+        // the budget spent (ucast 1 + mcast 1) under the old parameters,
+        // fails the entry; under the new ones (mcast 2) it re-arms at +500.
+        let a = loom::thread::spawn(move || t1.run_timers(START + 300).unwrap());
+        t.set_device_parms(DEV, new_parms()).unwrap();
+        a.join().unwrap();
+        let n = t.lookup(KEY, DEV).unwrap();
+        match n.state() {
+            NudState::FAILED => {
+                assert_eq!(t.timers().pending(), 0);
+                SEEN.mark(false);
+            }
+            NudState::INCOMPLETE => {
+                assert_eq!(t.timers().next_expiry(), Some(START + 300 + 500));
+                SEEN.mark(true);
+            }
+            s => panic!("unexpected state {s:?}"),
+        }
+        assert_eq!(t.device_parms(DEV), Some(new_parms()));
+        let r = t.reachable_time(DEV).unwrap();
+        assert!((300..900).contains(&r), "re-drawn from base 600: {r}");
+        drop(n);
+        run_all_timers(&t);
+        assert_eq!(t.timers().pending(), 0);
+        t.flush_dev(None);
+        let s = t.stats();
+        assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
+        assert_eq!(s.packets_queued_now(), 0);
+    });
+    assert!(SEEN.both(), "the model did not explore both orders");
+}
+
+/// L11: `set_device_parms` vs `__neigh_event_send` on a STALE entry (DELAY
+/// armed at `delay_probe_time`, old 300 or new 700, never a mix).
+#[test]
+fn l11_parms_change_vs_event_send_fix_holds() {
+    static SEEN: Seen = Seen::new();
+    fix_holds("L11", None, || {
+        let t = Arc::new(table());
+        {
+            let n = t.lookup_or_create(KEY, DEV).unwrap();
+            t.update(&n, Some(&MAC_A), NudState::STALE, UpdateFlags::OVERRIDE)
+                .unwrap();
+        }
+        let t1 = t.clone();
+        let a = loom::thread::spawn(move || {
+            t1.resolve_output(KEY, DEV, Pkt(0));
+        });
+        t.set_device_parms(DEV, new_parms()).unwrap();
+        a.join().unwrap();
+        match t.timers().next_expiry() {
+            Some(w) if w == START + 300 => SEEN.mark(false),
+            Some(w) if w == START + 700 => SEEN.mark(true),
+            w => panic!("DELAY armed with a mixed or no snapshot: {w:?}"),
+        }
+        run_all_timers(&t);
+        t.flush_dev(None);
+        let s = t.stats();
+        assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
+        assert_eq!(t.ops().fates(0), vec!["sent"]);
+    });
+    assert!(SEEN.both(), "the model did not explore both orders");
+}
+
+/// L12: a reply (`neigh_update`, INCOMPLETE -> REACHABLE) vs the timer
+/// handler (INCOMPLETE -> FAILED, budget spent) on one entry, with a
+/// subscriber: every event continues the previous one (old state = the
+/// previous new state), numbers increase, and the last event's state is the
+/// entry's state.
+#[test]
+fn l12_events_of_one_entry_stay_in_order_fix_holds() {
+    static SEEN: Seen = Seen::new();
+    fix_holds("L12", None, || {
+        let t = Arc::new(table());
+        t.resolve_output(KEY, DEV, Pkt(0));
+        let sub = t.subscribe(16, EventFilter::All).unwrap();
+        let t1 = t.clone();
+        let a = loom::thread::spawn(move || {
+            let _ = t1.receive_arp(KEY, DEV, &MAC_A, true);
+        });
+        t.run_timers(START + 300).unwrap();
+        a.join().unwrap();
+        let mut state = NudState::INCOMPLETE;
+        let mut seq = 0;
+        let mut n = 0;
+        while let Some(r) = sub.try_recv() {
+            let Received::Event(e) = r else {
+                panic!("lost events")
+            };
+            assert_eq!(e.kind, EventKind::Change);
+            assert!(e.seq > seq, "out of order: {e:?}");
+            assert_eq!(e.old_state, state, "does not continue the entry: {e:?}");
+            (seq, state, n) = (e.seq, e.state, n + 1);
+        }
+        // One event (the reply first) or two (the timer failed it first).
+        assert!(n == 1 || n == 2, "{n} events");
+        SEEN.mark(n == 2);
+        assert_eq!(t.lookup(KEY, DEV).unwrap().state(), state);
+        run_all_timers(&t);
+        t.flush_dev(None);
+        let s = t.stats();
+        assert_eq!((s.allocs, s.destroys), (1, 1), "{s:?}");
+    });
+    assert!(SEEN.both(), "the model did not explore both orders");
+}

@@ -1,17 +1,17 @@
-//! Race matrix L10-L14 (SPEC.md §8 and "Ordering coverage"): the rows that
+//! Race matrix L14-L18 (SPEC.md §8 and §16, "Ordering coverage"): the rows that
 //! give each Acquire/Release/fence of the lock-free paths a test that fails
 //! when it is weakened alone.
 //!
-//! * L10: the header seqlock under a concurrent rewrite of a three-word
+//! * L14: the header seqlock under a concurrent rewrite of a three-word
 //!   header (the state stays REACHABLE, so only the seqlock orders it).
-//! * L11: two grows back to back (2 -> 4 -> 8 buckets) against a reader of
+//! * L15: two grows back to back (2 -> 4 -> 8 buckets) against a reader of
 //!   two old keys; the second grow relinks an old entry's `next` to an entry
 //!   the writer created after the reader started.
-//! * L12: the periodic GC scan (an RCU walk without the table lock) and
+//! * L16: the periodic GC scan (an RCU walk without the table lock) and
 //!   `stats()` against creates and a grow.
-//! * L13: an unlink that redirects a chain head to an entry created after the
+//! * L17: an unlink that redirects a chain head to an entry created after the
 //!   reader started, against `lookup_noref`.
-//! * L14: a header published by one thread and the state moved by another
+//! * L18: a header published by one thread and the state moved by another
 //!   (three threads), against the lock-free output.
 //!
 //! What makes a weakened ordering visible: loom checks that the creation of
@@ -29,15 +29,15 @@ use neighcache::{DropReason, UpdateFlags, Xmit};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 
-/// The device of L10: its header is the neighbour's 20-byte address alone,
+/// The device of L14: its header is the neighbour's 20-byte address alone,
 /// three 8-byte words (two on the entry's hot line, one in `hh_tail`).
 const DEV_L: DevId = DevId(7);
-/// The two addresses L10 switches between: every byte differs, so any mix
+/// The two addresses L14 switches between: every byte differs, so any mix
 /// of words from both (a torn read) is neither.
 const ADDR_A: [u8; 20] = [0xa1; 20];
 const ADDR_B: [u8; 20] = [0xb2; 20];
 
-/// Device side of L10: `transmit` asserts the header is one whole address.
+/// Device side of L14: `transmit` asserts the header is one whole address.
 #[derive(Default)]
 struct HeaderOps {
     sent: Mutex<Vec<u64>>,
@@ -61,7 +61,7 @@ impl NeighOps<Ipv4Addr> for HeaderOps {
     }
 }
 
-/// L10: one thread changes the address of a REACHABLE entry (`neigh_update`
+/// L14: one thread changes the address of a REACHABLE entry (`neigh_update`
 /// with OVERRIDE: the header is rewritten, the state stays REACHABLE) while
 /// another outputs through it lock-free. The output must send one whole
 /// header, the old or the new one, never a mix of their words. The state's
@@ -69,8 +69,8 @@ impl NeighOps<Ipv4Addr> for HeaderOps {
 /// checks the seqlock alone: the writer's odd store and Release fence, its
 /// Release even store, and the reader's Acquire load and Acquire fence.
 #[test]
-fn l10_header_rewrite_vs_output_fix_holds() {
-    fix_holds("L10", None, || {
+fn l14_header_rewrite_vs_output_fix_holds() {
+    fix_holds("L14", None, || {
         let t =
             Arc::new(NeighTable::with_start(test_config(), HeaderOps::default(), START).unwrap());
         let dev = DeviceConfig {
@@ -134,7 +134,7 @@ fn settle(t: &NeighTable<Ipv4Addr, TestOps>) {
     assert_eq!(s.allocs, s.destroys, "{s:?}");
 }
 
-/// L11: two grows back to back (2 -> 4 -> 8 buckets) while a reader looks up
+/// L15: two grows back to back (2 -> 4 -> 8 buckets) while a reader looks up
 /// two keys linked before it started. `k1` and `k2` share a bucket of the
 /// 2-bucket array and split in the 4-bucket one (as in L6); `k4`, created
 /// by the writer after the reader started, shares `k2`'s bucket of the
@@ -144,8 +144,8 @@ fn settle(t: &NeighTable<Ipv4Addr, TestOps>) {
 /// `k4`'s initialisation before that step. Each lookup must find its key:
 /// a walk that left its chain misses, and the miss must be retried.
 #[test]
-fn l11_two_grows_vs_lookup_noref_fix_holds() {
-    fix_holds("L11", Some(3), || {
+fn l15_two_grows_vs_lookup_noref_fix_holds() {
+    fix_holds("L15", Some(3), || {
         let t = Arc::new(table());
         let k1 = key_where(&[], |_| true);
         let k2 = key_where(&[k1], |k| {
@@ -178,7 +178,7 @@ fn l11_two_grows_vs_lookup_noref_fix_holds() {
     });
 }
 
-/// L12: the periodic GC pass walks the table under RCU without the table
+/// L16: the periodic GC pass walks the table under RCU without the table
 /// lock (`all_entries`), and `stats()` reads the bucket array, while creates
 /// link entries and grow the array (2 -> 4 buckets). `k2` shares `k1`'s
 /// bucket in both arrays and is linked after the scan started, so the grow
@@ -187,8 +187,8 @@ fn l11_two_grows_vs_lookup_noref_fix_holds() {
 /// initialisation before the scan touches them. Nothing is collectable
 /// (every entry was just used), so nothing is removed.
 #[test]
-fn l12_gc_scan_and_stats_vs_create_and_grow_fix_holds() {
-    fix_holds("L12", Some(4), || {
+fn l16_gc_scan_and_stats_vs_create_and_grow_fix_holds() {
+    fix_holds("L16", Some(4), || {
         let t = Arc::new(table());
         let k1 = key_where(&[], |_| true);
         let k2 = key_where(&[k1], |k| bucket(&t, k, 2) == bucket(&t, k1, 2));
@@ -208,15 +208,15 @@ fn l12_gc_scan_and_stats_vs_create_and_grow_fix_holds() {
     });
 }
 
-/// L13: `neigh_delete` unlinks an entry whose successor was linked after a
+/// L17: `neigh_delete` unlinks an entry whose successor was linked after a
 /// reader started: the writer links `s`, then `e` in the same bucket (chain
 /// `e -> s`), then removes `e`, which redirects the bucket head to `s`. A
 /// reader that loads that head reaches `s` through the unlink's store alone,
 /// so its Release (with the reader's Acquire) is what orders `s`'s
 /// initialisation before the reader uses it.
 #[test]
-fn l13_unlink_vs_lookup_noref_fix_holds() {
-    fix_holds("L13", None, || {
+fn l17_unlink_vs_lookup_noref_fix_holds() {
+    fix_holds("L17", None, || {
         let t = Arc::new(table());
         let s = key_where(&[], |_| true);
         let e = key_where(&[s], |k| bucket(&t, k, 1) == bucket(&t, s, 1));
@@ -236,7 +236,7 @@ fn l13_unlink_vs_lookup_noref_fix_holds() {
     });
 }
 
-/// L14: the header is published by one thread (an ARP reply: REACHABLE with
+/// L18: the header is published by one thread (an ARP reply: REACHABLE with
 /// `MAC_A`), and the state then moved by another (an administrative update
 /// to DELAY, which rewrites no header), while a third outputs lock-free.
 /// The output may see DELAY before anything of the reply: only the Release
@@ -244,8 +244,8 @@ fn l13_unlink_vs_lookup_noref_fix_holds() {
 /// reply's header to it. Every packet is sent with the resolved header, or
 /// queued and flushed with it, exactly once.
 #[test]
-fn l14_state_handoff_vs_output_fix_holds() {
-    fix_holds("L14", Some(3), || {
+fn l18_state_handoff_vs_output_fix_holds() {
+    fix_holds("L18", Some(3), || {
         let t = Arc::new(table());
         t.lookup_or_create(KEY, DEV).unwrap();
         let t1 = t.clone();

@@ -11,13 +11,12 @@ use loom::sync::Arc;
 use neighcache::{NeighError, NudState, TableConfig};
 
 /// T3: two `run_timers` callers on a table whose entry timer is due at
-/// `START + 500` (an INCOMPLETE entry out of probes: its handler fails it
-/// and re-arms nothing), on a two-base wheel. The later call (`START +
-/// 600`) never fails. The earlier one (`START + 500`) either succeeds
-/// (`Ok(0)` if the later call overtook it on the wheel) or fails with
-/// `TimeWentBackwards { jiffies: START + 600, .. }`, and only when the table
-/// clock was already past its `now` when it started; a failed call fired
-/// nothing. Whichever caller runs the handler, it runs once, the counts the
+/// `due` (an INCOMPLETE entry out of probes: its handler fails it and
+/// re-arms nothing), on a two-base wheel. The later call (`due + 100`)
+/// never fails. The earlier one (`due`) either succeeds (`Ok(0)` if the
+/// later call overtook it on the wheel) or fails with `TimeWentBackwards {
+/// jiffies: due + 100, .. }`, and only when the table clock was already
+/// past its `now` when it started; a failed call fired nothing. Whichever caller runs the handler, it runs once, the counts the
 /// two calls return add up to one, the queued packet is reported once, and
 /// the clock ends at the later tick.
 #[test]
@@ -28,7 +27,7 @@ fn t3_concurrent_table_run_timers_callers_fix_holds() {
             ..test_config()
         }));
         assert_eq!(t.resolve_output(KEY, DEV, Pkt(0)), neighcache::Xmit::Queued);
-        assert_eq!(t.timers().next_expiry(), Some(START + 500));
+        let due = t.timers().next_expiry().expect("the resolution timer");
         // The table clock is a `sync::plain` atomic, which loom does not
         // see: without a modelled access before it, loom would never run the
         // two calls' clock steps in the other order. Both callers pass this
@@ -42,27 +41,23 @@ fn t3_concurrent_table_run_timers_callers_fix_holds() {
             // operations, so nothing runs between this read and the call's
             // own read of the clock (both plain).
             let clock = t1.jiffies();
-            (clock, t1.run_timers(START + 500))
+            (clock, t1.run_timers(due))
         });
         gate.fetch_add(1, Ordering::Relaxed);
-        let late = t.run_timers(START + 600);
+        let late = t.run_timers(due + 100);
         let (clock, early) = early.join().unwrap();
         let fired_late = late.expect("the later caller never fails");
         let fired_early = match early {
             Ok(n) => n,
             Err(NeighError::TimeWentBackwards { jiffies, now }) => {
-                assert_eq!((jiffies, now), (START + 600, START + 500));
-                assert_eq!(
-                    clock,
-                    START + 600,
-                    "failed though the clock was not past it"
-                );
+                assert_eq!((jiffies, now), (due + 100, due));
+                assert_eq!(clock, due + 100, "failed though the clock was not past it");
                 0
             }
             Err(e) => panic!("unexpected {e:?}"),
         };
         assert_eq!(fired_early + fired_late, 1, "{early:?} {fired_late}");
-        assert_eq!(t.jiffies(), START + 600);
+        assert_eq!(t.jiffies(), due + 100);
         assert_eq!(t.timers().pending(), 0);
         assert_eq!(t.ops().fates(0), ["error_report"]);
         let n = t.lookup(KEY, DEV).expect("still linked");

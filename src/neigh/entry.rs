@@ -228,7 +228,7 @@ impl<K: Copy, P> Neighbour<K, P> {
         // load followed by an Acquire fence does), so no model test can fail
         // without it (SPEC.md, "Ordering coverage"). Kept so that a reader
         // that does not go through `read_hh` still sees what was published
-        // before the state; `set_state`'s Release is the needed half (L14).
+        // before the state; `set_state`'s Release is the needed half (L18).
         NudState(self.nud_state.load(Ordering::Acquire))
     }
 

@@ -11,6 +11,13 @@
 //! * `lookup_mix_mt/<id>/<size>x<threads>t`: read-mostly: 1% of operations
 //!   create a churn key or change an entry's address, and a GC thread
 //!   removes the churn keys and scans the table every 5 ms.
+//! * `lookup_burst/<id>/<size>` (and `<id>/ipv6-65536`): one thread, bursts
+//!   of 32 keys (consecutive windows of the shuffled query list), throughput
+//!   per key. `neighcache_burst` = one `pin()` per burst and
+//!   `resolve_output_burst` (hash all, prefetch all slots, then all entries,
+//!   then compare and output); `neighcache_loop` = one `pin()` per burst and
+//!   32 single `lookup_noref` + `output` (what the burst API replaces);
+//!   `hashmap` = 32 `HashMap::get` + the same frame copy.
 //!
 //! `NEIGHCACHE_BENCH_SKIP_1M=1` leaves out the 1,048,576-entry size.
 
@@ -19,10 +26,10 @@
 
 mod common;
 
-use common::{churn_keys, emit, eth_header, keys, resolved_table, Hdr, Pkt, Table, DEV};
-use common::{MAC_A, MAC_B};
+use common::{churn_keys, emit, eth_header, keys, keys6, resolved_table, Hdr, Pkt, Table, DEV};
+use common::{TestOps, MAC_A, MAC_B};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use neighcache::{DevId, NudState, UpdateFlags};
+use neighcache::{DevId, NeighKey, NeighTable, NudState, UpdateFlags, Xmit};
 use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::hint::black_box;
@@ -503,5 +510,89 @@ fn lookup_mix_mt(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, lookup_hit, lookup_hit_mt, lookup_mix_mt);
+/// Keys per burst in `lookup_burst` (a typical data-plane burst).
+const BURST: usize = 32;
+
+/// The burst group's query list: the keys shuffled, repeated (reshuffled)
+/// until it holds a whole number of bursts, and its length a power of two.
+fn burst_queries<K: Copy>(keys: &[K]) -> Vec<(K, DevId)> {
+    let mut q = Vec::new();
+    let mut seed = 7;
+    while q.len() < BURST || q.len() % BURST != 0 {
+        let mut k = keys.to_vec();
+        common::shuffle(&mut k, seed);
+        seed += 1;
+        q.extend(k.into_iter().map(|k| (k, DEV)));
+    }
+    assert!(q.len().is_power_of_two());
+    q
+}
+
+fn bench_burst<K: NeighKey>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    param: &str,
+    keys: &[K],
+) {
+    let table: NeighTable<K, TestOps> = resolved_table(keys);
+    let map: HashMap<(K, DevId), Hdr> = keys.iter().map(|&k| ((k, DEV), hdr(false))).collect();
+    common::settle();
+    let q = burst_queries(keys);
+    let bursts = q.len() / BURST;
+    g.bench_function(BenchmarkId::new("neighcache_burst", param), |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            let w = &q[(i % bursts) * BURST..][..BURST];
+            let guard = table.pin();
+            let mut out = [Xmit::Sent; BURST];
+            let seq = i as u32;
+            let pkts = (0..BURST as u32).map(|j| Pkt(seq.wrapping_add(j)));
+            black_box(table.resolve_output_burst(w, pkts, &mut out, &guard));
+            black_box(&out);
+            i = i.wrapping_add(1);
+        })
+    });
+    g.bench_function(BenchmarkId::new("neighcache_loop", param), |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            let w = &q[(i % bursts) * BURST..][..BURST];
+            let guard = table.pin();
+            for (j, &(k, d)) in w.iter().enumerate() {
+                let n = table.lookup_noref(k, d, &guard).expect("hit");
+                black_box(table.output(n, Pkt((i + j) as u32), &guard));
+            }
+            i = i.wrapping_add(1);
+        })
+    });
+    g.bench_function(BenchmarkId::new("hashmap", param), |b| {
+        let mut i = 0usize;
+        b.iter(|| {
+            let w = &q[(i % bursts) * BURST..][..BURST];
+            for (j, k) in w.iter().enumerate() {
+                let v = map.get(k).expect("hit");
+                emit(v.header(), Pkt((i + j) as u32));
+            }
+            i = i.wrapping_add(1);
+        })
+    });
+    drop(table);
+    common::settle();
+}
+
+fn lookup_burst(c: &mut Criterion) {
+    let mut g = c.benchmark_group("lookup_burst");
+    g.throughput(Throughput::Elements(BURST as u64));
+    for size in sizes() {
+        bench_burst(&mut g, &size.to_string(), &keys(size, 42));
+    }
+    bench_burst(&mut g, "ipv6-65536", &keys6(65536, 42));
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    lookup_hit,
+    lookup_hit_mt,
+    lookup_mix_mt,
+    lookup_burst
+);
 criterion_main!(benches);

@@ -1,8 +1,27 @@
-//! Timer wheel benchmark: `neighcache::timer::TimerWheel` against
-//! `tokio_util::time::DelayQueue` and a `std::collections::BinaryHeap` timer
-//! queue, 100k timers, single thread.
+//! Timer benchmarks, 100k timers, expiries spread over one minute of 1 ms
+//! ticks. Three groups:
 //!
-//! Workloads (group `timer_wheel`, ids `<peer>/<workload>`):
+//! * `timer_core/<id>/<workload>` (one thread, no lock anywhere): the
+//!   sequential core `WheelCore` (`wheel_core`) against a lazy-deletion
+//!   `BinaryHeap` (`binary_heap`).
+//! * `timer_shared/<id>/<workload>_<T>t` (the structures a timer shared by
+//!   several threads needs): the concurrent `TimerWheel` (`timer_wheel`, one
+//!   base per thread, each thread's timers homed on its base, handlers run
+//!   unlocked) against one `Mutex<BinaryHeap>` (`mutex_binary_heap`; expiry
+//!   pops one timer per lock hold and runs it unlocked), at 1 and 2 threads;
+//!   each thread runs the workload on its share of the 100k timers. Timed
+//!   from a barrier releasing the threads to the last one finishing.
+//! * `timer_wheel/<peer>/<workload>`: the concurrent wheel on one thread
+//!   against `tokio_util::time::DelayQueue` and the heap (the earlier
+//!   comparison, kept for continuity), and `jump_100k`.
+//!
+//! Workloads of the first two groups (`common/timers.rs`, written once
+//! against every structure): `schedule_100k`, `cancel_100k`,
+//! `expire_100k`, `rearm_100k` as below, and `lifecycle_100k`, the
+//! neighbour pattern from empty: arm each timer, re-arm it three times (as
+//! confirmations arrive), then cancel 90% and run until the other 10% fire.
+//!
+//! Workloads of `timer_wheel` (ids `<peer>/<workload>`):
 //!
 //! * `schedule_100k`: arm 100k timers with expiries spread over 1..=60,000
 //!   ticks (1 tick = 1 ms) into an empty structure.
@@ -21,51 +40,32 @@
 //! Equivalent work for the peers: DelayQueue uses `insert_at`, `remove`,
 //! `reset_at` and, on a paused current-thread runtime, `advance` + polling
 //! `poll_expired` until every entry has come out. The heap is the usual
-//! lazy-deletion timer queue: entries carry a per-timer generation; cancel
-//! and re-arm bump the generation (re-arm pushes a new entry) and the heap is
-//! compacted with `retain` when stale entries exceed half of it, so it ends
-//! in the same state as the wheel; expire pops until the heap is empty,
-//! skipping stale entries.
+//! lazy-deletion timer queue (`common/timers.rs`).
 //!
-//! Setup (creating the structures and the 100k armed timers) is outside the
-//! measurement (`iter_batched`).
+//! Setup (creating the structures and, for cancel/expire/re-arm, the 100k
+//! armed timers) is outside the measurement. In `timer_core` and
+//! `timer_shared` every structure is also warmed first (its memory written
+//! once, see `common/timers.rs`); `timer_wheel` keeps the earlier cold
+//! setup, so its figures include first-touch page faults.
 
 // `criterion_group!` generates an undocumented public function.
 #![allow(missing_docs)]
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+#[path = "common/timers.rs"]
+mod timers;
+
 use std::future::poll_fn;
 use std::hint::black_box;
-use std::time::Duration;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use neighcache::timer::{Tick, Timer, TimerWheel, MAX_TICK};
+use timers::{expiries, order, Core, Heap, MutexHeap, Shared, Timers, Work, N};
+use timers::{REARM_BY, SPAN};
 use tokio::runtime::Runtime;
-use tokio::time::Instant;
+use tokio::time::Instant as TokioInstant;
 use tokio_util::time::{delay_queue::Key, DelayQueue};
-
-const N: usize = 100_000;
-const SPAN: Tick = 60_000;
-const REARM_BY: Tick = 30_000;
-
-/// Pseudo-random expiries in 1..=SPAN (same sequence for every peer).
-fn expiries() -> Vec<Tick> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..N)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            1 + x % SPAN
-        })
-        .collect()
-}
-
-/// A scattered visiting order (stride coprime with N).
-fn order() -> Vec<usize> {
-    (0..N).map(|i| (i * 7919) % N).collect()
-}
 
 // ---------------------------------------------------------------- neighcache
 
@@ -89,90 +89,17 @@ fn wheel_armed(exp: &[Tick]) -> Wheel {
     w
 }
 
-// ---------------------------------------------------------------- BinaryHeap
-
-/// The usual lazy-deletion heap timer queue.
-struct Heap {
-    heap: BinaryHeap<Reverse<(Tick, u32, u32)>>, // (expires, id, generation)
-    gen: Vec<u32>,
-    armed: Vec<bool>,
-    stale: usize,
-}
-
-impl Heap {
-    fn new() -> Heap {
-        Heap {
-            heap: BinaryHeap::with_capacity(N),
-            gen: vec![0; N],
-            armed: vec![false; N],
-            stale: 0,
-        }
-    }
-    fn armed(exp: &[Tick]) -> Heap {
-        let mut h = Heap::new();
-        for (i, &e) in exp.iter().enumerate() {
-            h.schedule(i, e);
-        }
-        h
-    }
-    #[inline]
-    fn schedule(&mut self, id: usize, e: Tick) {
-        if self.armed[id] {
-            self.invalidate(id);
-        }
-        self.armed[id] = true;
-        self.heap.push(Reverse((e, id as u32, self.gen[id])));
-    }
-    #[inline]
-    fn invalidate(&mut self, id: usize) {
-        self.gen[id] = self.gen[id].wrapping_add(1);
-        self.stale += 1;
-        if self.stale * 2 > self.heap.len() {
-            let gen = &self.gen;
-            self.heap
-                .retain(|Reverse((_, i, g))| gen[*i as usize] == *g);
-            self.stale = 0;
-        }
-    }
-    #[inline]
-    fn cancel(&mut self, id: usize) -> bool {
-        if !self.armed[id] {
-            return false;
-        }
-        self.armed[id] = false;
-        self.invalidate(id);
-        true
-    }
-    fn expire(&mut self, now: Tick, mut f: impl FnMut(usize)) -> usize {
-        let mut n = 0;
-        while let Some(&Reverse((e, id, g))) = self.heap.peek() {
-            if e > now {
-                break;
-            }
-            self.heap.pop();
-            if self.gen[id as usize] != g {
-                self.stale -= 1;
-                continue;
-            }
-            self.armed[id as usize] = false;
-            f(id as usize);
-            n += 1;
-        }
-        n
-    }
-}
-
 // ---------------------------------------------------------------- DelayQueue
 
 struct Dq {
     q: DelayQueue<usize>,
     keys: Vec<Key>,
-    start: Instant,
+    start: TokioInstant,
 }
 
 fn dq_armed(rt: &Runtime, exp: &[Tick]) -> Dq {
     let _g = rt.enter();
-    let start = Instant::now();
+    let start = TokioInstant::now();
     let mut q = DelayQueue::with_capacity(N);
     let keys = exp
         .iter()
@@ -183,8 +110,8 @@ fn dq_armed(rt: &Runtime, exp: &[Tick]) -> Dq {
 }
 
 fn bench(c: &mut Criterion) {
-    let exp = expiries();
-    let ord = order();
+    let exp = expiries(N);
+    let ord = order(N);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
@@ -211,7 +138,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("delay_queue", "schedule_100k"), |b| {
         let _e = rt.enter();
         b.iter_batched(
-            || (DelayQueue::with_capacity(N), Instant::now()),
+            || (DelayQueue::with_capacity(N), TokioInstant::now()),
             |(mut q, start)| {
                 for (i, &e) in exp.iter().enumerate() {
                     black_box(q.insert_at(i, start + Duration::from_millis(e)));
@@ -223,11 +150,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("binary_heap", "schedule_100k"), |b| {
         b.iter_batched(
-            Heap::new,
+            || Heap::new(N),
             |mut h| {
-                for (i, &e) in exp.iter().enumerate() {
-                    h.schedule(i, e);
-                }
+                Work::Schedule.run(&mut h, &exp, &ord);
                 h
             },
             BatchSize::LargeInput,
@@ -264,11 +189,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("binary_heap", "cancel_100k"), |b| {
         b.iter_batched(
-            || Heap::armed(&exp),
+            || heap_armed(&exp),
             |mut h| {
-                for &i in &ord {
-                    black_box(h.cancel(i));
-                }
+                Work::Cancel.run(&mut h, &exp, &ord);
                 h
             },
             BatchSize::LargeInput,
@@ -313,11 +236,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("binary_heap", "expire_100k"), |b| {
         b.iter_batched(
-            || Heap::armed(&exp),
+            || heap_armed(&exp),
             |mut h| {
-                let mut sum = 0usize;
-                assert_eq!(h.expire(SPAN, |d| sum += d), N);
-                black_box(sum);
+                black_box(h.expire(SPAN));
                 h
             },
             BatchSize::LargeInput,
@@ -355,11 +276,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("binary_heap", "rearm_100k"), |b| {
         b.iter_batched(
-            || Heap::armed(&exp),
+            || heap_armed(&exp),
             |mut h| {
-                for &i in &ord {
-                    h.schedule(i, exp[i] + REARM_BY);
-                }
+                Work::Rearm.run(&mut h, &exp, &ord);
                 h
             },
             BatchSize::LargeInput,
@@ -367,7 +286,7 @@ fn bench(c: &mut Criterion) {
     });
 
     // jump_100k
-    let far: Vec<Tick> = expiries()
+    let far: Vec<Tick> = expiries(N)
         .iter()
         .map(|&e| {
             let x = e.wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -390,5 +309,143 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+fn heap_armed(exp: &[Tick]) -> Heap {
+    let mut h = Heap::new(N);
+    for (i, &e) in exp.iter().enumerate() {
+        h.arm(i, e);
+    }
+    h
+}
+
+/// `timer_core`: `WheelCore` against `BinaryHeap`, one thread, no locks.
+fn core(c: &mut Criterion) {
+    let exp = expiries(N);
+    let ord = order(N);
+    let mut g = c.benchmark_group("timer_core");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(20);
+    for w in Work::ALL {
+        let armed = |t: &mut dyn FnMut(usize, Tick)| {
+            if w.preloaded() {
+                for (i, &e) in exp.iter().enumerate() {
+                    t(i, e);
+                }
+            }
+        };
+        g.bench_function(BenchmarkId::new("wheel_core", w.name()), |b| {
+            b.iter_batched(
+                || {
+                    let mut t = Core::new(N);
+                    t.warm();
+                    armed(&mut |i, e| t.arm(i, e));
+                    t
+                },
+                |mut t| {
+                    black_box(w.run(&mut t, &exp, &ord));
+                    t
+                },
+                BatchSize::LargeInput,
+            )
+        });
+        g.bench_function(BenchmarkId::new("binary_heap", w.name()), |b| {
+            b.iter_batched(
+                || {
+                    let mut t = Heap::new(N);
+                    t.warm();
+                    armed(&mut |i, e| t.arm(i, e));
+                    t
+                },
+                |mut t| {
+                    black_box(w.run(&mut t, &exp, &ord));
+                    t
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+/// Time `work(thread)` on `threads` threads released together: from the
+/// first thread's start to the last one's finish, as each thread saw them
+/// (spawning is not timed; the main thread's own scheduling does not count).
+/// A panicking thread panics the caller (no barrier waits for it).
+fn timed_threads(threads: usize, work: impl Fn(usize) + Sync) -> Duration {
+    if threads == 1 {
+        let t0 = Instant::now();
+        work(0);
+        return t0.elapsed();
+    }
+    let start = Barrier::new(threads);
+    std::thread::scope(|s| {
+        let spans: Vec<(Instant, Instant)> = (0..threads)
+            .map(|th| {
+                let (start, work) = (&start, &work);
+                s.spawn(move || {
+                    start.wait();
+                    let t0 = Instant::now();
+                    work(th);
+                    (t0, Instant::now())
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().expect("bench thread panicked"))
+            .collect();
+        let first = spans.iter().map(|s| s.0).min().expect("threads > 1");
+        let last = spans.iter().map(|s| s.1).max().expect("threads > 1");
+        last.duration_since(first)
+    })
+}
+
+fn bench_shared<S: Shared>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    id: &str,
+    w: Work,
+    threads: usize,
+    make: impl Fn(usize, usize) -> S,
+) {
+    let per = N / threads;
+    let exp = expiries(per);
+    let ord = order(per);
+    g.bench_function(
+        BenchmarkId::new(id, format!("{}_{threads}t", w.name())),
+        |b| {
+            b.iter_custom(|iters| {
+                let mut spent = Duration::ZERO;
+                for _ in 0..iters {
+                    let s = make(threads, per);
+                    s.warm();
+                    if w.preloaded() {
+                        for th in 0..threads {
+                            for (i, &e) in exp.iter().enumerate() {
+                                s.arm(th, i, e);
+                            }
+                        }
+                    }
+                    spent += timed_threads(threads, |th| {
+                        black_box(w.run_shared(&s, th, &exp, &ord));
+                    });
+                }
+                spent
+            })
+        },
+    );
+}
+
+/// `timer_shared`: the concurrent wheel against `Mutex<BinaryHeap>`.
+fn shared(c: &mut Criterion) {
+    let mut g = c.benchmark_group("timer_shared");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(20);
+    for threads in [1, 2] {
+        for w in Work::ALL {
+            bench_shared(&mut g, "timer_wheel", w, threads, timers::Wheel::new);
+            bench_shared(&mut g, "mutex_binary_heap", w, threads, MutexHeap::new);
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, core, shared, bench);
 criterion_main!(benches);

@@ -1,8 +1,9 @@
 //! The hot path allocates nothing: `lookup_noref` + `output` on a REACHABLE
-//! entry, counted by a global allocator, performs zero allocations, takes
-//! no reference and leaves `used` alone while the clock stands still (so a
-//! hit writes no shared cache line of the entry). A correctness check, not a
-//! timing one.
+//! entry, and the burst forms `lookup_noref_burst` + `output` and
+//! `resolve_output_burst`, counted by a global allocator, perform zero
+//! allocations, take no reference and leave `used` alone while the clock
+//! stands still (so a hit writes no shared cache line of the entry). A
+//! correctness check, not a timing one.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
 use neighcache::{
@@ -90,10 +91,10 @@ impl NeighOps<Ipv4Addr> for Ops {
     fn error_report(&self, _dev: DevId, _key: &Ipv4Addr, _pkt: Pkt) {}
 }
 
-#[test]
-fn lookup_noref_and_output_do_not_allocate() {
-    const N: u32 = 100_000;
-    let dev = DevId(1);
+const DEV: DevId = DevId(1);
+
+/// A table with 1000 resolved entries (192.168.0.1..), and their keys.
+fn resolved_table() -> (NeighTable<Ipv4Addr, Ops>, Vec<Ipv4Addr>) {
     let cfg = TableConfig {
         gc_thresh2: 4096,
         gc_thresh3: 4096,
@@ -102,13 +103,13 @@ fn lookup_noref_and_output_do_not_allocate() {
     };
     let table = NeighTable::new(cfg, Ops).unwrap();
     table
-        .add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+        .add_device(DEV, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
         .unwrap();
     let keys: Vec<Ipv4Addr> = (1..=1000u32)
         .map(|i| Ipv4Addr::from((192 << 24) | (168 << 16) | i))
         .collect();
     for &k in &keys {
-        let h = table.lookup_or_create(k, dev).unwrap();
+        let h = table.lookup_or_create(k, DEV).unwrap();
         table
             .update(
                 &h,
@@ -118,12 +119,23 @@ fn lookup_noref_and_output_do_not_allocate() {
             )
             .unwrap();
     }
+    (table, keys)
+}
+
+/// `(refcnt, used)` of `k`'s entry.
+fn marks(table: &NeighTable<Ipv4Addr, Ops>, k: Ipv4Addr) -> (usize, u64) {
+    let g = table.pin();
+    let n = table.lookup_noref(k, DEV, &g).unwrap();
+    (n.refcnt(), n.used())
+}
+
+#[test]
+fn lookup_noref_and_output_do_not_allocate() {
+    const N: u32 = 100_000;
+    let dev = DEV;
+    let (table, keys) = resolved_table();
     let probe = keys[17];
-    let (refcnt, used) = {
-        let g = table.pin();
-        let n = table.lookup_noref(probe, dev, &g).unwrap();
-        (n.refcnt(), n.used())
-    };
+    let (refcnt, used) = marks(&table, probe);
 
     let hot = |i: u32| {
         let g = table.pin();
@@ -155,4 +167,56 @@ fn lookup_noref_and_output_do_not_allocate() {
     let n = table.lookup_noref(probe, dev, &g).unwrap();
     assert_eq!(n.refcnt(), refcnt, "the hit path touched the refcount");
     assert_eq!(n.used(), used, "the hit path rewrote `used` within a tick");
+}
+
+#[test]
+fn burst_lookup_and_output_do_not_allocate() {
+    const BURSTS: usize = 3_000;
+    const B: usize = 48; // one full block of 32 and a partial one
+    let (table, keys) = resolved_table();
+    let probe = keys[17];
+    let before = marks(&table, probe);
+    let bursts: Vec<Vec<(Ipv4Addr, DevId)>> = (0..BURSTS)
+        .map(|b| {
+            (0..B)
+                .map(|i| (keys[(b * 31 + i * 17) % keys.len()], DEV))
+                .collect()
+        })
+        .collect();
+    let burst = |b: usize| {
+        let g = table.pin();
+        let ks = &bursts[b % BURSTS];
+        let mut found = [None; B];
+        let mut fate = [Xmit::Sent; B];
+        if b % 2 == 0 {
+            table.lookup_noref_burst(ks, &mut found, &g);
+            for (i, n) in found.iter().enumerate() {
+                let n = n.expect("resolved entry");
+                assert_eq!(table.output(n, Pkt(i as u32), &g), Xmit::Sent);
+            }
+        } else {
+            let pkts = (0..B as u32).map(Pkt);
+            assert_eq!(table.resolve_output_burst(ks, pkts, &mut fate, &g), B);
+            assert!(fate.iter().all(|&x| x == Xmit::Sent));
+        }
+    };
+    for b in 0..100 {
+        burst(b);
+    }
+    let sent_before = table.stats().sent;
+    let allocs = allocations(|| {
+        for b in 0..BURSTS {
+            burst(b);
+        }
+    });
+    assert_eq!(
+        allocs, 0,
+        "the burst hit path allocated {allocs} times in {BURSTS} bursts"
+    );
+    assert_eq!(table.stats().sent, sent_before + (BURSTS * B) as u64);
+    assert_eq!(
+        marks(&table, probe),
+        before,
+        "the burst hit path touched the refcount or rewrote `used` within a tick"
+    );
 }

@@ -255,6 +255,15 @@ fn managed_entries_are_kept_resolved_without_traffic() {
     // An administrative update without MANAGED clears it.
     t.add_permanent(ip(1), DEV, &MAC_A).unwrap();
     assert_eq!((n.flags(), t.managed_len()), (NeighFlags::NONE, 0));
+    // With no managed entry left, the pass is no reason to wake: a driver
+    // sleeping until next_event() is not woken every interval_probe_time.
+    advance_by(&t, HZ);
+    assert!(
+        t.next_event() > t.jiffies() + HZ,
+        "next_event {} at {}",
+        t.next_event(),
+        t.jiffies()
+    );
 }
 
 /// ed6cd6a17896 (a zero re-arm delay pinned a CPU): the managed pass runs

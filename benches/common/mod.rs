@@ -9,11 +9,11 @@
 
 use neighcache::neigh::HH_MAX;
 use neighcache::{
-    DevId, DeviceConfig, NeighOps, NeighParms, NeighTable, NudState, Packet, Probe, TableConfig,
-    UpdateFlags,
+    DevId, DeviceConfig, NeighKey, NeighOps, NeighParms, NeighTable, NudState, Packet, Probe,
+    TableConfig, UpdateFlags,
 };
 use std::hint::black_box;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The device every bench entry lives on.
 pub const DEV: DevId = DevId(1);
@@ -48,31 +48,33 @@ pub fn emit(hh: &[u8], pkt: Pkt) {
 /// The bench's device side: transmit is [`emit`]; probes go nowhere.
 pub struct TestOps;
 
-impl NeighOps<Ipv4Addr> for TestOps {
+impl<K: NeighKey> NeighOps<K> for TestOps {
     type Packet = Pkt;
     #[inline]
     fn transmit(&self, _dev: DevId, hh: &[u8], pkt: Pkt) {
         emit(hh, pkt);
     }
-    fn solicit(&self, _dev: DevId, key: &Ipv4Addr, _probe: Probe) {
+    fn solicit(&self, _dev: DevId, key: &K, _probe: Probe) {
         black_box(key);
     }
-    fn error_report(&self, _dev: DevId, key: &Ipv4Addr, pkt: Pkt) {
+    fn error_report(&self, _dev: DevId, key: &K, pkt: Pkt) {
         black_box((key, pkt));
     }
 }
 
-/// The bench table type.
+/// The bench table type (IPv4).
 pub type Table = NeighTable<Ipv4Addr, TestOps>;
+/// The IPv6 bench table type.
+pub type Table6 = NeighTable<Ipv6Addr, TestOps>;
 
-/// A table configuration that never refuses or force-collects below 2^26
+/// A table configuration that never refuses or force-collects below 2^23
 /// entries (the defaults stop at 1024) and has a fixed seed.
 pub fn test_config() -> TableConfig {
     TableConfig {
         parms: NeighParms::default(),
         gc_thresh1: 128,
-        gc_thresh2: 1 << 26,
-        gc_thresh3: 1 << 26,
+        gc_thresh2: 1 << 23,
+        gc_thresh3: 1 << 23,
         seed: 0x5eed_1234_abcd_0001,
         ..TableConfig::default()
     }
@@ -80,7 +82,12 @@ pub fn test_config() -> TableConfig {
 
 /// An empty bench table with device [`DEV`].
 pub fn empty_table() -> Table {
-    let t = Table::new(test_config(), TestOps).expect("valid config");
+    empty_table_of()
+}
+
+/// An empty bench table of key type `K` with device [`DEV`].
+pub fn empty_table_of<K: NeighKey>() -> NeighTable<K, TestOps> {
+    let t = NeighTable::new(test_config(), TestOps).expect("valid config");
     t.add_device(DEV, DeviceConfig::ethernet(SRC_MAC, 0x0800))
         .expect("new device");
     t
@@ -88,8 +95,8 @@ pub fn empty_table() -> Table {
 
 /// A table holding `keys`, every entry REACHABLE with [`MAC_A`] (its header
 /// cached), as after an ARP reply.
-pub fn resolved_table(keys: &[Ipv4Addr]) -> Table {
-    let t = empty_table();
+pub fn resolved_table<K: NeighKey>(keys: &[K]) -> NeighTable<K, TestOps> {
+    let t = empty_table_of();
     for &k in keys {
         let n = t.lookup_or_create(k, DEV).expect("create");
         t.update(&n, Some(&MAC_A), NudState::REACHABLE, UpdateFlags::OVERRIDE)
@@ -173,6 +180,27 @@ pub fn keys(n: usize, seed: u64) -> Vec<Ipv4Addr> {
                 break;
             }
             out.push(Ipv4Addr::from(net | host));
+        }
+    }
+    shuffle(&mut out, seed ^ 0xabcdef);
+    out
+}
+
+/// `n` distinct on-link IPv6 neighbours: /64 subnets scattered over
+/// 2001:db8::/32, hosts with random 64-bit interface identifiers (SLAAC),
+/// 200 per subnet. Returned in random order.
+pub fn keys6(n: usize, seed: u64) -> Vec<Ipv6Addr> {
+    let mut s = seed;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(n);
+    let mut net = 0u128;
+    while out.len() < n {
+        if out.len() % 200 == 0 {
+            net = (0x2001_0db8_u128 << 96) | (u128::from(splitmix(&mut s) as u32) << 64);
+        }
+        let a = Ipv6Addr::from(net | u128::from(splitmix(&mut s)));
+        if seen.insert(a) {
+            out.push(a);
         }
     }
     shuffle(&mut out, seed ^ 0xabcdef);

@@ -14,9 +14,13 @@
 //!   timer or changes the state checks it under the same lock (the 2015 fix).
 //! * `nud_state` and the cached header `hh` are written only under the entry
 //!   lock and read without it on the output path. The header is a seqlock
-//!   over `AtomicU64` words (a kernel-style seqlock over plain bytes would be
-//!   a data race in Rust); the address is the header's first `addr_len`
+//!   over atomic words (a kernel-style seqlock over plain bytes would be a
+//!   data race in Rust); the address is the header's first `addr_len`
 //!   bytes, so it is stored once.
+//! * Layout: the first cache line is everything a hit reads, the second the
+//!   rest (checked at compile time below; SPEC.md §6). The timer is a bare
+//!   handle word whose handler argument (the entry's address) is derived
+//!   from its fixed offset, not stored.
 //!
 //! The state machine that drives these fields is in `neigh::table`; this
 //! module must not implement transitions.
@@ -26,15 +30,22 @@ use super::table::Device;
 use crate::neigh::{DevId, NudState};
 use crate::rcu::Atomic;
 use crate::sync::{self, plain, Mutex, Ordering};
-use crate::timer::{Tick, Timer};
+use crate::timer::{sealed, Tick, TimerHandle};
 use std::collections::VecDeque;
 
-/// Words of the inline header.
-const HH_WORDS: usize = HH_MAX / 8;
-/// Header words on the entry's hot line: an Ethernet header (14 bytes) fits,
-/// so a hit reads one line; longer headers (up to [`HH_MAX`]) read the tail
-/// word from the next line.
+/// Header words on the entry's hot line: an Ethernet header (14 bytes)
+/// fits, so a hit reads one line.
 const HOT_HH_WORDS: usize = 2;
+/// Header bytes stored: the hot words plus the 4-byte tail word on the cold
+/// line. The longest header a device can ask for is its address alone
+/// (`LinkHeader::Lladdr`, at most [`MAX_ADDR_LEN`] bytes); Ethernet's is 14.
+const HH_STORED: usize = HOT_HH_WORDS * 8 + 4;
+const _: () = assert!(MAX_ADDR_LEN <= HH_STORED && 14 <= HH_STORED && HH_STORED <= HH_MAX);
+
+/// The most references an entry may have; one more aborts the process (as
+/// `Arc` does), so the 32-bit count can never wrap to zero under a live
+/// holder. Reaching it takes 2^31 leaked handles.
+const MAX_REFCOUNT: u32 = i32::MAX as u32;
 
 /// Fields protected by the entry lock (`neigh->lock`).
 pub(crate) struct EntryLocked<P> {
@@ -74,19 +85,65 @@ impl<P> EntryLocked<P> {
     }
 }
 
+/// Zero-sized marker that starts the cold part on the next cache line
+/// (whatever the key's size). Model builds use a larger alignment so that
+/// their bigger modelled atomics still leave the cold part at one offset for
+/// both key types.
+#[cfg_attr(not(any(feature = "loom", feature = "shuttle")), repr(align(64)))]
+#[cfg_attr(any(feature = "loom", feature = "shuttle"), repr(align(512)))]
+#[derive(Default)]
+struct ColdLine;
+
+/// The entry's timer: the wheel's bare 8-byte handle word. Its handler
+/// argument is the entry's address, which the wheel learns from where the
+/// handle lives (`TIMER_OFFSET` bytes into the entry) instead of a stored
+/// copy (`Timer::data`, 8 more bytes per entry).
+pub(crate) struct EntryTimer(TimerHandle);
+
+/// Where `timer` lives in every entry: one offset for both key types and
+/// every packet type (checked below), because only hot fields, which do not
+/// depend on the packet type, and the cache-line marker precede it.
+const TIMER_OFFSET: usize = core::mem::offset_of!(Neighbour<std::net::Ipv4Addr, ()>, timer);
+const _: () = {
+    use core::mem::offset_of;
+    use std::net::Ipv6Addr;
+    assert!(offset_of!(Neighbour<Ipv6Addr, ()>, timer) == TIMER_OFFSET);
+    assert!(offset_of!(Neighbour<Ipv6Addr, Vec<u8>>, timer) == TIMER_OFFSET);
+};
+
+impl sealed::Sealed for EntryTimer {
+    #[inline]
+    fn handle(&self) -> &TimerHandle {
+        &self.0
+    }
+
+    /// The address of the entry this timer is embedded in (every
+    /// `EntryTimer` is the `timer` field of a `Neighbour`: the type is
+    /// crate-private and only `Neighbour::new` makes one). Plain address
+    /// arithmetic; the table's handler turns it back into the entry.
+    #[inline]
+    fn data(&self) -> usize {
+        self as *const Self as usize - TIMER_OFFSET
+    }
+}
+
 /// A neighbour entry: one (protocol address, device) pair.
 ///
 /// Obtained from [`NeighTable::lookup_noref`](crate::NeighTable::lookup_noref)
 /// (valid while the read guard lives) or through a
 /// [`NeighHandle`](crate::NeighHandle) (refcounted).
 ///
-/// Layout: everything the hit path reads (key, device, owning table, state,
-/// the header sequence, chain link, the first two header words, `used`) is
-/// in the first 64 bytes, for IPv4 and IPv6 keys alike (checked at compile
-/// time below), and the entry is cache-line aligned so those bytes are one
-/// line.
+/// Layout: two cache lines (128 bytes for IPv4 and IPv6 keys alike; checked
+/// at compile time below). The first is the *hot* line, everything the hit
+/// path reads: key, device, owning table, state, header length, the header
+/// sequence and first header words (an Ethernet header fits), the chain
+/// link and `used`. The second is *cold*: the timer handle, refcount, the
+/// header's tail word, `confirmed`, the device and the entry lock with the
+/// unresolved queue. A hit (`lookup_noref` + `output`) touches only the hot
+/// line; a refcounted lookup also the cold one.
 #[repr(C, align(64))]
 pub struct Neighbour<K, P> {
+    // ---- the hot line ----
     pub(crate) key: K,
     pub(crate) dev: DevId,
     /// Id of the table that owns the entry (`NeighTable::id`). Every call
@@ -99,31 +156,34 @@ pub struct Neighbour<K, P> {
     /// touch the device (`dev->hard_header_len`).
     hh_len: u8,
     /// Sequence count of the inline header: odd while a writer (holding the
-    /// entry lock) rewrites `hh`.
+    /// entry lock) rewrites `hh` and `hh_tail`.
     pub(crate) hh_seq: sync::AtomicU32,
     /// The bucket chain (`neigh->next`), an RCU list link.
     pub(crate) next: Atomic<Neighbour<K, P>>,
     /// The cached header (`hh_cache`), written under the entry lock, read
-    /// lock-free through the seqlock: its first words (`hh_tail` holds the
-    /// rest). Its first `addr_len` bytes are the neighbour's address
+    /// lock-free through the seqlock: its first 16 bytes (`hh_tail` holds
+    /// bytes 16..20). Its first `addr_len` bytes are the neighbour's address
     /// (`neigh->ha`).
     pub(crate) hh: [sync::AtomicU64; HOT_HH_WORDS],
     /// `neigh->used`: last output; written only when it changes (once per
     /// tick at most), so a hit does not dirty the line in the common case.
     pub(crate) used: plain::AtomicU64,
-    // ---- end of the hot line ----
-    /// Header words beyond the hot line (headers longer than 16 bytes).
-    hh_tail: [sync::AtomicU64; HH_WORDS - HOT_HH_WORDS],
+    // ---- the cold line ----
+    _cold: ColdLine,
+    /// The entry timer (`neigh->timer`); first on the cold line.
+    pub(crate) timer: EntryTimer,
+    /// References (SPEC.md §3): the table's link, an armed timer, handles.
+    refcnt: sync::AtomicU32,
+    /// Header bytes 16..20 (headers longer than 16 bytes), under `hh_seq`.
+    hh_tail: sync::AtomicU32,
     /// `neigh->confirmed`: last reachability confirmation.
     pub(crate) confirmed: plain::AtomicU64,
-    pub(crate) refcnt: sync::AtomicUsize,
-    pub(crate) timer: Timer,
     pub(crate) device: sync::Arc<Device>,
     pub(crate) lock: Mutex<EntryLocked<P>>,
 }
 
-/// The hot-line claim, checked by the compiler for both key types (default
-/// build: the model checkers' atomics are larger).
+/// The hot-line and size claims, checked by the compiler for both key types
+/// (default build: the model checkers' atomics are larger).
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 const _: () = {
     use core::mem::{offset_of, size_of};
@@ -147,7 +207,10 @@ const _: () = {
                 assert!(ends[i] <= 64, "a hot field is beyond the first cache line");
                 i += 1;
             }
+            assert!(offset_of!(N, timer) == 64, "the cold part starts on line 2");
             assert!(core::mem::align_of::<N>() == 64);
+            assert!(size_of::<N>() == 128, "an entry is two cache lines");
+            assert!(size_of::<Neighbour<$k, Vec<u8>>>() == 128);
         }};
     }
     hot_line!(Ipv4Addr);
@@ -160,7 +223,7 @@ impl<K: Copy, P> Neighbour<K, P> {
         table: u32,
         device: sync::Arc<Device>,
         now: Tick,
-        refcnt: usize,
+        refcnt: u32,
         base: usize,
     ) -> Self {
         let n = Neighbour {
@@ -173,7 +236,10 @@ impl<K: Copy, P> Neighbour<K, P> {
             next: Atomic::null(),
             hh: core::array::from_fn(|_| sync::AtomicU64::new(0)),
             used: plain::AtomicU64::new(now),
-            hh_tail: core::array::from_fn(|_| sync::AtomicU64::new(0)),
+            _cold: ColdLine,
+            timer: EntryTimer(TimerHandle::new(base)),
+            refcnt: sync::AtomicU32::new(refcnt),
+            hh_tail: sync::AtomicU32::new(0),
             // Kernel `___neigh_create`: confirmed = jiffies - (base_reachable_time
             // << 1), i.e. "not confirmed recently". Wrapping, as jiffies are: on a
             // table younger than that the value lies "before tick 0", and the
@@ -181,8 +247,6 @@ impl<K: Copy, P> Neighbour<K, P> {
             confirmed: plain::AtomicU64::new(
                 now.wrapping_sub(device.parms().base_reachable_time << 1),
             ),
-            refcnt: sync::AtomicUsize::new(refcnt),
-            timer: Timer::new(0, base),
             device,
             lock: Mutex::new(EntryLocked {
                 dead: false,
@@ -249,11 +313,15 @@ impl<K: Copy, P> Neighbour<K, P> {
             let s1 = self.hh_seq.load(Ordering::Acquire);
             if s1 & 1 == 0 {
                 let mut bytes = [0u8; HH_MAX];
-                let words = self.hh.iter().chain(self.hh_tail.iter());
-                for (i, w) in words.enumerate().take(len.div_ceil(8)) {
+                for (i, w) in self.hh.iter().enumerate() {
                     // Relaxed: validated by the sequence re-check below.
-                    bytes[i * 8..i * 8 + 8]
-                        .copy_from_slice(&w.load(Ordering::Relaxed).to_ne_bytes());
+                    let w = w.load(Ordering::Relaxed);
+                    bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_ne_bytes());
+                }
+                if len > HOT_HH_WORDS * 8 {
+                    // Relaxed: validated by the sequence re-check below.
+                    let t = self.hh_tail.load(Ordering::Relaxed);
+                    bytes[HOT_HH_WORDS * 8..HH_STORED].copy_from_slice(&t.to_ne_bytes());
                 }
                 // Acquire: orders the word loads above before the re-check
                 // (pairs with the writer's Release fence after its odd store).
@@ -281,11 +349,15 @@ impl<K: Copy, P> Neighbour<K, P> {
         // the reader's Acquire fence: a reader that loaded any new word then
         // sees the odd count, or a later one, and retries).
         sync::fence(Ordering::Release);
-        for (i, w) in self.hh.iter().chain(self.hh_tail.iter()).enumerate() {
+        for (i, w) in self.hh.iter().enumerate() {
             let word = u64::from_ne_bytes(hh.bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
             // Relaxed: published by the Release store below.
             w.store(word, Ordering::Relaxed);
         }
+        let tail = &hh.bytes[HOT_HH_WORDS * 8..HH_STORED];
+        let tail = u32::from_ne_bytes(tail.try_into().expect("4 bytes"));
+        // Relaxed: published by the Release store below.
+        self.hh_tail.store(tail, Ordering::Relaxed);
         // Release: pairs with the reader's Acquire load of the sequence.
         self.hh_seq.store(s.wrapping_add(2), Ordering::Release);
     }
@@ -310,8 +382,8 @@ impl<K: Copy, P> Neighbour<K, P> {
 
     /// Current reference count (diagnostics; racy by nature).
     pub fn refcnt(&self) -> usize {
-        // Relaxed: a diagnostic snapshot.
-        self.refcnt.load(Ordering::Relaxed)
+        // Relaxed: a diagnostic snapshot; pairs with nothing.
+        self.refcnt.load(Ordering::Relaxed) as usize
     }
 
     /// `neigh->used`: the last tick a packet was output through the entry.
@@ -329,6 +401,16 @@ impl<K: Copy, P> Neighbour<K, P> {
         self.confirmed.load(Ordering::Relaxed)
     }
 
+    /// Model builds only: panic (`rcu: use after grace period`) if this
+    /// entry's memory was reclaimed. For model tests that check a lock-free
+    /// lookup never hands out a freed entry; a default build has no such
+    /// hook (its guards make the question moot).
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    #[doc(hidden)]
+    pub fn assert_live(&self) {
+        crate::rcu::assert_live(self as *const Self);
+    }
+
     /// Has the entry been unlinked from its table (`neigh->dead`)?
     pub fn is_dead(&self) -> bool {
         self.lock.lock().dead
@@ -340,8 +422,11 @@ impl<K: Copy, P> Neighbour<K, P> {
     #[inline]
     pub(crate) fn hold(&self) {
         // Relaxed: the caller already holds a reference, so the count cannot
-        // concurrently reach zero (the same argument as `Arc::clone`).
-        self.refcnt.fetch_add(1, Ordering::Relaxed);
+        // concurrently reach zero (the same argument as `Arc::clone`); pairs
+        // with nothing.
+        if self.refcnt.fetch_add(1, Ordering::Relaxed) >= MAX_REFCOUNT {
+            std::process::abort();
+        }
     }
 
     /// Increment-if-not-zero (`refcount_inc_not_zero`): the refcounted lookup.
@@ -351,6 +436,9 @@ impl<K: Copy, P> Neighbour<K, P> {
         loop {
             if c == 0 {
                 return false;
+            }
+            if c >= MAX_REFCOUNT {
+                std::process::abort();
             }
             // Acquire on success: pairs with the Release decrement of earlier
             // holders (as `Weak::upgrade`); Relaxed on failure: retried.

@@ -7,14 +7,21 @@
 //! base in index order, and writes the handle only under them (the protocol
 //! in `mod.rs`).
 
-use super::base::Base;
 use super::handle::Loc;
-use super::{load, store, sync, Tick, Timer, TimerWheel};
+use super::sealed::Sealed;
+use super::{sync, Armable, Base, Tick, TimerWheel};
 
 impl TimerWheel {
     /// Arm or re-arm `t` on the locked base `b` (no migration): the body of
     /// `__mod_timer` once the base is chosen.
-    fn arm_on(base: &mut Base, b: usize, t: &Timer, loc: Loc, expires: Tick, add: bool) -> bool {
+    fn arm_on(
+        base: &mut Base,
+        b: usize,
+        t: &(impl Sealed + ?Sized),
+        loc: Loc,
+        expires: Tick,
+        add: bool,
+    ) -> bool {
         if let Some(s) = base.valid(loc) {
             let node = base.node(s);
             if node.linked() {
@@ -33,28 +40,35 @@ impl TimerWheel {
             base.node_mut(s).expires = expires;
             base.internal_add_timer(s);
             if !loc.pending() {
-                store(t, loc.with_pending());
+                t.handle().store(loc.with_pending());
             }
             return false;
         }
-        let (s, gen) = base.alloc(expires, t.data, false);
+        let (s, gen) = base.alloc(expires, t.data(), false);
         base.internal_add_timer(s);
-        store(t, Loc::armed(b, s, gen));
+        t.handle().store(Loc::armed(b, s, gen));
         false
     }
 
     /// `__mod_timer`: arm `t` at `expires`, on base `target` if given and the
     /// handler is not running (else on the base it is on).
-    fn modify(&self, t: &Timer, expires: Tick, target: Option<usize>, add: bool) -> bool {
+    fn modify(
+        &self,
+        t: &(impl Sealed + ?Sized),
+        expires: Tick,
+        target: Option<usize>,
+        add: bool,
+    ) -> bool {
         let n = self.bases.len();
         let target = target.map(|b| b % n);
-        let mut loc = load(t);
+        let h = t.handle();
+        let mut loc = h.load();
         loop {
             let cur = loc.base(n);
             let tgt = target.unwrap_or(cur);
             if tgt == cur {
                 let mut g = self.bases[cur].lock();
-                let now = load(t);
+                let now = h.load();
                 if now.base(n) != cur {
                     drop(g);
                     loc = now;
@@ -66,7 +80,7 @@ impl TimerWheel {
             let (lo, hi) = (cur.min(tgt), cur.max(tgt));
             let mut g_lo = self.bases[lo].lock();
             let mut g_hi = self.bases[hi].lock();
-            let now = load(t);
+            let now = h.load();
             if now.base(n) != cur {
                 drop(g_hi);
                 drop(g_lo);
@@ -96,13 +110,13 @@ impl TimerWheel {
                     gc.free(s);
                     let (ns, gen) = gt.alloc(expires, data, destroyed);
                     gt.internal_add_timer(ns);
-                    store(t, Loc::armed(tgt, ns, gen));
+                    h.store(Loc::armed(tgt, ns, gen));
                     true
                 }
                 None => {
-                    let (ns, gen) = gt.alloc(expires, t.data, false);
+                    let (ns, gen) = gt.alloc(expires, t.data(), false);
                     gt.internal_add_timer(ns);
-                    store(t, Loc::armed(tgt, ns, gen));
+                    h.store(Loc::armed(tgt, ns, gen));
                     false
                 }
             };
@@ -121,7 +135,7 @@ impl TimerWheel {
     /// * `timer wheel: too many timers on one base` if the base already has
     ///   [`MAX_TIMERS_PER_BASE`](super::MAX_TIMERS_PER_BASE) timers pending
     ///   or running.
-    pub fn add_timer(&self, t: &Timer, expires: Tick) {
+    pub fn add_timer<T: Armable + ?Sized>(&self, t: &T, expires: Tick) {
         self.modify(t, expires, None, true);
     }
 
@@ -136,7 +150,7 @@ impl TimerWheel {
     /// base already has
     /// [`MAX_TIMERS_PER_BASE`](super::MAX_TIMERS_PER_BASE) timers pending or
     /// running.
-    pub fn mod_timer(&self, t: &Timer, expires: Tick) -> bool {
+    pub fn mod_timer<T: Armable + ?Sized>(&self, t: &T, expires: Tick) -> bool {
         self.modify(t, expires, None, false)
     }
 
@@ -150,14 +164,15 @@ impl TimerWheel {
     /// `timer wheel: too many timers on one base` if the target base already
     /// has [`MAX_TIMERS_PER_BASE`](super::MAX_TIMERS_PER_BASE) timers
     /// pending or running.
-    pub fn mod_timer_on(&self, t: &Timer, expires: Tick, base: usize) -> bool {
+    pub fn mod_timer_on<T: Armable + ?Sized>(&self, t: &T, expires: Tick, base: usize) -> bool {
         self.modify(t, expires, Some(base), false)
     }
 
     /// `del_timer`: disarm `t`; returns whether it was pending. Does not wait
     /// for a running handler.
-    pub fn del_timer(&self, t: &Timer) -> bool {
-        let loc = load(t);
+    pub fn del_timer<T: Armable + ?Sized>(&self, t: &T) -> bool {
+        let t = t.handle();
+        let loc = t.load();
         if !loc.pending() {
             // Cleared only by a del under the lock: not pending (the kernel's
             // lockless `timer_pending` pre-check).
@@ -175,7 +190,7 @@ impl TimerWheel {
             _ => false,
         };
         if loc.pending() {
-            store(t, loc.without_pending());
+            t.store(loc.without_pending());
         }
         was
     }
@@ -185,8 +200,9 @@ impl TimerWheel {
     /// (the kernel's loop over `try_to_del_timer_sync`). Must not be called
     /// from `t`'s own handler, nor while holding anything that handler waits
     /// for (it would wait forever, as in the kernel).
-    pub fn del_timer_sync(&self, t: &Timer) -> bool {
-        let mut loc = load(t);
+    pub fn del_timer_sync<T: Armable + ?Sized>(&self, t: &T) -> bool {
+        let t = t.handle();
+        let mut loc = t.load();
         loop {
             if loc.slot().is_none() {
                 return false;
@@ -197,7 +213,7 @@ impl TimerWheel {
                     // `try_to_del_timer_sync` returns -1: retry later.
                     drop(g);
                     sync::spin_wait();
-                    loc = load(t);
+                    loc = t.load();
                 }
                 Some(s) => {
                     // In use and not running: linked (pending).
@@ -206,12 +222,12 @@ impl TimerWheel {
                         g.unlink(s);
                     }
                     g.free(s);
-                    store(t, now.without_pending());
+                    t.store(now.without_pending());
                     return was;
                 }
                 None => {
                     if now.pending() {
-                        store(t, now.without_pending());
+                        t.store(now.without_pending());
                     }
                     return false;
                 }
@@ -224,8 +240,9 @@ impl TimerWheel {
     /// Lock-free when the handle's pending hint is clear; otherwise it
     /// confirms under the base lock (the hint stays set after an expiry,
     /// because the wheel never writes the owner's memory then).
-    pub fn timer_pending(&self, t: &Timer) -> bool {
-        let loc = load(t);
+    pub fn timer_pending<T: Armable + ?Sized>(&self, t: &T) -> bool {
+        let t = t.handle();
+        let loc = t.load();
         if !loc.pending() {
             return false;
         }
@@ -234,7 +251,7 @@ impl TimerWheel {
             Some(s) => g.node(s).linked(),
             None => {
                 // Stale after expiry: clear the hint (we hold the named lock).
-                store(t, loc.without_pending());
+                t.store(loc.without_pending());
                 false
             }
         }
@@ -250,8 +267,9 @@ impl TimerWheel {
     /// node that is neither pending nor re-armed is freed as usual, so for an
     /// idle timer this does nothing. (A timer parked beyond `MAX_TICK` is
     /// never cascaded nor expired, so its destruction is never reported.)
-    pub fn timer_destroyed(&self, t: &Timer) {
-        let loc = load(t);
+    pub fn timer_destroyed<T: Armable + ?Sized>(&self, t: &T) {
+        let t = t.handle();
+        let loc = t.load();
         if loc.slot().is_none() {
             return;
         }

@@ -3,20 +3,27 @@
 //!
 //! # What this module owns
 //!
-//! Timer bases ([`TimerWheel`], one lock each, like the kernel's per-CPU
-//! `tvec_base`), the ten wheel levels (tv1: 256 slots; tv2..tv10: 64 slots
-//! each; together 2^62 ticks), cascading, handler dispatch outside the lock,
-//! timer migration between bases, and the `cascade()` integrity checks. It
-//! knows nothing about neighbours: a timer's handler argument is an opaque
-//! `usize`, and the caller supplies the handler to [`TimerWheel::run_timers`].
+//! Two layers. The sequential core ([`WheelCore`], `seq/`): one base's slab,
+//! the ten wheel levels (tv1: 256 slots; tv2..tv10: 64 slots each; together
+//! 2^62 ticks), cascading and expiry, `&mut self` only, no lock and no
+//! atomic; usable on its own by a single-threaded event loop. The
+//! concurrent layer ([`TimerWheel`], this file, `arm.rs`, `run.rs`): timer
+//! bases (one lock each, like the kernel's per-CPU `tvec_base`), each a
+//! `WheelCore` behind its mutex, the per-timer handle words, handler
+//! dispatch outside the lock, run budgets, timer migration between bases,
+//! and the `cascade()` integrity checks' effect on a running base. Neither
+//! knows about neighbours: a timer's handler argument is an opaque `usize`,
+//! and the caller supplies the handler to [`TimerWheel::run_timers`].
 //!
 //! | file | owns | lock |
 //! |------|------|------|
-//! | `mod.rs` | the public types, constants and errors; construction; `lock_timer_base`; the handle word's loads and stores | none of its own |
+//! | `mod.rs` | the public types, constants and errors; construction; a base's concurrent state; `lock_timer_base` | none of its own |
+//! | `armable.rs` | the handle word (`TimerHandle`: its loads and stores), [`Timer`], the sealed [`Armable`] | none (the protocol below) |
 //! | `arm.rs` | `add_timer`, `mod_timer*` (`__mod_timer`, migration), `del_timer*`, `timer_pending`, `timer_destroyed` | the base lock(s) the handle names |
 //! | `run.rs` | `run_timers*` (`__run_timers`): the time domain check, the run loop, handler dispatch | the base lock, released around handlers and every [`RUN_BUDGET`] units of work |
-//! | `base.rs` | one base's slab, generations, lists, bitmaps, work list | under its base lock |
-//! | `wheel.rs` | levels: `internal_add_timer`, `cascade`, tick processing, look-ahead | under its base lock |
+//! | `seq/mod.rs` | [`WheelCore`]'s public sequential API | none: `&mut self` |
+//! | `seq/slab.rs` | one base's slab, generations, lists, bitmaps, work list | none: `&mut self` |
+//! | `seq/levels.rs` | levels: `internal_add_timer`, `cascade`, tick processing, look-ahead | none: `&mut self` |
 //! | `handle.rs` | the handle word's bit layout | none (plain values) |
 //!
 //! # Time domain
@@ -26,13 +33,15 @@
 //! [`TimerWheel::try_new`] a start tick above it. An *expiry* may be any
 //! `u64`: one above `MAX_TICK` is pending forever (it never fires, since the
 //! clock cannot reach it) and costs nothing while the wheel runs. No tick
-//! arithmetic in the wheel can overflow (`wheel.rs` bounds each sum).
+//! arithmetic in the wheel can overflow (`seq/levels.rs` bounds each sum).
 //!
 //! # Design
 //!
 //! A [`Timer`] is a 16-byte handle embedded in its owner: the handler
 //! argument plus one atomic word packing `(pending hint, generation, base,
-//! slot)`. Everything the wheel needs about an armed timer (expiry, list
+//! slot)` (an owner that can derive the argument from its own address
+//! embeds the bare 8-byte word, `TimerHandle`, as the neighbour entry
+//! does). Everything the wheel needs about an armed timer (expiry, list
 //! links, handler argument, home base id, owner-destroyed flag) lives in a
 //! *node* in the slab of the base it is armed on. The wheel therefore never
 //! dereferences the owner's memory: the owner may be freed while its timer
@@ -75,18 +84,60 @@
 //! wheel's time high-water mark (`run.rs`).
 
 mod arm;
-mod base;
+mod armable;
 mod handle;
 mod run;
-mod wheel;
+mod seq;
 
 use core::fmt;
+use core::ops::{Deref, DerefMut};
 
 use crate::sync::{self, plain, CachePadded, Mutex, MutexGuard, Ordering};
-use base::Base;
 use handle::Loc;
 
+pub(crate) use armable::sealed;
+pub(crate) use armable::TimerHandle;
+pub use armable::{Armable, Timer};
 pub use run::RUN_BUDGET;
+pub use seq::{TimerKey, WheelCore};
+
+/// One base of a [`TimerWheel`] (the kernel's `struct tvec_base`): the
+/// sequential [`WheelCore`] plus what the concurrent layer adds. Only touched
+/// under its mutex.
+#[derive(Debug)]
+struct Base {
+    core: WheelCore,
+    /// The latest `now` any caller asked this base to reach.
+    clk: Tick,
+    /// A thread is inside `__run_timers` for this base.
+    busy: bool,
+    /// Times a runner released and re-took this lock mid-run
+    /// ([`WheelWork::lock_breaks`]).
+    lock_breaks: u64,
+}
+
+impl Base {
+    /// The slot the handle `loc` names, if it still holds that arming.
+    #[inline]
+    fn valid(&self, loc: Loc) -> Option<u32> {
+        self.core.valid(loc.slot()?, loc.gen())
+    }
+}
+
+impl Deref for Base {
+    type Target = WheelCore;
+    #[inline]
+    fn deref(&self) -> &WheelCore {
+        &self.core
+    }
+}
+
+impl DerefMut for Base {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut WheelCore {
+        &mut self.core
+    }
+}
 
 /// Time in ticks (the kernel's `jiffies`). The neighbour cache uses 1 tick =
 /// 1 ms.
@@ -111,20 +162,20 @@ pub const MAX_BASES: usize = handle::MAX_BASES;
 pub const MAX_TIMERS_PER_BASE: usize = handle::MAX_SLOTS;
 
 /// Number of tv1 slots (`TVR_SIZE`).
-pub const TV1_SLOTS: usize = 1 << base::TVR_BITS;
+pub const TV1_SLOTS: usize = 1 << seq::TVR_BITS;
 
 /// Number of slots in each of tv2..tv10 (`TVN_SIZE`).
-pub const TVN_SLOTS: usize = 1 << base::TVN_BITS;
+pub const TVN_SLOTS: usize = 1 << seq::TVN_BITS;
 
 /// Number of wheel levels: tv1 (8 index bits) and nine 64-slot levels
 /// (6 bits each), spanning `2^(8 + 9 * 6) = 2^62` ticks.
-pub const WHEEL_LEVELS: usize = base::LEVELS;
+pub const WHEEL_LEVELS: usize = seq::LEVELS;
 
 /// The farthest distance (`expires - next tick`) the levels represent
 /// exactly (`MAX_TVAL`, 2^62 - 1). Only an expiry of exactly [`MAX_TICK`]
 /// armed while the wheel is at tick 0 is farther: it is placed at this
 /// distance, as the kernel clamps, and still fires at its exact tick.
-pub const MAX_TVAL: Tick = wheel::MAX_TVAL;
+pub const MAX_TVAL: Tick = seq::MAX_TVAL;
 
 /// What a [`TimerWheel`] call rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,77 +224,6 @@ impl fmt::Display for TimerError {
 
 impl std::error::Error for TimerError {}
 
-/// A timer embedded in its owner (the kernel's `struct timer_list`).
-///
-/// 16 bytes, no heap allocation: the handler argument and one atomic word
-/// naming the slab node of the base the timer is (or was last) armed on. The
-/// wheel never keeps a reference to a `Timer`; it only reads it during the
-/// calls it is passed to.
-///
-/// # A timer belongs to one wheel
-///
-/// Once armed, the handle names a node of one [`TimerWheel`]; pass the timer
-/// only to that wheel. Passing it to another wheel is a logic error with
-/// bounded effects, never undefined behaviour, a hang outside the documented
-/// `del_timer_sync` rule, or an undocumented panic: the other wheel reads the
-/// handle as naming one of *its* nodes. Node generations start at a
-/// per-wheel random offset, so almost always no node matches and the timer
-/// looks idle there (`mod_timer` arms it on that wheel too, repointing the
-/// handle; the first wheel's node stays armed, fires with the timer's
-/// argument and is then freed; `timer_pending` may clear the handle's
-/// pending hint, after which the first wheel's `del_timer` no longer sees
-/// it). With probability about 2^-31 per call the handle does match a node
-/// of the other wheel, and the call then acts on that wheel's timer: it may
-/// cancel it, move it, report it pending, panic `add_timer: timer already
-/// pending`, or (`timer_destroyed`) mark it destroyed so that the wheel's
-/// destroyed-object checks panic later; `del_timer_sync` then waits for
-/// that timer's handler, so like every `del_timer_sync` it must not be
-/// called from a handler with a foreign timer.
-pub struct Timer {
-    /// Packed [`Loc`]: see `handle.rs` for the layout.
-    loc: sync::AtomicU64,
-    /// Handler argument used when the timer is next armed from idle.
-    data: usize,
-}
-
-impl Timer {
-    /// A new, unarmed timer whose handler argument is `data` and whose home
-    /// base is `base` (truncated to 32 bits, then taken modulo the number of
-    /// bases; `setup_timer`).
-    pub fn new(data: usize, base: usize) -> Self {
-        Timer {
-            loc: sync::AtomicU64::new(Loc::unarmed(base).0),
-            data,
-        }
-    }
-
-    /// Set the handler argument (`setup_timer`); only before first arming.
-    ///
-    /// (It takes effect the next time the timer is armed while neither
-    /// pending nor running its handler.)
-    pub fn set_data(&mut self, data: usize) {
-        self.data = data;
-    }
-
-    /// The handler argument this timer was set up with.
-    pub fn data(&self) -> usize {
-        self.data
-    }
-}
-
-impl fmt::Debug for Timer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Relaxed: a diagnostic snapshot; pairs with nothing.
-        let loc = Loc(self.loc.load(Ordering::Relaxed));
-        f.debug_struct("Timer")
-            .field("data", &self.data)
-            .field("slot", &loc.slot())
-            .field("gen", &loc.gen())
-            .field("pending_hint", &loc.pending())
-            .finish()
-    }
-}
-
 /// A set of timer bases, each behind its own lock (the kernel's per-CPU
 /// `tvec_base`s), sharing one clock.
 pub struct TimerWheel {
@@ -281,23 +261,6 @@ pub struct WheelWork {
     /// handler running this equals [`TimerWheel::pending`], else a node
     /// leaked or was left RUNNING.
     pub in_use: u64,
-}
-
-/// Read the handle word. Relaxed: the value is either a hint (re-checked
-/// under the base lock, whose acquire orders it after every write made under
-/// that lock) or used under the lock of the base it names, where it cannot
-/// change (every writer holds that lock).
-#[inline]
-fn load(t: &Timer) -> Loc {
-    Loc(t.loc.load(Ordering::Relaxed))
-}
-
-/// Write the handle word. Relaxed: callers hold the lock of the base named
-/// before and after the write; the unlock (release) publishes it to the next
-/// `lock_timer_base` of either base.
-#[inline]
-fn store(t: &Timer, loc: Loc) {
-    t.loc.store(loc.0, Ordering::Relaxed);
 }
 
 /// A generation offset for a new base: different wheels (and bases) number
@@ -357,15 +320,17 @@ impl TimerWheel {
                 max: MAX_BASES,
             });
         }
-        if start > MAX_TICK {
-            return Err(TimerError::TickOutOfRange {
-                tick: start,
-                max: MAX_TICK,
-            });
-        }
+        seq::check_tick(start)?;
         Ok(TimerWheel {
             bases: (0..bases)
-                .map(|i| CachePadded::new(Mutex::new(Base::new(i, start, per_base, gen_offset(i)))))
+                .map(|i| {
+                    CachePadded::new(Mutex::new(Base {
+                        core: WheelCore::with_parts(i, start, per_base, gen_offset(i)),
+                        clk: start,
+                        busy: false,
+                        lock_breaks: 0,
+                    }))
+                })
                 .collect(),
             asked: CachePadded::new(sync::AtomicU64::new(start)),
         })
@@ -380,12 +345,12 @@ impl TimerWheel {
     /// `loc`. Returns the base index, the guard and the handle as read under
     /// the lock (stable until the guard drops).
     #[inline]
-    fn lock_timer_base(&self, t: &Timer, mut loc: Loc) -> (usize, MutexGuard<'_, Base>, Loc) {
+    fn lock_timer_base(&self, t: &TimerHandle, mut loc: Loc) -> (usize, MutexGuard<'_, Base>, Loc) {
         let n = self.bases.len();
         loop {
             let b = loc.base(n);
             let g = self.bases[b].lock();
-            let now = load(t);
+            let now = t.load();
             if now.base(n) == b {
                 return (b, g, now);
             }
@@ -424,7 +389,7 @@ impl TimerWheel {
             w.in_use += g.in_use();
             w.ticks += c.ticks;
             w.cascaded += c.cascaded;
-            w.lock_breaks += c.lock_breaks;
+            w.lock_breaks += g.lock_breaks;
             w.retired += c.retired;
             w
         })

@@ -8,8 +8,7 @@
 //! unlocked) and after every [`RUN_BUDGET`] units of work, while the base's
 //! `busy` flag keeps other runners out.
 
-use super::{sync, Mutex, Ordering, Tick, TimerError, TimerWheel, MAX_TICK};
-use crate::timer::base::Base;
+use super::{seq, sync, Base, Mutex, Ordering, Tick, TimerError, TimerWheel};
 
 /// The most units of work a runner does under one hold of a base lock: a
 /// unit is one tick processed (with its O(levels) look-ahead) or one timer
@@ -99,12 +98,7 @@ impl TimerWheel {
 
     /// Steps 1 and 2 of the contract on [`TimerWheel::run_timers`].
     fn advance(&self, now: Tick) -> Result<(), TimerError> {
-        if now > MAX_TICK {
-            return Err(TimerError::TickOutOfRange {
-                tick: now,
-                max: MAX_TICK,
-            });
-        }
+        seq::check_tick(now)?;
         // Relaxed: the decision depends only on this location's modification
         // order (a read-modify-write sees the latest value in it); the bases'
         // data are ordered by the base locks, not by this. Pairs with nothing.
@@ -172,7 +166,7 @@ impl TimerWheel {
             if budget == 0 {
                 // Let threads arming timers on this base in; `busy` keeps
                 // other runners out meanwhile.
-                g.counters.lock_breaks += 1;
+                g.lock_breaks += 1;
                 drop(g);
                 sync::spin_wait();
                 g = lock.lock();
@@ -192,7 +186,17 @@ impl TimerWheel {
                 g.next = ev;
             }
             budget -= 1;
-            g.process_tick(&mut budget);
+            // The core panics (the kernel's `BUG_ON`s) on a node of another
+            // base or of a destroyed owner, leaving the node in place; the
+            // base must not stay busy, so every later run panics alike.
+            let base = &mut *g;
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                base.core.process_tick(&mut budget)
+            }));
+            if let Err(p) = r {
+                g.busy = false;
+                std::panic::resume_unwind(p);
+            }
         }
         g.busy = false;
         fired

@@ -40,7 +40,7 @@ impl<K: NeighKey, P> Buckets<K, P> {
     }
 
     #[inline]
-    fn index(&self, hash: u32) -> usize {
+    pub(super) fn index(&self, hash: u32) -> usize {
         // The top `shift` bits, as `hash >> (32 - nht->hash_shift)`.
         (hash as u64 >> (32 - self.shift)) as usize
     }
@@ -63,6 +63,26 @@ pub(super) struct Head<K, P> {
 /// (or a one-in-10^13 draw): the table re-keys (SPEC.md §5).
 const LONG_CHAIN: usize = 16;
 
+/// From this many buckets on, the table keeps at most one entry per two
+/// buckets (load factor 1/2) instead of the kernel's one per bucket.
+const HALF_LOAD_FROM: usize = 64;
+
+/// The most entries an array of `buckets` buckets holds before it doubles.
+///
+/// A hit on a key at position `i` of its chain touches `i` entries, each a
+/// cache miss once the table outgrows the caches: with `n` entries in `b`
+/// buckets a hit touches `1 + n / 2b` on average, 1.5 at the kernel's limit
+/// (`n = b`, where every power-of-two table size sits) and 1.25 at `n =
+/// b / 2` (SPEC.md §5, §9). The bucket array costs 8 bytes per bucket, so
+/// tables small enough to live in the caches keep the kernel's rule.
+fn max_entries(buckets: usize) -> usize {
+    if buckets >= HALF_LOAD_FROM {
+        buckets / 2
+    } else {
+        buckets
+    }
+}
+
 /// Entries on the chain that starts at `slot` (the caller holds the table
 /// lock, so the walk is exact).
 fn chain_len<K, P>(slot: &Atomic<Neighbour<K, P>>, guard: &Guard) -> usize {
@@ -75,6 +95,50 @@ fn chain_len<K, P>(slot: &Atomic<Neighbour<K, P>>, guard: &Guard) -> usize {
         p = n.next.load(Ordering::Relaxed, guard); // Relaxed: as above
     }
     len
+}
+
+/// Keys looked up together by [`NeighTable::lookup_noref_burst`]: enough
+/// to keep the CPU's outstanding misses busy, small enough for the stack.
+pub(super) const BURST: usize = 32;
+
+/// Start fetching the cache line at `p` into every cache level. A hint: it
+/// never faults, whatever `p` is (null, dangling or freed memory), and
+/// changes nothing but timing. A no-op on other architectures.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: PREFETCHT0 reads no memory architecturally and cannot
+        // fault on any address (Intel SDM vol. 2, PREFETCHh); SSE, its only
+        // requirement, is part of the x86_64 baseline.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Walk the chain starting at `p` (loaded under `guard`) for `(key, dev)`.
+#[inline(always)]
+fn walk<'g, K: NeighKey, P>(
+    mut p: Shared<'g, Neighbour<K, P>>,
+    key: K,
+    dev: DevId,
+    guard: &'g Guard,
+) -> Option<&'g Neighbour<K, P>> {
+    // SAFETY: every entry reachable from a chain loaded under `guard` is
+    // retired only after being unlinked, so after this grace period.
+    while let Some(n) = unsafe { p.as_ref() } {
+        if n.key == key && n.dev == dev {
+            return Some(n);
+        }
+        // Acquire: as for the slot (pairs with the Release stores of `link`,
+        // `unlink`, `rehash`); and a `next` relinked by `rehash` (Release)
+        // brings the odd `resize_seq` stored before it, so the caller's miss
+        // check sees the resize.
+        p = n.next.load(Ordering::Acquire, guard);
+    }
+    None
 }
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
@@ -94,33 +158,116 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             // Acquire: pairs with the Release store that ends a resize in
             // `rehash` (so the array loaded below is at least that new).
             let seq = self.head.resize_seq.load(Ordering::Acquire);
-            // Acquire: pairs with the Release store of a new array in
-            // `rehash` (its slots and fields are initialised).
-            let nht = self.head.nht.load(Ordering::Acquire, guard);
-            // SAFETY: the bucket array is never null and is retired only after
-            // being replaced; the guard protects the one we loaded.
-            let nht = unsafe { nht.deref() };
+            let nht = self.buckets(guard);
             // Acquire: pairs with the Release stores that link an entry
             // (`link`, `unlink`, `rehash`): its initialised fields are visible.
-            let mut p = nht.slot_of(&key, dev).load(Ordering::Acquire, guard);
-            // SAFETY: every entry reachable from a chain loaded under `guard`
-            // is retired only after being unlinked, so after this grace period.
-            while let Some(n) = unsafe { p.as_ref() } {
-                if n.key == key && n.dev == dev {
-                    return Some(n);
-                }
-                // Acquire: as for the slot above; and a `next` relinked by
-                // `rehash` (Release) brings the odd `resize_seq` stored before
-                // it, so the miss check below sees the resize.
-                p = n.next.load(Ordering::Acquire, guard);
+            let p = nht.slot_of(&key, dev).load(Ordering::Acquire, guard);
+            if let Some(n) = walk(p, key, dev, guard) {
+                return Some(n);
             }
-            // A miss counts only if no resize overlapped the walk: `grow`
-            // relinks `next` in place, so a walk may have left its chain.
-            // Relaxed: ordered after the walk's Acquire loads.
-            if self.head.resize_seq.load(Ordering::Relaxed) == seq && seq & 1 == 0 {
+            if self.no_resize_since(seq) {
                 return None;
             }
             sync::spin_wait();
+        }
+    }
+
+    /// The current bucket array, under `guard`.
+    #[inline]
+    fn buckets<'g>(&self, guard: &'g Guard) -> &'g Buckets<K, Pkt<K, O>> {
+        // Acquire: pairs with the Release store of a new array in `rehash`
+        // (its slots and fields are initialised).
+        let nht = self.head.nht.load(Ordering::Acquire, guard);
+        // SAFETY: the bucket array is never null and is retired only after
+        // being replaced; the guard protects the one we loaded.
+        unsafe { nht.deref() }
+    }
+
+    /// A miss counts only if no resize overlapped the walk (`seq` read
+    /// before it): `rehash` relinks `next` in place, so a walk may have left
+    /// its chain (race matrix L6).
+    #[inline]
+    fn no_resize_since(&self, seq: u64) -> bool {
+        // Relaxed: ordered after the walk's Acquire loads; pairs with the
+        // odd store in `rehash` (ordered before its Release relinks).
+        self.head.resize_seq.load(Ordering::Relaxed) == seq && seq & 1 == 0
+    }
+
+    /// [`lookup_noref`](Self::lookup_noref) for a burst of keys: `out[i]`
+    /// becomes the entry of `keys[i]`, or `None` if it is not in the table.
+    ///
+    /// The keys are processed in blocks of 32 the way DPDK's
+    /// `rte_hash_lookup_bulk` does: hash every key and prefetch its bucket
+    /// slot, then load every slot and prefetch the entry it names, then
+    /// compare. The memory accesses of a block overlap instead of forming
+    /// one dependent pair per key, which is what bounds single lookups in a
+    /// table larger than the caches. The results are exactly those of
+    /// `lookup_noref` (same guard, same rules: an entry found may be dead;
+    /// a present key is never missed, because misses are retried one by one
+    /// when a resize overlapped the block). Takes no lock, writes nothing,
+    /// allocates nothing.
+    ///
+    /// # Panics
+    ///
+    /// If `out.len() != keys.len()`.
+    pub fn lookup_noref_burst<'g>(
+        &self,
+        keys: &[(K, DevId)],
+        out: &mut [Option<&'g Entry<K, O>>],
+        guard: &'g Guard,
+    ) {
+        assert_eq!(
+            keys.len(),
+            out.len(),
+            "lookup_noref_burst: one output slot per key"
+        );
+        for (k, o) in keys.chunks(BURST).zip(out.chunks_mut(BURST)) {
+            self.lookup_block(k, o, guard);
+        }
+    }
+
+    /// One block (at most [`BURST`] keys) of `lookup_noref_burst`.
+    #[inline]
+    pub(super) fn lookup_block<'g>(
+        &self,
+        keys: &[(K, DevId)],
+        out: &mut [Option<&'g Entry<K, O>>],
+        guard: &'g Guard,
+    ) {
+        debug_assert!(keys.len() <= BURST && keys.len() == out.len());
+        // Acquire: pairs with the Release store that ends a resize in
+        // `rehash`, as in `lookup_noref`.
+        let seq = self.head.resize_seq.load(Ordering::Acquire);
+        let nht = self.buckets(guard);
+        // Stage 1: hash, and start fetching every bucket slot.
+        let mut slot = [0usize; BURST];
+        for (s, (key, dev)) in slot.iter_mut().zip(keys) {
+            *s = nht.index(nht.key.hash(key, *dev));
+            prefetch(&nht.slots[*s]);
+        }
+        // Stage 2: load every slot, and start fetching the entries' hot lines.
+        let mut head = [Shared::from(core::ptr::null()); BURST];
+        for (h, &s) in head.iter_mut().zip(&slot[..keys.len()]) {
+            // Acquire: pairs with the Release stores that link an entry
+            // (`link`, `unlink`, `rehash`): its initialised fields are visible.
+            *h = nht.slots[s].load(Ordering::Acquire, guard);
+            prefetch(h.as_raw());
+        }
+        // Stage 3: compare (an entry beyond a chain's head, about a quarter of
+        // hits at half load, is fetched without a prefetch).
+        let mut missed = false;
+        for ((o, &(key, dev)), &h) in out.iter_mut().zip(keys).zip(&head) {
+            *o = walk(h, key, dev, guard);
+            missed |= o.is_none();
+        }
+        if missed && !self.no_resize_since(seq) {
+            // A resize overlapped the block: a miss may be false. Retry
+            // those keys one by one (each with the retry rule).
+            for (o, &(key, dev)) in out.iter_mut().zip(keys) {
+                if o.is_none() {
+                    *o = self.lookup_noref(key, dev, guard);
+                }
+            }
         }
     }
 
@@ -149,8 +296,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// never stays odd (every later miss would spin): the loop only loads,
     /// stores and hashes (the sealed `NeighKey::to_bits` and overflow-free
     /// arithmetic); the two allocations abort on failure; and `shift` stays
-    /// at most 25 (a grow needs as many entries as buckets, and creation
-    /// stops at `gc_thresh3 < 2^24`), so neither the slot count nor `index`
+    /// at most 25 (a grow from `b` buckets needs more than `b / 2` entries,
+    /// and creation stops below `MAX_ENTRIES < 2^24`), so neither the slot count nor `index`
     /// can overflow. Model builds add only model failures, which end the
     /// execution anyway (SPEC.md §5).
     pub(super) fn rehash<'g>(
@@ -248,9 +395,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// Make room in the array for one more entry with `(key, dev)` and
-    /// return it: grow when entries would exceed buckets (kernel rule), or
-    /// re-key when the entry's chain is already `LONG_CHAIN` long (SPEC.md
-    /// §5, at most once per `entries` creates). Caller holds the table lock.
+    /// return it: grow when entries would exceed the array's capacity
+    /// ([`max_entries`]), or re-key when the entry's chain is already
+    /// `LONG_CHAIN` long (SPEC.md §5, at most once per `entries` creates).
+    /// Caller holds the table lock.
     pub(super) fn make_slot<'g>(
         &self,
         tbl: &mut TableLocked,
@@ -263,7 +411,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let mut nht = self.head.nht.load(Ordering::Relaxed, guard);
         // SAFETY: the array is never null; we hold the lock that replaces it.
         let b = unsafe { nht.deref() };
-        if entries + 1 > b.slots.len() {
+        if entries + 1 > max_entries(b.slots.len()) {
             nht = self.rehash(nht, b.shift + 1, b.key, guard);
             self.stats.inc(C::HASH_GROWS);
         } else if tbl.created_since_rekey >= entries
@@ -309,7 +457,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 #[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
 mod tests {
     use super::*;
-    use crate::{DeviceConfig, Probe, TableConfig};
+    use crate::{DeviceConfig, Probe, TableConfig, Xmit};
     use std::net::Ipv4Addr;
 
     struct Nop;
@@ -365,5 +513,109 @@ mod tests {
                 "{k} lost by the re-key"
             );
         }
+    }
+
+    /// The burst lookup answers exactly as single lookups: hits, misses,
+    /// long chains (every key of one bucket), blocks of 32 and a partial
+    /// block, keys on another device, and a burst while the table grows.
+    #[test]
+    fn burst_answers_as_single_lookups() {
+        let cfg = TableConfig {
+            initial_hash_shift: 4,
+            seed: 5,
+            // 2,106 fresh entries: none collectable, none refused.
+            gc_thresh2: 4096,
+            gc_thresh3: 4096,
+            ..TableConfig::default()
+        };
+        let t = NeighTable::new(cfg, Nop).unwrap();
+        let dev = DevId(1);
+        t.add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+            .unwrap();
+        let bucket = |k| t.key_hash(k, dev) >> 28;
+        let same: Vec<Ipv4Addr> = (0u32..)
+            .map(Ipv4Addr::from)
+            .filter(|&k| bucket(k) == bucket(Ipv4Addr::from(0)))
+            .take(6)
+            .collect();
+        for &k in &same {
+            t.lookup_or_create(k, dev).unwrap();
+        }
+        let mut keys: Vec<(Ipv4Addr, DevId)> = same.iter().map(|&k| (k, dev)).collect();
+        for i in 0..100u32 {
+            let k = Ipv4Addr::from(0x0a00_0000 + i);
+            if i % 3 != 0 {
+                t.lookup_or_create(k, dev).unwrap();
+            }
+            keys.push((k, if i % 7 == 0 { DevId(2) } else { dev }));
+        }
+        let check = |keys: &[(Ipv4Addr, DevId)]| {
+            let g = t.pin();
+            let mut out = vec![None; keys.len()];
+            t.lookup_noref_burst(keys, &mut out, &g);
+            for (&(k, d), o) in keys.iter().zip(&out) {
+                let single = t.lookup_noref(k, d, &g);
+                assert_eq!(
+                    o.map(|n| n as *const _),
+                    single.map(|n| n as *const _),
+                    "{k} {d}"
+                );
+            }
+            out.iter().filter(|o| o.is_some()).count()
+        };
+        let hits = check(&keys);
+        assert_eq!(
+            hits,
+            6 + (1..100).filter(|i| i % 3 != 0 && i % 7 != 0).count()
+        );
+        assert_eq!(check(&keys[..7]), 6);
+        assert_eq!(check(&[]), 0);
+        // A burst racing growth: every present key is found.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..2000u32 {
+                    t.lookup_or_create(Ipv4Addr::from(0x0b00_0000 + i), dev)
+                        .unwrap();
+                }
+            });
+            for _ in 0..200 {
+                check(&keys);
+            }
+        });
+        assert!(t.stats().hash_grows >= 5);
+    }
+
+    #[test]
+    #[should_panic(expected = "lookup_noref_burst: one output slot per key")]
+    fn burst_needs_one_slot_per_key() {
+        let t = NeighTable::new(TableConfig::default(), Nop).unwrap();
+        let g = t.pin();
+        t.lookup_noref_burst(&[(Ipv4Addr::LOCALHOST, DevId(1))], &mut [], &g);
+    }
+
+    /// `resolve_output_burst` pairs packets with keys in order, creates the
+    /// missing entries (the packets wait for resolution) and stops when the
+    /// packets run out.
+    #[test]
+    fn resolve_output_burst_creates_misses_and_stops_with_the_packets() {
+        let t = NeighTable::new(TableConfig::default(), Nop).unwrap();
+        let dev = DevId(1);
+        t.add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+            .unwrap();
+        let keys: Vec<(Ipv4Addr, DevId)> = (1..=40u8)
+            .map(|i| (Ipv4Addr::new(10, 0, 0, i), dev))
+            .chain([(Ipv4Addr::new(10, 0, 0, 99), DevId(9))])
+            .collect();
+        let g = t.pin();
+        let mut out = vec![Xmit::Sent; keys.len()];
+        let pkts = (0..keys.len()).map(|i| vec![i as u8]);
+        assert_eq!(t.resolve_output_burst(&keys, pkts, &mut out, &g), 41);
+        assert!(out[..40].iter().all(|&x| x == Xmit::Queued), "{out:?}");
+        assert_eq!(out[40], Xmit::Dropped(crate::DropReason::UnknownDevice));
+        assert_eq!(t.len(), 40);
+        let mut out = vec![Xmit::Sent; 3];
+        let two = vec![vec![1], vec![2]];
+        assert_eq!(t.resolve_output_burst(&keys[..3], two, &mut out, &g), 2);
+        assert_eq!(&out[..2], &[Xmit::Queued, Xmit::Queued]);
     }
 }

@@ -152,16 +152,14 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         };
         let buckets = self.make_slot(&mut tbl, &key, dev, guard);
         let base = buckets.key.hash(&key, dev) as usize % self.wheel.bases();
-        let mut owned = Owned::new(Neighbour::new(
+        let owned = Owned::new(Neighbour::new(
             key,
             self.id,
             device,
             self.jiffies(),
-            1 + want_ref as usize,
+            1 + u32::from(want_ref),
             base,
         ));
-        let addr = &*owned as *const Entry<K, O> as usize;
-        owned.timer.set_data(addr);
         // Listed and reported before anyone can reach it (SPEC.md §3).
         self.note_created(&mut tbl, &owned, exempt);
         let n = self.link(buckets, owned, guard);

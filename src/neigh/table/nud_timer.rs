@@ -125,10 +125,19 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         Ok(fired)
     }
 
-    /// The earliest tick at which [`run_timers`](Self::run_timers) has work.
+    /// The earliest tick at which [`run_timers`](Self::run_timers) has work:
+    /// an entry timer, the GC pass, or the managed pass while there are
+    /// managed entries (with none, the pass would only reschedule itself,
+    /// and a driver sleeping until this tick would wake every
+    /// `interval_probe_time` for nothing).
     pub fn next_event(&self) -> Tick {
         let tbl = self.lock.lock();
-        let jobs = tbl.next_gc.min(tbl.next_managed);
+        let managed = if tbl.managed.is_empty() {
+            Tick::MAX
+        } else {
+            tbl.next_managed
+        };
+        let jobs = tbl.next_gc.min(managed);
         drop(tbl);
         self.wheel.next_expiry().map_or(jobs, |t| t.min(jobs))
     }

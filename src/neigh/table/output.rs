@@ -3,11 +3,13 @@
 //! and the unresolved queue, `arp_queue`).
 //!
 //! The hit path (`lookup_noref` + [`NeighTable::output`] on a CONNECTED,
-//! DELAY or PROBE entry) takes no lock, allocates nothing and writes no
-//! shared cache line except `used`, once per tick, and never reaches the
-//! event queues or the solicitation limit. This module owns that path and
-//! the queue's bounds; it must not unlink entries.
+//! DELAY or PROBE entry, and its burst form
+//! [`NeighTable::resolve_output_burst`]) takes no lock, allocates nothing
+//! and writes no shared cache line except `used`, once per tick, and never
+//! reaches the event queues or the solicitation limit. This module owns
+//! that path and the queue's bounds; it must not unlink entries.
 
+use super::hash::BURST;
 use super::owed::{LenPanic, Owed};
 use super::{Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
@@ -131,6 +133,58 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 Xmit::Dropped(reason)
             }
         }
+    }
+
+    /// [`resolve_output_in`](Self::resolve_output_in) for a burst: the i-th
+    /// packet of `pkts` goes to `keys[i]`, and its fate is written to
+    /// `out[i]`. Returns the number of packets taken (`keys.len()`, or fewer
+    /// if `pkts` ends first).
+    ///
+    /// The lookups run as in
+    /// [`lookup_noref_burst`](Self::lookup_noref_burst) (blocks of 32, bucket
+    /// slots and entries prefetched before any is compared); then each
+    /// packet takes the hit path of [`output`](Self::output), or, for a key
+    /// not in the table, the miss path of `resolve_output_in` (creation).
+    /// The hits take no lock, allocate nothing and write no shared line, as
+    /// single outputs. Packets are output in order.
+    ///
+    /// At most `keys.len()` packets are taken from `pkts`; any further ones
+    /// stay in the iterator (pass exactly one packet per key).
+    ///
+    /// # Panics
+    ///
+    /// If `out` is shorter than `keys`.
+    pub fn resolve_output_burst<I>(
+        &self,
+        keys: &[(K, DevId)],
+        pkts: I,
+        out: &mut [Xmit],
+        guard: &Guard,
+    ) -> usize
+    where
+        I: IntoIterator<Item = Pkt<K, O>>,
+    {
+        assert!(
+            out.len() >= keys.len(),
+            "resolve_output_burst: one output slot per key"
+        );
+        let mut pkts = pkts.into_iter();
+        let mut sent = 0;
+        for (block, fate) in keys.chunks(BURST).zip(out.chunks_mut(BURST)) {
+            let mut found = [None; BURST];
+            self.lookup_block(block, &mut found[..block.len()], guard);
+            for ((&(key, dev), n), x) in block.iter().zip(found).zip(fate.iter_mut()) {
+                let Some(pkt) = pkts.next() else {
+                    return sent;
+                };
+                *x = match n {
+                    Some(n) => self.output(n, pkt, guard),
+                    None => self.resolve_output_in(key, dev, pkt, guard),
+                };
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// `__neigh_event_send`: the packet-driven transitions (also what

@@ -1,8 +1,8 @@
-//! The wheel geometry of one [`Base`]: which list a timer goes to
+//! The wheel geometry of a [`WheelCore`]: which list a timer goes to
 //! (`internal_add_timer`), `cascade`, one step of `__run_timers`
 //! (`process_tick`), and the O(1) look-ahead over empty stretches.
 //!
-//! Like `base.rs`, plain data touched only under the base's lock.
+//! Like `slab.rs`: plain data, `&mut self`, no lock, no atomic.
 //!
 //! Ten levels: tv1 (256 slots, 8 bits) and tv2..tv10 (64 slots, 6 bits
 //! each), so the wheel spans `2^(8 + 9 * 6) = 2^62` ticks: every expiry in
@@ -18,8 +18,8 @@
 //! never cascaded, since the clock cannot reach them. Each `+` below notes
 //! its bound.
 
-use super::base::{Base, LEVEL0, LEVELS, NIL, PARKED, TVN_BITS, TVN_SIZE, TVR_BITS, TVR_SIZE};
-use super::{Tick, MAX_TICK};
+use super::slab::{WheelCore, LEVEL0, LEVELS, NIL, PARKED, TVN_BITS, TVN_SIZE, TVR_BITS, TVR_SIZE};
+use crate::timer::{Tick, MAX_TICK};
 
 const TVR_MASK: u64 = (1 << TVR_BITS) - 1;
 const TVN_MASK: u64 = (1 << TVN_BITS) - 1;
@@ -27,18 +27,18 @@ const TVN_MASK: u64 = (1 << TVN_BITS) - 1;
 /// Largest `expires - next` the levels represent (`MAX_TVAL`, 2^62 - 1).
 /// Only `expires == MAX_TICK` armed while `next == 0` is farther; it is
 /// placed at `next + MAX_TVAL` (the kernel's clamp) and cascades once more.
-pub(super) const MAX_TVAL: u64 = (1 << (TVR_BITS + (LEVELS as u32 - 1) * TVN_BITS)) - 1;
+pub(crate) const MAX_TVAL: u64 = (1 << (TVR_BITS + (LEVELS as u32 - 1) * TVN_BITS)) - 1;
 const _: () = assert!(MAX_TVAL == MAX_TICK - 1, "the wheel spans the tick domain");
 
 /// Kernel `INDEX(n)` shift for level `lvl` (1 = tv2 .. 9 = tv10).
 #[inline]
-pub(super) fn shift(lvl: usize) -> u32 {
+pub(crate) fn shift(lvl: usize) -> u32 {
     TVR_BITS + (lvl as u32 - 1) * TVN_BITS
 }
 
 /// Physical list of level `lvl` (1..LEVELS), slot `idx`.
 #[inline]
-pub(super) fn level_list(lvl: usize, idx: usize) -> usize {
+pub(crate) fn level_list(lvl: usize, idx: usize) -> usize {
     LEVEL0 + (lvl - 1) * TVN_SIZE + idx
 }
 
@@ -49,10 +49,10 @@ fn level_for(idx: u64) -> usize {
     1 + ((top - TVR_BITS) / TVN_BITS) as usize
 }
 
-impl Base {
+impl WheelCore {
     /// `internal_add_timer`: link node `s` into the list its expiry selects.
     #[inline]
-    pub(super) fn internal_add_timer(&mut self, s: u32) {
+    pub(crate) fn internal_add_timer(&mut self, s: u32) {
         let expires = self.nodes[s as usize].expires;
         let next = self.next;
         let list = if expires > MAX_TICK {
@@ -106,7 +106,6 @@ impl Base {
             let n = &self.nodes[cur as usize];
             if n.base != self.id {
                 let (nb, id) = (n.base, self.id);
-                self.busy = false;
                 panic!(
                     "timer cascade: timer does not belong to this base \
                      (node base {nb}, cascading base {id})"
@@ -114,7 +113,6 @@ impl Base {
             }
             if n.destroyed() {
                 let (e, d, id) = (n.expires, n.data, self.id);
-                self.busy = false;
                 panic!(
                     "timer cascade: armed timer on a destroyed object \
                      (base {id}, slot {cur}, expires {e}, data {d:#x})"
@@ -133,7 +131,7 @@ impl Base {
     /// the work list. Moves at most `*budget` timers by cascading; returns
     /// `false` if it stopped mid-cascade (`self.cascading` records where),
     /// in which case calling it again continues the same tick.
-    pub(super) fn process_tick(&mut self, budget: &mut u32) -> bool {
+    pub(crate) fn process_tick(&mut self, budget: &mut u32) -> bool {
         let index = (self.next & TVR_MASK) as usize;
         if index == 0 {
             let mut lvl = usize::from(self.cascading).max(1);
@@ -160,7 +158,7 @@ impl Base {
     /// Distance (0..256) from tv1 index `idx` to the first occupied tv1 slot
     /// at or after it, cyclically.
     #[inline]
-    pub(super) fn tv1_distance(&self, idx: usize) -> Option<u64> {
+    pub(crate) fn tv1_distance(&self, idx: usize) -> Option<u64> {
         let w = idx / 64;
         let b = idx % 64;
         let dist = |pos: usize| ((pos + TVR_SIZE - idx) % TVR_SIZE) as u64;
@@ -189,7 +187,7 @@ impl Base {
     /// do (a non-empty tv1 slot or a non-empty slot to cascade), or a tick
     /// beyond `MAX_TICK` (up to `Tick::MAX`) if nothing is. Lets `run_timers`
     /// skip empty stretches in O(levels) instead of ticking through them.
-    pub(super) fn next_event(&self) -> Tick {
+    pub(crate) fn next_event(&self) -> Tick {
         let next = self.next;
         // `next <= 2^62 + 1`, distance < 256.
         let mut best = self
@@ -213,14 +211,15 @@ impl Base {
         best
     }
 
-    /// The earliest expiry of any pending timer on this base (exact).
+    /// The earliest expiry of any pending timer (exact; a timer armed in the
+    /// past reports its own expiry, although it fires at the next tick).
     ///
     /// Scans the work list, the first occupied tv1 slot, and on each higher
     /// level the first two occupied slots from the current index (the
     /// current index holds either the nearest or the farthest timers of that
     /// level, never both); the parked list only when nothing else is pending
     /// (parked expiries exceed every other). O(length of those lists).
-    pub(super) fn next_expiry(&self) -> Option<Tick> {
+    pub fn next_expiry(&self) -> Option<Tick> {
         if self.count == 0 {
             return None;
         }
@@ -259,14 +258,14 @@ impl Base {
 mod tests {
     use super::*;
 
-    fn arm(b: &mut Base, expires: Tick) -> u32 {
+    fn arm(b: &mut WheelCore, expires: Tick) -> u32 {
         let (s, _) = b.alloc(expires, expires as usize, false);
         b.internal_add_timer(s);
         s
     }
 
     /// Which level a node sits in (0 = tv1 .. 9 = tv10, 10 = parked).
-    fn level_of(b: &Base, s: u32) -> usize {
+    fn level_of(b: &WheelCore, s: u32) -> usize {
         let l = b.node(s).list as usize;
         if l < LEVEL0 {
             0
@@ -277,14 +276,14 @@ mod tests {
         }
     }
 
-    fn run_tick(b: &mut Base) {
+    fn run_tick(b: &mut WheelCore) {
         let mut budget = u32::MAX;
         assert!(b.process_tick(&mut budget));
     }
 
     #[test]
     fn level_boundaries() {
-        let mut b = Base::new(0, 0, 0, 0);
+        let mut b = WheelCore::with_parts(0, 0, 0, 0);
         let mut cases = vec![(0, 0), (255, 0), (256, 1), ((1 << 14) - 1, 1)];
         for lvl in 2..LEVELS {
             let lo = 1u64 << shift(lvl);
@@ -306,7 +305,7 @@ mod tests {
 
     #[test]
     fn clamp_goes_to_last_top_slot_and_fires_exactly() {
-        let mut b = Base::new(0, 0, 0, 0);
+        let mut b = WheelCore::with_parts(0, 0, 0, 0);
         let s = arm(&mut b, MAX_TICK);
         assert_eq!(
             b.node(s).list as usize,
@@ -327,7 +326,7 @@ mod tests {
     #[test]
     fn armed_at_the_end_of_time() {
         // next == MAX_TICK + 1 (after a run to MAX_TICK): nothing can fire.
-        let mut b = Base::new(0, MAX_TICK, 0, 0);
+        let mut b = WheelCore::with_parts(0, MAX_TICK, 0, 0);
         b.next = MAX_TICK + 1;
         for e in [0, MAX_TICK, MAX_TICK + 1, u64::MAX] {
             arm(&mut b, e);
@@ -338,7 +337,7 @@ mod tests {
 
     #[test]
     fn tv1_distance_wraps() {
-        let mut b = Base::new(0, 0, 0, 0);
+        let mut b = WheelCore::with_parts(0, 0, 0, 0);
         arm(&mut b, 10);
         assert_eq!(b.tv1_distance(0), Some(10));
         assert_eq!(b.tv1_distance(10), Some(0));
@@ -348,7 +347,7 @@ mod tests {
 
     #[test]
     fn next_event_and_expiry() {
-        let mut b = Base::new(0, 0, 0, 0);
+        let mut b = WheelCore::with_parts(0, 0, 0, 0);
         assert_eq!(b.next_event(), Tick::MAX);
         arm(&mut b, 70_000);
         // tv3 slot 4 (70000 >> 14 == 4) cascades at tick 65536.
@@ -357,7 +356,7 @@ mod tests {
         arm(&mut b, 300);
         assert_eq!(b.next_event(), 256);
         assert_eq!(b.next_expiry(), Some(300));
-        let mut p = Base::new(0, 0, 0, 0);
+        let mut p = WheelCore::with_parts(0, 0, 0, 0);
         arm(&mut p, u64::MAX);
         arm(&mut p, MAX_TICK + 1);
         assert_eq!(p.next_event(), Tick::MAX);
@@ -366,7 +365,7 @@ mod tests {
 
     #[test]
     fn cascade_resumes_after_budget() {
-        let mut b = Base::new(0, 0, 0, 0);
+        let mut b = WheelCore::with_parts(0, 0, 0, 0);
         for i in 0..10 {
             arm(&mut b, 300 + i);
         }
@@ -385,7 +384,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "timer cascade: timer does not belong to this base")]
     fn cascade_base_check() {
-        let mut b = Base::new(0, 0, 0, 0);
+        let mut b = WheelCore::with_parts(0, 0, 0, 0);
         let s = arm(&mut b, 300);
         b.node_mut(s).base = 1;
         b.next = 256;
@@ -395,7 +394,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "timer cascade: armed timer on a destroyed object")]
     fn cascade_destroyed_check() {
-        let mut b = Base::new(0, 0, 0, 0);
+        let mut b = WheelCore::with_parts(0, 0, 0, 0);
         let s = arm(&mut b, 300);
         b.node_mut(s).mark_destroyed();
         b.next = 256;

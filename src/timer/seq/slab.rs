@@ -1,11 +1,13 @@
-//! One timer base (the kernel's `struct tvec_base`): the slab of timer nodes
-//! and the intrusive lists threaded through it.
+//! The sequential core's storage (the kernel's `struct tvec_base` minus its
+//! lock): the slab of timer nodes and the intrusive lists threaded through
+//! it.
 //!
 //! Owns node allocation, generations and slot retirement, list linking, the
-//! occupancy bitmaps and the work list. Everything here is plain data: a
-//! [`Base`] is only ever touched while its mutex (in [`super::TimerWheel`])
-//! is held. Which list a timer belongs in, cascading and skipping empty
-//! stretches are the wheel geometry, in `wheel.rs`.
+//! occupancy bitmaps and the work list. Rules: plain data, `&mut self`, no
+//! lock and no atomic; the concurrent layer (`timer/mod.rs`) keeps one
+//! [`WheelCore`] per base behind that base's mutex. Which list a timer
+//! belongs in, cascading and skipping empty stretches are the wheel
+//! geometry, in `levels.rs`; the public sequential API is in `mod.rs`.
 //!
 //! Lists are doubly-linked through the slab by `u32` indices, so linking,
 //! unlinking and re-arming are O(1) and nothing points into the owner of a
@@ -15,32 +17,32 @@
 //! slot to the work list is O(1) however many timers it holds (the kernel's
 //! `list_replace_init`).
 
-use super::handle::{Loc, GEN_MASK, MAX_SLOTS};
-use super::Tick;
+use crate::timer::handle::{GEN_MASK, MAX_SLOTS};
+use crate::timer::Tick;
 
 /// tv1 index bits (`TVR_BITS`).
-pub(super) const TVR_BITS: u32 = 8;
+pub(crate) const TVR_BITS: u32 = 8;
 /// Index bits of every higher level (`TVN_BITS`).
-pub(super) const TVN_BITS: u32 = 6;
-pub(super) const TVR_SIZE: usize = 1 << TVR_BITS;
-pub(super) const TVN_SIZE: usize = 1 << TVN_BITS;
+pub(crate) const TVN_BITS: u32 = 6;
+pub(crate) const TVR_SIZE: usize = 1 << TVR_BITS;
+pub(crate) const TVN_SIZE: usize = 1 << TVN_BITS;
 /// Levels: tv1 plus nine 64-slot levels (tv2..tv10), spanning 2^62 ticks.
-pub(super) const LEVELS: usize = 10;
+pub(crate) const LEVELS: usize = 10;
 
 /// Physical lists shared by the tv1 slots and the work list.
 const POOL: usize = TVR_SIZE + 1;
 /// First physical list of the levels above tv1 (level `l`, slot `i` is
 /// `LEVEL0 + (l - 1) * TVN_SIZE + i`).
-pub(super) const LEVEL0: usize = POOL;
+pub(crate) const LEVEL0: usize = POOL;
 /// Timers that can never fire (expiry beyond `MAX_TICK`): never cascaded.
-pub(super) const PARKED: usize = LEVEL0 + (LEVELS - 1) * TVN_SIZE;
+pub(crate) const PARKED: usize = LEVEL0 + (LEVELS - 1) * TVN_SIZE;
 const LISTS: usize = PARKED + 1;
 /// Occupancy bits: one per tv1 slot, then one per higher-level slot.
 const BITS: usize = TVR_SIZE + (LEVELS - 1) * TVN_SIZE;
 /// Pool owner value for the physical list serving as the work list.
 const OWNER_WORK: u16 = u16::MAX;
 
-pub(super) const NIL: u32 = u32::MAX;
+pub(crate) const NIL: u32 = u32::MAX;
 const NOT_LINKED: u16 = u16::MAX;
 
 const IN_USE: u8 = 1;
@@ -51,94 +53,96 @@ const RETIRED: u8 = 8;
 
 /// A slab node: all the state the wheel keeps about one armed timer.
 #[derive(Debug, Clone)]
-pub(super) struct Node {
-    pub(super) expires: Tick,
-    pub(super) data: usize,
-    pub(super) prev: u32,
-    pub(super) next: u32,
-    pub(super) gen: u32,
+pub(crate) struct Node {
+    pub(crate) expires: Tick,
+    pub(crate) data: usize,
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    pub(crate) gen: u32,
     /// Physical list id, or `NOT_LINKED`.
-    pub(super) list: u16,
+    pub(crate) list: u16,
     /// Index of the base that owns the node (the kernel's `timer->base`).
-    pub(super) base: u8,
-    pub(super) flags: u8,
+    pub(crate) base: u8,
+    pub(crate) flags: u8,
 }
 
 impl Node {
     #[inline]
-    pub(super) fn linked(&self) -> bool {
+    pub(crate) fn linked(&self) -> bool {
         self.list != NOT_LINKED
     }
     #[inline]
-    pub(super) fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         self.flags & RUNNING != 0
     }
     #[inline]
-    pub(super) fn destroyed(&self) -> bool {
+    pub(crate) fn destroyed(&self) -> bool {
         self.flags & DESTROYED != 0
     }
     #[inline]
-    pub(super) fn mark_destroyed(&mut self) {
+    pub(crate) fn mark_destroyed(&mut self) {
         self.flags |= DESTROYED;
     }
 }
 
-/// Work counters of one base (see [`super::WheelWork`]).
+/// Work counters of one core (see [`crate::timer::WheelWork`]).
 #[derive(Debug, Default, Clone, Copy)]
-pub(super) struct Counters {
-    pub(super) ticks: u64,
-    pub(super) cascaded: u64,
-    pub(super) lock_breaks: u64,
-    pub(super) retired: u64,
+pub(crate) struct Counters {
+    pub(crate) ticks: u64,
+    pub(crate) cascaded: u64,
+    pub(crate) retired: u64,
 }
 
-/// One timer base (`struct tvec_base`). Only touched under its lock.
+/// A sequential timer wheel: the slab, the ten levels, the parked list and
+/// the work list of one base (`struct tvec_base` without its lock).
+///
+/// Every operation is `&mut self`; nothing here locks or uses an atomic.
+/// Public use goes through the methods in `seq/mod.rs`
+/// ([`WheelCore::insert`], [`WheelCore::advance`], ...); the concurrent
+/// [`TimerWheel`](crate::timer::TimerWheel) keeps one per base behind the
+/// base's mutex and uses the crate-private methods below.
 #[derive(Debug)]
-pub(super) struct Base {
+pub struct WheelCore {
     /// This base's index, recorded in every node it owns.
-    pub(super) id: u8,
+    pub(crate) id: u8,
     /// The next tick to process (the kernel's `base->timer_jiffies`).
-    pub(super) next: Tick,
-    /// The latest `now` any caller asked this base to reach.
-    pub(super) clk: Tick,
-    /// A thread is inside `__run_timers` for this base.
-    pub(super) busy: bool,
-    /// Nonzero while the cascade of tick `next` is paused (the runner
-    /// released the lock mid-cascade): the level to continue with.
-    pub(super) cascading: u8,
+    pub(crate) next: Tick,
+    /// Nonzero while the cascade of tick `next` is paused (a runner stopped
+    /// mid-cascade when its budget ran out): the level to continue with.
+    pub(crate) cascading: u8,
     /// Linked nodes (wheel lists, parked list and the work list).
-    pub(super) count: usize,
-    pub(super) heads: Box<[u32; LISTS]>,
+    pub(crate) count: usize,
+    pub(crate) heads: Box<[u32; LISTS]>,
     tails: Box<[u32; LISTS]>,
     /// Occupancy bitmap of the wheel slots: bits 0..256 tv1 (words 0..4),
     /// then 64 bits (one word) per higher level.
-    pub(super) occupied: [u64; BITS / 64],
+    pub(crate) occupied: [u64; BITS / 64],
     /// Physical list of each tv1 slot.
     tv1: [u16; TVR_SIZE],
     /// For each pool list: the tv1 slot it serves, or `OWNER_WORK`.
     owner: [u16; POOL],
     /// Physical list serving as the work list.
     work: u16,
-    pub(super) nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node>,
     free: u32,
     /// Generation of a fresh slot; a slot retires when its generation would
     /// come back to it (after 2^31 uses).
     gen0: u32,
-    pub(super) counters: Counters,
+    pub(crate) counters: Counters,
 }
 
-impl Base {
-    pub(super) fn new(id: usize, start: Tick, capacity: usize, gen0: u32) -> Base {
+impl WheelCore {
+    /// A core for base `id` at tick `start`, room for `capacity` nodes,
+    /// generations starting at `gen0` (callers check `start <= MAX_TICK`).
+    pub(crate) fn with_parts(id: usize, start: Tick, capacity: usize, gen0: u32) -> WheelCore {
         let mut owner = [0u16; POOL];
         for (i, o) in owner.iter_mut().enumerate().take(TVR_SIZE) {
             *o = i as u16;
         }
         owner[TVR_SIZE] = OWNER_WORK;
-        Base {
+        WheelCore {
             id: id as u8,
             next: start,
-            clk: start,
-            busy: false,
             cascading: 0,
             count: 0,
             heads: Box::new([NIL; LISTS]),
@@ -154,22 +158,21 @@ impl Base {
         }
     }
 
-    /// The slot named by `loc` if it still holds the same timer (generation
-    /// match), i.e. the timer is pending or its handler is running.
+    /// `slot` if it still holds the arming numbered `gen` (generation
+    /// match), i.e. that timer is pending or its handler is running.
     #[inline]
-    pub(super) fn valid(&self, loc: Loc) -> Option<u32> {
-        let s = loc.slot()?;
-        let n = self.nodes.get(s as usize)?;
-        (n.flags & IN_USE != 0 && n.gen == loc.gen()).then_some(s)
+    pub(crate) fn valid(&self, slot: u32, gen: u32) -> Option<u32> {
+        let n = self.nodes.get(slot as usize)?;
+        (n.flags & IN_USE != 0 && n.gen == gen).then_some(slot)
     }
 
     #[inline]
-    pub(super) fn node(&self, s: u32) -> &Node {
+    pub(crate) fn node(&self, s: u32) -> &Node {
         &self.nodes[s as usize]
     }
 
     #[inline]
-    pub(super) fn node_mut(&mut self, s: u32) -> &mut Node {
+    pub(crate) fn node_mut(&mut self, s: u32) -> &mut Node {
         &mut self.nodes[s as usize]
     }
 
@@ -181,7 +184,7 @@ impl Base {
     /// [`MAX_TIMERS_PER_BASE`](super::MAX_TIMERS_PER_BASE) slots are pending,
     /// running or retired.
     #[inline]
-    pub(super) fn alloc(&mut self, expires: Tick, data: usize, destroyed: bool) -> (u32, u32) {
+    pub(crate) fn alloc(&mut self, expires: Tick, data: usize, destroyed: bool) -> (u32, u32) {
         let flags = IN_USE | if destroyed { DESTROYED } else { 0 };
         if self.free != NIL {
             let s = self.free;
@@ -222,7 +225,7 @@ impl Base {
     /// (after 2^31 uses of the slot): then the slot is retired for good
     /// (`handle.rs` explains why).
     #[inline]
-    pub(super) fn free(&mut self, s: u32) {
+    pub(crate) fn free(&mut self, s: u32) {
         let (free, gen0) = (self.free, self.gen0);
         let n = &mut self.nodes[s as usize];
         debug_assert!(!n.linked() && !n.running());
@@ -253,12 +256,12 @@ impl Base {
 
     /// The physical list of tv1 slot `idx`.
     #[inline]
-    pub(super) fn tv1_list(&self, idx: usize) -> usize {
+    pub(crate) fn tv1_list(&self, idx: usize) -> usize {
         self.tv1[idx] as usize
     }
 
     #[inline]
-    pub(super) fn push_tail(&mut self, list: usize, s: u32) {
+    pub(crate) fn push_tail(&mut self, list: usize, s: u32) {
         let tail = self.tails[list];
         {
             let n = &mut self.nodes[s as usize];
@@ -280,7 +283,7 @@ impl Base {
 
     /// Unlink a linked node (the kernel's `detach_timer`).
     #[inline]
-    pub(super) fn unlink(&mut self, s: u32) {
+    pub(crate) fn unlink(&mut self, s: u32) {
         let (prev, next, list) = {
             let n = &mut self.nodes[s as usize];
             let r = (n.prev, n.next, n.list as usize);
@@ -309,7 +312,7 @@ impl Base {
     /// Move every timer of tv1 slot `idx` to the work list. O(1) when the
     /// work list is empty (always, from `run_base`): the slot's physical
     /// list *becomes* the work list and the old work list serves the slot.
-    pub(super) fn expire_tv1_slot(&mut self, idx: usize) {
+    pub(crate) fn expire_tv1_slot(&mut self, idx: usize) {
         let list = self.tv1[idx] as usize;
         if self.heads[list] == NIL {
             return;
@@ -330,22 +333,39 @@ impl Base {
         }
     }
 
+    /// Fire and free every timer on the work list in order, calling
+    /// `f(data, tick)` for each after it is freed (so a panicking `f` leaves
+    /// the core consistent). `tick` is the tick that moved them there.
+    pub(crate) fn drain_work(&mut self, f: &mut impl FnMut(usize, Tick)) -> usize {
+        let mut fired = 0;
+        while let Some(s) = self.work_head() {
+            let data = self.nodes[s as usize].data;
+            // Work-list timers were moved there by `process_tick`: next >= 1.
+            let tick = self.next - 1;
+            self.unlink(s);
+            self.free(s);
+            f(data, tick);
+            fired += 1;
+        }
+        fired
+    }
+
     /// The first timer of the work list, if any (still linked).
     #[inline]
-    pub(super) fn work_head(&self) -> Option<u32> {
+    pub(crate) fn work_head(&self) -> Option<u32> {
         let s = self.heads[self.work as usize];
         (s != NIL).then_some(s)
     }
 
     /// The physical list serving as the work list.
     #[inline]
-    pub(super) fn work_list(&self) -> usize {
+    pub(crate) fn work_list(&self) -> usize {
         self.work as usize
     }
 
     /// Mark node `s` as running its handler (or not).
     #[inline]
-    pub(super) fn set_running(&mut self, s: u32, running: bool) {
+    pub(crate) fn set_running(&mut self, s: u32, running: bool) {
         let n = &mut self.nodes[s as usize];
         if running {
             n.flags |= RUNNING;
@@ -355,12 +375,12 @@ impl Base {
     }
 
     /// Nodes pending or running their handler (O(slab); a test hook).
-    pub(super) fn in_use(&self) -> u64 {
+    pub(crate) fn in_use(&self) -> u64 {
         self.nodes.iter().filter(|n| n.flags & IN_USE != 0).count() as u64
     }
 
     /// The smallest expiry on physical list `list`.
-    pub(super) fn list_min(&self, list: usize) -> Option<Tick> {
+    pub(crate) fn list_min(&self, list: usize) -> Option<Tick> {
         let mut cur = self.heads[list];
         let mut min = None::<Tick>;
         while cur != NIL {
@@ -375,40 +395,39 @@ impl Base {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::timer::handle::Loc;
 
     #[test]
     fn slot_retires_instead_of_wrapping_its_generation() {
         let gen0 = 5;
-        let mut b = Base::new(3, 0, 0, gen0);
+        let mut b = WheelCore::with_parts(3, 0, 0, gen0);
         let (s, g) = b.alloc(10, 1, false);
         assert_eq!((s, g), (0, gen0));
         // Pretend the slot has served 2^31 - 1 armings already.
         b.node_mut(s).gen = gen0.wrapping_sub(1) & GEN_MASK;
-        let last = Loc::armed(3, s, b.node(s).gen);
-        assert_eq!(b.valid(last), Some(s));
+        let last = b.node(s).gen;
+        assert_eq!(b.valid(s, last), Some(s));
         b.free(s);
         assert_eq!(b.counters.retired, 1);
-        assert_eq!(b.valid(last), None);
+        assert_eq!(b.valid(s, last), None);
         // Every generation the slot ever had stays stale: it is never reused.
         for g in [gen0, gen0.wrapping_sub(1) & GEN_MASK, 0, GEN_MASK] {
-            assert_eq!(b.valid(Loc::armed(3, s, g)), None);
+            assert_eq!(b.valid(s, g), None);
         }
         let (s2, g2) = b.alloc(10, 2, false);
         assert_ne!(s2, s);
         assert_eq!(g2, gen0);
-        assert_eq!(b.valid(Loc::armed(3, s, gen0)), None);
+        assert_eq!(b.valid(s, gen0), None);
         // An ordinary free bumps the generation and recycles the slot.
         b.free(s2);
         let (s3, g3) = b.alloc(10, 3, false);
         assert_eq!((s3, g3), (s2, gen0 + 1));
-        assert_eq!(b.valid(Loc::armed(3, s2, gen0)), None);
+        assert_eq!(b.valid(s2, gen0), None);
     }
 
     #[test]
     fn generation_wraps_through_the_mask_but_retires_at_gen0() {
         // gen0 = 0: the generation runs 0..=GEN_MASK, then the slot retires.
-        let mut b = Base::new(0, 0, 0, 0);
+        let mut b = WheelCore::with_parts(0, 0, 0, 0);
         let (s, _) = b.alloc(1, 0, false);
         b.node_mut(s).gen = GEN_MASK - 1;
         b.free(s);

@@ -56,6 +56,10 @@ pub(crate) struct EntryLocked<P> {
     /// `neigh->flags` (`NTF_ROUTER`, `NTF_EXT_LEARNED`, `NTF_MANAGED`) in
     /// one byte (`NeighFlags::to_byte`).
     pub(crate) flags: u8,
+    /// The entry's place on the table's `gc_list`: 0 off the list, else the
+    /// generation of its item there (`gc::GcList`; under the table lock
+    /// too). A byte of what would be padding, so the entry stays 128 B.
+    pub(crate) gc_gen: u8,
     /// Probes sent in the current resolution (`neigh->probes`).
     pub(crate) probes: u32,
     /// Last state change (`neigh->updated`).
@@ -252,6 +256,7 @@ impl<K: Copy, P> Neighbour<K, P> {
                 dead: false,
                 destroyed: false,
                 flags: 0,
+                gc_gen: 0,
                 probes: 0,
                 updated: now,
                 arp_queue: None,

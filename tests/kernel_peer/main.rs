@@ -33,6 +33,7 @@ mod proxy;
 mod proxy_side;
 mod resolver;
 mod scenario;
+mod tap;
 mod topo;
 mod verdict;
 
@@ -166,6 +167,11 @@ fn lifecycle_differential_against_the_kernel() {
         println!("{}", rep.text);
         unexplained.extend(rep.unexplained);
         seen.extend(rep.known_seen);
+    }
+    for (side, obs) in [("kernel", &kobs), ("ours", &oobs)] {
+        for n in obs.iter().flat_map(|o| &o.notes) {
+            println!("note ({side}): {n}");
+        }
     }
     println!(
         "\nknown differences (verdict::EXPECTED_UNTIL_FIXED): {}",

@@ -35,6 +35,9 @@ pub trait Resolver: Send + Sync {
     /// Packets reported unreachable so far (kernel: ICMP errors on the
     /// socket's error queue; ours: `error_report` calls).
     fn reported(&self, fam: Fam) -> u64;
+    /// Delete P's entry of `fam` if there is one (`ip neigh del`; ours:
+    /// `remove`).
+    fn forget(&self, fam: Fam);
 }
 
 /// The neighbour parameters of both sides, as a `NeighParms`.
@@ -184,6 +187,11 @@ impl Resolver for KernelResolver {
         self.drain(fam);
         self.errors.lock().unwrap()[idx(fam)]
     }
+
+    fn forget(&self, fam: Fam) {
+        let peer = fam.peer().to_string();
+        let _ = crate::netns::ip(&["-n", &self.ns, "neigh", "del", &peer, "dev", "vr"]);
+    }
 }
 
 /// neighcache owning R's addresses on `vr` through a raw socket.
@@ -290,5 +298,13 @@ impl Resolver for OursResolver {
             Fam::V4 => self.host.v4().ops().error_reports(),
             Fam::V6 => self.host.v6().ops().error_reports(),
         }
+    }
+
+    fn forget(&self, fam: Fam) {
+        let dev = self.host.iface().dev;
+        let _ = match fam.peer() {
+            IpAddr::V4(a) => self.host.v4().remove(a, dev),
+            IpAddr::V6(a) => self.host.v6().remove(a, dev),
+        };
     }
 }

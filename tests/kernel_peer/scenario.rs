@@ -7,9 +7,10 @@
 //! announced (gratuitous ARP / unsolicited NA), then one not announced.
 //!
 //! States are sampled by a [`Poller`] every [`POLL`] on both sides (the
-//! same method for both, so the sampling error is symmetric); probes are
-//! timestamped by the peer's raw socket. Owns the script and the
-//! measurements; the comparison is in `verdict`.
+//! same method for both, so the sampling error is symmetric); probes and
+//! the peer's announcements are timestamped by the peer's kernel (a tap in
+//! P, `topo::Capture`). Owns the script and the measurements; the
+//! comparison is in `verdict`.
 
 use crate::resolver::{Resolver, Snap};
 use crate::topo::{Capture, Fam, Pair, P4, P6, R4, R6};
@@ -45,6 +46,9 @@ pub struct Obs {
     pub vals: BTreeMap<&'static str, Val>,
     /// Worst lateness of a poll wake-up beyond `POLL`, ms.
     pub jitter_ms: f64,
+    /// Anything about the run a reader should know (printed under the
+    /// table): e.g. an entry R had before it started.
+    pub notes: Vec<String>,
 }
 
 /// Every observed change of P's entry: when, and what it became.
@@ -173,13 +177,16 @@ pub type Macs = ([u8; 6], [u8; 6], [u8; 6]);
 pub fn lifecycle(pair: &Pair, cap: &Capture, r: &Arc<dyn Resolver>, fam: Fam, macs: Macs) -> Obs {
     let poll = Poller::start(r.clone(), fam);
     let mut vals = BTreeMap::new();
-    let res = run(pair, cap, r.as_ref(), &poll, fam, macs, &mut vals);
+    let mut notes = Vec::new();
+    let res = start_clean(r.as_ref(), fam, &mut notes)
+        .and_then(|()| run(pair, cap, r.as_ref(), &poll, fam, macs, &mut vals));
     if let Err(step) = res {
         vals.insert("aborted_at", Val::Missing(step));
     }
     Obs {
         vals,
         jitter_ms: poll.jitter_ms(),
+        notes,
     }
 }
 
@@ -192,11 +199,16 @@ fn need<T>(v: Option<T>, vals: &mut Vals, id: &'static str, what: &str) -> Resul
     })
 }
 
-/// How long REACHABLE lasted beyond `reachable_time` (read when the
-/// state was entered). The kernel re-draws every device's reachable_time
-/// every 300 s (`neigh_periodic_work`, a global clock shared by all
-/// namespaces) and its REACHABLE timer compares against the current value,
-/// so a re-draw inside the window voids the sample.
+/// How long REACHABLE lasted beyond `reachable_time`, read as `before`
+/// ahead of the step that enters REACHABLE and again now. The kernel
+/// re-draws every device's reachable_time every 300 s
+/// (`neigh_periodic_work`, on a clock shared by all namespaces); the
+/// REACHABLE timer is armed with the value current at entry and its
+/// handler compares against the value current when it runs, so a re-draw
+/// between entry and STALE voids the sample. `before` is read before the
+/// entry, not after it: a re-draw between the entry and a later first read
+/// would go unseen, and a smaller new value would then make the old
+/// value's expiry look up to two seconds late (a false mismatch).
 fn lateness(r: &dyn Resolver, fam: Fam, before: Option<u64>, lasted: Duration) -> Val {
     match (before, r.reachable_ms(fam)) {
         (Some(a), Some(b)) if a == b => Val::Ms(ms(lasted) - a as f64),
@@ -214,6 +226,28 @@ fn interval(probes: &[crate::topo::WireProbe]) -> Val {
     Val::Ms(ms(span) / (probes.len() - 1) as f64)
 }
 
+/// R starts without an entry for P: one left by anything before (a frame
+/// from P that R learned from) would resolve from STALE by a unicast probe
+/// instead of by a broadcast/multicast one. Deleted if found, and noted.
+fn start_clean(r: &dyn Resolver, fam: Fam, notes: &mut Vec<String>) -> Result<(), String> {
+    if let Some(x) = r.snap(fam) {
+        notes.push(format!(
+            "{}: R had an entry for P before step 1 ({}), deleted",
+            fam.name(),
+            x.state.name()
+        ));
+        r.forget(fam);
+    }
+    let t = Instant::now();
+    while r.snap(fam).is_some() {
+        if t.elapsed() > Duration::from_secs(1) {
+            return Err("R's entry for P could not be deleted before step 1".into());
+        }
+        sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run(
     pair: &Pair,
@@ -225,8 +259,16 @@ fn run(
     vals: &mut Vals,
 ) -> Result<(), String> {
     let s = Duration::from_secs;
-    let eps = Duration::from_millis(5);
+    // Probe windows. Frames carry the time P's kernel received them and are
+    // read only when asked for, after the state that ends the window was
+    // seen, so a window needs no margin for a late capture thread. A state
+    // is seen up to one poll (plus lateness) after it was entered, so a
+    // window does not start at a state R sends its probe on entering
+    // (PROBE): it starts at the state before (DELAY, in which nothing is
+    // sent), and ends where R stops probing (REACHABLE: P answered, hence
+    // had received every probe; FAILED: R sends nothing more).
     // 1. Resolve.
+    let reach = r.reachable_ms(fam);
     let t0 = Instant::now();
     r.send(fam);
     let (t_reach, _) = need(
@@ -237,14 +279,13 @@ fn run(
     )?;
     vals.insert("resolve_ms", Val::Ms(ms(t_reach - t0)));
     let n = cap
-        .probes(fam, t0, t_reach + eps)
+        .probes(fam, t0, t_reach)
         .iter()
         .filter(|p| !p.unicast)
         .count();
     vals.insert("resolve_probes", Val::Count(n as u64));
 
     // 2. REACHABLE -> STALE, against this side's own reachable_time.
-    let reach = r.reachable_ms(fam);
     let (t_stale, _) = need(
         poll.wait_enter(t_reach, s(5), is(NudState::STALE)),
         vals,
@@ -258,6 +299,7 @@ fn run(
 
     // 3. Send: DELAY; the peer asks for our address meanwhile; PROBE; REACHABLE.
     sleep(Duration::from_millis(200));
+    let reach = r.reachable_ms(fam); // for step 4's REACHABLE
     let t_s = Instant::now();
     r.send(fam);
     let (t_delay, _) = need(
@@ -300,7 +342,7 @@ fn run(
         "REACHABLE after PROBE",
     )?;
     let n = cap
-        .probes(fam, delay_start, t_reach2 + eps)
+        .probes(fam, delay_start, t_reach2)
         .iter()
         .filter(|p| p.unicast)
         .count();
@@ -308,7 +350,6 @@ fn run(
 
     // 4. Peer silenced: STALE, DELAY, PROBE, FAILED.
     pair.silence_peer(fam, true)?;
-    let reach = r.reachable_ms(fam);
     let (t_stale, _) = need(
         poll.wait_enter(t_reach2, s(5), is(NudState::STALE)),
         vals,
@@ -343,7 +384,7 @@ fn run(
     )?;
     vals.insert("probe_to_failed_ms", Val::Ms(ms(t_f - t_p)));
     let pr: Vec<_> = cap
-        .probes(fam, t_p - eps, t_f + eps)
+        .probes(fam, t_d, t_f)
         .into_iter()
         .filter(|p| p.unicast)
         .collect();
@@ -363,7 +404,7 @@ fn run(
     )?;
     vals.insert("incomplete_to_failed_ms", Val::Ms(ms(t_f - t_s)));
     let pr: Vec<_> = cap
-        .probes(fam, t_s, t_f + eps)
+        .probes(fam, t_s, t_f)
         .into_iter()
         .filter(|p| !p.unicast)
         .collect();
@@ -396,7 +437,14 @@ fn run(
         "the announced MAC",
     )?;
     pair.pin_r_in_peer()?;
-    vals.insert("announce_ms", Val::Ms(ms(t_x - t_c)));
+    // From the announcement leaving P, not from the `ip` command that
+    // changed the MAC: how long that process takes to start is the
+    // machine's business, not the resolver's.
+    let v = match cap.announced(fam, mac2, t_c, t_x) {
+        Some(t_a) => Val::Ms(ms(t_x - t_a)),
+        None => Val::Missing("no announcement from P seen on the wire".into()),
+    };
+    vals.insert("announce_ms", v);
     vals.insert("announce_state", Val::Text(x.state.name().into()));
 
     // 8. MAC change not announced: probes to the old MAC fail; resolve anew.
@@ -425,7 +473,7 @@ fn run(
     )?;
     vals.insert("silent_probe_to_failed_ms", Val::Ms(ms(t_f - t_p)));
     let n = cap
-        .probes(fam, t_p - eps, t_f + eps)
+        .probes(fam, t_d, t_f)
         .iter()
         .filter(|p| p.unicast && p.dst_mac == mac2)
         .count();

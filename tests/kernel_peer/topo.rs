@@ -1,8 +1,9 @@
 //! The test topology: a resolver namespace R and a peer namespace P joined
 //! by a veth pair (`vr` in R, `vp` in P), with the fast-failover neighbour
 //! parameters on both sides; the peer's controls (silence, MAC change with
-//! or without announcement); and a raw socket in P that records the probes
-//! R sends (counted on the wire from the peer's side) and injects frames.
+//! or without announcement); and a tap in P (`tap`) that records the probes
+//! R sends (counted and timed on the wire from the peer's side, with the
+//! kernel's timestamps) and P's announcements, and injects frames.
 //!
 //! In a "kernel" pair R's kernel owns 198.18.0.1 and 2001:db8::1; in an
 //! "ours" pair R's kernel has no address (IPv6 disabled on the link) and
@@ -10,7 +11,7 @@
 //! Linux kernel with 198.18.0.2 and 2001:db8::2.
 
 use crate::netns::Netns;
-use neighcache::proto::packet::PacketSocket;
+use crate::tap::{Frame, Tap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -206,85 +207,148 @@ impl Pair {
 /// A probe R sent, seen from P.
 #[derive(Clone, Copy, Debug)]
 pub struct WireProbe {
+    /// When P's kernel received it (the tap's kernel timestamp).
     pub t: Instant,
     pub fam: Fam,
     pub unicast: bool,
     pub dst_mac: [u8; 6],
 }
 
-/// A raw socket in P recording R's probes for P's addresses, and used to
-/// inject frames as P.
+/// What a recorded frame was.
+#[derive(Clone, Copy, Debug)]
+enum Seen {
+    /// R asking for P's address (ARP request, NS).
+    Probe(WireProbe),
+    /// P announcing its address (gratuitous ARP, unsolicited NA), with the
+    /// MAC it announced, when it left P.
+    Announce { t: Instant, fam: Fam, mac: [u8; 6] },
+}
+
+/// A tap in P recording R's probes for P's addresses and P's own
+/// announcements, each with the kernel's timestamp, and used to inject
+/// frames as P. Frames are read when asked for ([`Capture::probes`],
+/// [`Capture::announced`] drain the socket first), so nothing the kernel
+/// queued before the call is missed however late a thread runs; a
+/// background thread only keeps the socket from filling up.
 pub struct Capture {
-    pub sock: Arc<PacketSocket>,
-    probes: Arc<Mutex<Vec<WireProbe>>>,
+    tap: Arc<Tap>,
+    seen: Arc<Mutex<Vec<Seen>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-fn classify(f: &[u8]) -> Option<Fam> {
-    if f.len() >= 42 && f[12..14] == [8, 6] && f[20..22] == [0, 1] && f[38..42] == P4.octets() {
-        return Some(Fam::V4);
+fn classify(f: &Frame) -> Option<Seen> {
+    let d = &f.data;
+    let arp = d.len() >= 42 && d[12..14] == [8, 6];
+    let icmp6 = |ty: u8| {
+        d.len() >= 78
+            && d[12..14] == [0x86, 0xdd]
+            && d[20] == 58
+            && d[54] == ty
+            && d[62..78] == P6.octets()
+    };
+    let mac = |r: std::ops::Range<usize>| -> [u8; 6] { d[r].try_into().unwrap() };
+    if !f.outgoing && d.len() >= 14 && d[6..12] == R_MAC {
+        let fam = if arp && d[20..22] == [0, 1] && d[38..42] == P4.octets() {
+            Fam::V4
+        } else if icmp6(135) {
+            Fam::V6
+        } else {
+            return None;
+        };
+        let dst_mac = mac(0..6);
+        return Some(Seen::Probe(WireProbe {
+            t: f.t,
+            fam,
+            unicast: dst_mac[0] & 1 == 0,
+            dst_mac,
+        }));
     }
-    let ns = f.len() >= 78 && f[12..14] == [0x86, 0xdd] && f[20] == 58 && f[54] == 135;
-    (ns && f[62..78] == P6.octets()).then_some(Fam::V6)
+    if f.outgoing {
+        // Gratuitous ARP: sender and target address both P's.
+        if arp && d[28..32] == P4.octets() && d[38..42] == P4.octets() {
+            return Some(Seen::Announce {
+                t: f.t,
+                fam: Fam::V4,
+                mac: mac(22..28),
+            });
+        }
+        // Unsolicited NA: to all-nodes.
+        let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1).octets();
+        if icmp6(136) && d[38..54] == all_nodes {
+            return Some(Seen::Announce {
+                t: f.t,
+                fam: Fam::V6,
+                mac: mac(6..12),
+            });
+        }
+    }
+    None
 }
 
 impl Capture {
     pub fn start(p: &Netns) -> Capture {
-        let sock =
-            Arc::new(p.run(|| PacketSocket::open("vp").expect("raw socket in the peer namespace")));
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let probes = Arc::new(Mutex::new(Vec::new()));
+        let tap = Arc::new(p.run(|| Tap::open("vp").expect("tap in the peer namespace")));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (s, pr, st) = (sock.clone(), probes.clone(), stop.clone());
+        let (tp, sn, st) = (tap.clone(), seen.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            let mut buf = vec![0u8; 2048];
+            // Relaxed: a stop flag; the join in Drop synchronises.
             while !st.load(Ordering::Relaxed) {
-                let Ok(info) = s.recv(&mut buf) else { continue };
-                let f = &buf[..info.len];
-                if f.len() < 14 || f[6..12] != R_MAC {
-                    continue;
-                }
-                if let Some(fam) = classify(f) {
-                    let dst_mac: [u8; 6] = f[0..6].try_into().unwrap();
-                    pr.lock().unwrap().push(WireProbe {
-                        t: Instant::now(),
-                        fam,
-                        unicast: dst_mac[0] & 1 == 0,
-                        dst_mac,
-                    });
-                }
+                tp.wait(Duration::from_millis(20));
+                Self::sync(&tp, &sn);
             }
         });
         Capture {
-            sock,
-            probes,
+            tap,
+            seen,
             stop,
             thread: Some(thread),
         }
     }
 
-    /// Probes of `fam` seen in `[from, to]`.
+    /// Record every frame queued so far (under the lock, so that a reader
+    /// never sees a partial drain).
+    fn sync(tap: &Tap, seen: &Mutex<Vec<Seen>>) {
+        let mut s = seen.lock().unwrap();
+        tap.drain(|f| s.extend(classify(&f)));
+    }
+
+    /// Probes of `fam` that reached P in `[from, to]`.
     pub fn probes(&self, fam: Fam, from: Instant, to: Instant) -> Vec<WireProbe> {
-        self.probes
+        Self::sync(&self.tap, &self.seen);
+        self.seen
             .lock()
             .unwrap()
             .iter()
-            .filter(|p| p.fam == fam && p.t >= from && p.t <= to)
-            .copied()
+            .filter_map(|s| match s {
+                Seen::Probe(p) if p.fam == fam && p.t >= from && p.t <= to => Some(*p),
+                _ => None,
+            })
             .collect()
     }
 
+    /// When P first announced `mac` for `fam` in `[from, to]`.
+    pub fn announced(&self, fam: Fam, mac: [u8; 6], from: Instant, to: Instant) -> Option<Instant> {
+        Self::sync(&self.tap, &self.seen);
+        self.seen.lock().unwrap().iter().find_map(|s| match *s {
+            Seen::Announce { t, fam: f, mac: m }
+                if f == fam && m == mac && t >= from && t <= to =>
+            {
+                Some(t)
+            }
+            _ => None,
+        })
+    }
+
     pub fn inject(&self, frame: &[u8]) {
-        self.sock
-            .send(frame, &[])
-            .expect("inject a frame as the peer");
+        self.tap.send(frame).expect("inject a frame as the peer");
     }
 }
 
 impl Drop for Capture {
     fn drop(&mut self) {
+        // Relaxed: see the thread.
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
             let _ = t.join();

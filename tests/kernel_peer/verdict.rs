@@ -207,8 +207,8 @@ fn rows() -> Vec<Row> {
         },
         Row {
             id: "announce_ms",
-            label: "announced MAC change -> new lladdr (ms)",
-            kind: Ms(|c| c.tol(0, 0.0) + 10.0),
+            label: "announced MAC change: announcement -> new lladdr (ms)",
+            kind: Ms(|c| c.tol(0, 0.0)),
             known: &[],
         },
         Row {

@@ -405,17 +405,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 
 #[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
 mod tests {
-    use crate::{DevId, DeviceConfig, NeighOps, NeighTable, NudState, Probe, TableConfig};
+    use crate::{DevId, DeviceConfig, NeighTable, NudState, TableConfig};
     use crate::{UpdateFlags, HZ};
     use std::net::Ipv4Addr;
 
-    struct Nop;
-    impl NeighOps<Ipv4Addr> for Nop {
-        type Packet = Vec<u8>;
-        fn transmit(&self, _: DevId, _: &[u8], _: Vec<u8>) {}
-        fn solicit(&self, _: DevId, _: &Ipv4Addr, _: Probe) {}
-        fn error_report(&self, _: DevId, _: &Ipv4Addr, _: Vec<u8>) {}
-    }
+    use super::super::test_ops::Nop;
 
     const DEV: DevId = DevId(1);
 

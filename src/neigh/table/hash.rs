@@ -457,16 +457,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 #[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
 mod tests {
     use super::*;
-    use crate::{DeviceConfig, Probe, TableConfig, Xmit};
+    use crate::{DeviceConfig, TableConfig, Xmit};
     use std::net::Ipv4Addr;
 
-    struct Nop;
-    impl NeighOps<Ipv4Addr> for Nop {
-        type Packet = Vec<u8>;
-        fn transmit(&self, _: DevId, _: &[u8], _: Vec<u8>) {}
-        fn solicit(&self, _: DevId, _: &Ipv4Addr, _: Probe) {}
-        fn error_report(&self, _: DevId, _: &Ipv4Addr, _: Vec<u8>) {}
-    }
+    use super::super::test_ops::Nop;
 
     /// Someone who knows the hash key (here: the test, through the
     /// test-only `key_hash`) builds a chain of `LONG_CHAIN` keys in one

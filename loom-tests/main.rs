@@ -12,9 +12,11 @@
 mod burst;
 mod common;
 mod dead_check;
+mod ordering;
 mod queue;
 mod runtime;
 mod table;
+mod table_timers;
 mod timers;
 
 fn main() {
@@ -25,5 +27,7 @@ fn main() {
     all.extend(queue::tests());
     all.extend(runtime::tests());
     all.extend(burst::tests());
+    all.extend(ordering::tests());
+    all.extend(table_timers::tests());
     common::run_suite("loom race matrix", all);
 }

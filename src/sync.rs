@@ -15,9 +15,11 @@
 //! clippy) loom wins.
 //!
 //! The module also exports [`plain`]: `std` atomics that are deliberately
-//! *not* modelled. They are used only for statistics counters, which carry no
-//! synchronisation and would otherwise multiply the model checkers' state
-//! space for nothing.
+//! *not* modelled. They carry no synchronisation (every access is Relaxed
+//! and nothing is published through them) and would otherwise multiply the
+//! model checkers' state space; some of them do steer decisions (GC, NUD
+//! timers, growth), and [`plain`] lists each with the argument that a stale
+//! value cannot break an invariant.
 //!
 //! This module must not contain neighbour-cache or timer logic.
 
@@ -142,11 +144,98 @@ pub(crate) fn spin_wait() {
     yield_now();
 }
 
+/// Happens-before tracking of one object's lifetime, for the model RCU.
+///
+/// Under loom this is a `loom::cell::UnsafeCell<()>`: its creation and
+/// [`write`](Track::write) are writes, [`read`](Track::read) a read, and loom
+/// panics with "Causality violation" when a read is not ordered after the
+/// last write, or a write not after every earlier access. The model RCU
+/// creates one with each allocation (its birth), reads it at every checked
+/// dereference and writes it when the grace period ends (its death), so loom
+/// checks that every use of an RCU object happens after its publication and
+/// before its reclamation: exactly what the publishing Release/Acquire
+/// pairs and the refcount's Release/Acquire promise. shuttle and the default
+/// build have nothing to check it with: there it is empty.
+#[cfg(feature = "loom")]
+pub(crate) struct Track(loom::cell::UnsafeCell<()>);
+
+#[cfg(feature = "loom")]
+impl Track {
+    /// A new object: its creation is the first write.
+    #[track_caller]
+    pub(crate) fn new() -> Self {
+        Track(loom::cell::UnsafeCell::new(()))
+    }
+    /// A use of the object: must happen after the last write.
+    #[track_caller]
+    pub(crate) fn read(&self) {
+        self.0.with(|_| ());
+    }
+    /// The end of the object: must happen after every earlier use.
+    #[track_caller]
+    pub(crate) fn write(&self) {
+        self.0.with_mut(|_| ());
+    }
+}
+
+/// Without loom there is no happens-before checker: nothing to track.
+#[cfg(not(feature = "loom"))]
+pub(crate) struct Track;
+
+#[cfg(not(feature = "loom"))]
+impl Track {
+    pub(crate) fn new() -> Self {
+        Track
+    }
+    pub(crate) fn read(&self) {}
+    pub(crate) fn write(&self) {}
+}
+
 /// `std` primitives that are **not** modelled by loom or shuttle.
 ///
-/// Used only for statistics counters, the virtual clock and the model RCU's
-/// memory bookkeeping: they never order other memory accesses, so modelling
-/// them would only enlarge the state space the checkers must explore.
+/// Every access to them is Relaxed and no other memory is published through
+/// them (no pointer or data is read *because* of a value loaded here), so
+/// modelling them would only enlarge the state space the checkers explore.
+/// The price: loom neither interleaves at these accesses nor shows their
+/// stale values, so each must be harmless at any value a real machine could
+/// return. Real hardware is coherent per location (a thread never reads a
+/// value older than one it already read or wrote), so "stale" means "a
+/// recent value, not yet the newest". What lives here, and why staleness is
+/// harmless (SPEC.md §3, "Unmodelled atomics"):
+///
+/// * **Statistics** (`neigh::stats` shards, `NeighStats`): counters read
+///   only as a snapshot; tests compare them after joining their threads.
+/// * **Uniqueness tickets** (`next_table_id`, `os_random`'s counter, the
+///   wheel's generation-offset counter, `thread_shard`): single read-modify-
+///   writes, whose atomicity alone makes the values distinct.
+/// * **`NeighTable::jiffies`**, the table clock: raised only by `run_timers`
+///   (`fetch_max`, so it never goes back) and read as "now". A stale tick
+///   only makes timestamps (`used`, `confirmed`, `updated`) and deadlines a
+///   little early: a timer fires at most that much sooner and the handler
+///   then picks a legal transition for the time it reads. Every invariant
+///   (refcount, `dead`, who owns a timer, packet accounting) is decided
+///   under the entry lock from the state and `dead`, never from a tick.
+/// * **`Neighbour::used` / `confirmed`**: timestamps read by GC's staleness
+///   test and the timer handler's REACHABLE/DELAY choice, as the kernel
+///   reads them (racily, without a lock). A stale value picks another legal
+///   transition (STALE rather than DELAY, one more probe) or makes GC
+///   collect an entry that was just used; collection itself is decided
+///   under the table and entry locks, and a user of a collected entry sees
+///   `dead` (L1-L3).
+/// * **`Device::reachable_time`**: the randomised REACHABLE time, re-drawn
+///   by periodic GC; any recent draw is as valid as another.
+/// * **`NeighTable::entries`**: entries allocated and not yet destroyed;
+///   raised under the table lock by `create`, lowered by `destroy` without
+///   it. Under the lock a create may see a concurrent destroy late, so the
+///   count is at most a few high: a grow, forced GC or `TableFull` may come
+///   one entry early. Lookups are correct for any array size, and GC and
+///   `TableFull` are documented thresholds, not invariants.
+/// * **`NeighTable::bug_variant`** (model builds): set before threads start.
+/// * **`ManualClock`**: the caller's virtual clock; the table reads it only
+///   through `run_timers(now)`.
+/// * **The model RCU's cell state** (`rcu/model.rs`): the poison flag; model
+///   threads are serialised, and loom checks the order of uses against the
+///   reclaim through `sync::Track` instead.
 pub(crate) mod plain {
     use std::cell::Cell;
     use std::sync::atomic::Ordering;

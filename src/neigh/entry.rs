@@ -56,6 +56,10 @@ pub(crate) struct EntryLocked<P> {
     /// `neigh->flags` (`NTF_ROUTER`, `NTF_EXT_LEARNED`, `NTF_MANAGED`) in
     /// one byte (`NeighFlags::to_byte`).
     pub(crate) flags: u8,
+    /// The entry's place on the table's `gc_list`: 0 off the list, else the
+    /// generation of its item there (`gc::GcList`; under the table lock
+    /// too). A byte of what would be padding, so the entry stays 128 B.
+    pub(crate) gc_gen: u8,
     /// Probes sent in the current resolution (`neigh->probes`).
     pub(crate) probes: u32,
     /// Last state change (`neigh->updated`).
@@ -252,6 +256,7 @@ impl<K: Copy, P> Neighbour<K, P> {
                 dead: false,
                 destroyed: false,
                 flags: 0,
+                gc_gen: 0,
                 probes: 0,
                 updated: now,
                 arp_queue: None,
@@ -286,6 +291,13 @@ impl<K: Copy, P> Neighbour<K, P> {
     pub fn state(&self) -> NudState {
         // Acquire: pairs with the Release store in `set_state`, so a reader
         // that sees a VALID state also sees the header published before it.
+        // Defence in depth: every lock-free reader that uses the header after
+        // this load reads it through `read_hh`, whose Acquire fence also
+        // synchronises with the Release store this load read (a Relaxed
+        // load followed by an Acquire fence does), so no model test can fail
+        // without it (SPEC.md, "Ordering coverage"). Kept so that a reader
+        // that does not go through `read_hh` still sees what was published
+        // before the state; `set_state`'s Release is the needed half (L18).
         NudState(self.nud_state.load(Ordering::Acquire))
     }
 
@@ -336,9 +348,11 @@ impl<K: Copy, P> Neighbour<K, P> {
     pub(crate) fn publish_hh(&self, _locked: &EntryLocked<P>, hh: &Hh) {
         // Relaxed: the entry lock serialises writers; readers re-check.
         let s = self.hh_seq.load(Ordering::Relaxed);
-        // Relaxed + the fence: the odd value is ordered before the word
-        // stores (pairs with the reader's Acquire fence).
+        // Relaxed: ordered before the word stores by the fence below.
         self.hh_seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        // Release: orders the odd count before the word stores (pairs with
+        // the reader's Acquire fence: a reader that loaded any new word then
+        // sees the odd count, or a later one, and retries).
         sync::fence(Ordering::Release);
         for (i, w) in self.hh.iter().enumerate() {
             let word = u64::from_ne_bytes(hh.bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
@@ -433,6 +447,12 @@ impl<K: Copy, P> Neighbour<K, P> {
             }
             // Acquire on success: pairs with the Release decrement of earlier
             // holders (as `Weak::upgrade`); Relaxed on failure: retried.
+            // Defence in depth: nothing the new holder reads depends on it.
+            // The entry was found through `lookup_noref`'s Acquire loads (its
+            // initialisation is visible), its mutable fields are atomics with
+            // their own orderings or sit behind the entry lock, and earlier
+            // holders' uses need only happen before the destroy, which
+            // `put`'s Release decrement and Acquire fence order (L8).
             match self
                 .refcnt
                 .compare_exchange_weak(c, c + 1, Ordering::Acquire, Ordering::Relaxed)

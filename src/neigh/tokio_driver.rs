@@ -190,8 +190,11 @@ impl TokioTimers {
     /// timer handler (which ended the task) is re-raised here, as
     /// [`TimerThread::stop`](super::TimerThread::stop) does.
     pub async fn stop(mut self) {
-        // Release: pairs with the task's Acquire load at the top of its loop
-        // (the flag orders nothing else; the join below synchronises).
+        // Release: pairs with the task's Acquire load at the top of its loop.
+        // Defence in depth: the flag publishes nothing (the task reads no
+        // data written before it, and the join below synchronises the
+        // shutdown), so Relaxed would do; a std atomic in code compiled out
+        // of the model builds, so no loom test runs it.
         self.shared.stop.store(true, Ordering::Release);
         self.shared.wake.notify_one();
         if let Some(task) = self.task.take() {
@@ -232,7 +235,8 @@ async fn drive<T: TimerTarget + ?Sized>(target: Arc<T>, shared: Arc<Shared>, rec
     let instant_of = |t: Tick| origin.checked_add(Duration::from_millis(t.saturating_sub(start)));
     let mut last_run: Option<Tick> = None;
     loop {
-        // Acquire: pairs with the Release store in `stop`.
+        // Acquire: pairs with the Release store in `stop`. Defence in depth:
+        // as there, the flag publishes nothing.
         if shared.stop.load(Ordering::Acquire) {
             return;
         }

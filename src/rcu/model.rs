@@ -2,15 +2,34 @@
 //! crossbeam-epoch's API with explicit grace periods.
 //!
 //! Each [`Guard`] registers a reader; a retired object records the readers
-//! active at retirement and is reclaimed the moment the last of them unpins
-//! (the *shortest* grace period RCU permits, which is where use-after-free
-//! bugs show first). Reclaiming runs the value's destructor and poisons the
-//! allocation, which is kept until the end of the model execution, so a later
-//! dereference is a deterministic panic (`rcu: use after grace period`),
-//! never undefined behaviour. Retiring the same object twice panics
-//! (`rcu: double retire`).
+//! active at retirement, and its grace period ends the moment the last of
+//! them unpins (the *shortest* grace period RCU permits, which is where
+//! use-after-free bugs show first). Then, at once, the allocation is
+//! poisoned (a later dereference is a deterministic panic, `rcu: use after
+//! grace period`, never undefined behaviour) and, under loom, its lifetime
+//! tracker is written, so loom also reports any earlier use that is not
+//! ordered before that point ([`sync::Track`]: the allocation is its birth,
+//! every checked dereference a read). The poisoned memory is kept until the
+//! model execution ends. Retiring the same object twice panics (`rcu: double
+//! retire`).
 //!
-//! This module owns the model's bookkeeping (readers, deferred functions,
+//! **Where destructors run.** crossbeam never runs a deferred function when a
+//! guard is dropped: it runs expired ones inside a later `pin()` (every
+//! 128th pin of a thread) or `Guard::flush`, on whichever thread that is,
+//! while that thread holds whatever locks it holds. The model keeps the
+//! expired objects on a `ready` list that the next domain-lock holder takes:
+//! the thread whose unpin ended the grace period takes it right after (as if
+//! it pinned again at once: the earliest point), unless another thread's
+//! [`pin`] or `flush` takes the lock first and reclaims them inside its own
+//! call. The model checker explores both, so a thread that pins while
+//! holding a lock that some destructor takes (an entry's `Drop` takes a
+//! timer base lock) deadlocks in the model as it can in production
+//! (`pinning_while_holding_a_lock_a_destructor_takes_deadlocks`). The one
+//! place the model is stricter than crossbeam: a thread that *drops* a
+//! guard while holding such a lock would deadlock here and not there. No
+//! code does that, and it would be a false alarm, never a missed bug.
+//!
+//! This module owns the model's bookkeeping (readers, retired objects,
 //! poisoned cells) under the domain lock, a model mutex. It must not contain
 //! cache logic, and only `rcu/mod.rs` names it.
 
@@ -23,27 +42,33 @@ const LIVE: u8 = 0;
 const RETIRED: u8 = 1;
 const FREED: u8 = 2;
 
-/// A model allocation: the value followed by its reclamation state. The
-/// value comes first so that `*const T` and `*const Cell<T>` coincide.
+/// A model allocation: the value followed by its reclamation state and its
+/// lifetime tracker. The value comes first so that `*const T` and
+/// `*const Cell<T>` coincide.
 #[repr(C)]
 struct Cell<T> {
     value: ManuallyDrop<T>,
     state: plain::AtomicU8,
+    track: sync::Track,
 }
 
-/// A deferred function with its grace-period bookkeeping.
+/// A retired object with its grace-period bookkeeping.
 struct Pending {
-    /// Readers that were pinned when the function was deferred.
+    /// Readers that were pinned when the object was retired.
     waiters: Vec<u64>,
-    f: DeferredFn,
+    retired: Retired,
 }
 
-/// A deferred closure. `Guard::defer_unchecked`'s contract makes the
-/// caller responsible for it being fine to run on another thread.
-struct DeferredFn(Box<dyn FnOnce()>);
-// SAFETY: `defer_unchecked` is `unsafe` and its caller promises the closure
-// may run on whichever thread ends the grace period (crossbeam's contract).
-unsafe impl Send for DeferredFn {}
+/// A retired cell and what to do with it (`expire::<T>` and `reclaim::<T>`
+/// on its address): plain data, so it may be run by any thread.
+#[derive(Clone, Copy)]
+struct Retired {
+    cell: usize,
+    /// Poison the cell when the grace period ends.
+    expire: fn(usize),
+    /// Drop the value (run later, by whoever takes the `ready` list).
+    reclaim: fn(usize),
+}
 
 /// Memory of reclaimed cells, deallocated when the model execution ends.
 struct Grave {
@@ -62,6 +87,8 @@ struct State {
     next_reader: u64,
     active: Vec<u64>,
     pending: Vec<Pending>,
+    /// Objects whose grace period has ended, for the next taker to reclaim.
+    ready: Vec<Retired>,
 }
 
 struct Domain {
@@ -73,11 +100,12 @@ struct Domain {
 
 impl Drop for Domain {
     fn drop(&mut self) {
-        // Functions still pending here belong to a guard that leaked; the
-        // model runtime is being torn down, so they are forgotten rather
-        // than run (running them could touch model objects).
-        let pending = std::mem::take(&mut self.state.get_mut().pending);
-        core::mem::forget(pending);
+        // Objects still pending here belong to a guard that leaked (and
+        // `ready` is empty: whoever ends a grace period takes it); the model
+        // runtime is being torn down, so they are not reclaimed (their
+        // destructors could touch model objects). The lists are plain data:
+        // dropping them touches nothing modelled, which matters when a
+        // model failure unwinds through here.
         let graves = std::mem::take(self.graves.get_mut().unwrap_or_else(|e| e.into_inner()));
         for g in graves {
             // SAFETY: `g` was allocated with this layout by `Owned::new`
@@ -102,49 +130,58 @@ pub struct Guard {
     _not_send_sync: PhantomData<*mut ()>,
 }
 
-/// Enter a read-side critical section.
+/// Enter a read-side critical section. Like crossbeam's `pin`, it may run
+/// deferred functions whose grace period has ended, on this thread, after
+/// registering the reader (see the module documentation).
 pub fn pin() -> Guard {
-    let mut st = DOMAIN.state.lock();
-    let id = st.next_reader;
-    st.next_reader += 1;
-    st.active.push(id);
-    Guard {
-        id,
-        _not_send_sync: PhantomData,
+    let (guard, ready) = {
+        let mut st = DOMAIN.state.lock();
+        let id = st.next_reader;
+        st.next_reader += 1;
+        st.active.push(id);
+        let guard = Guard {
+            id,
+            _not_send_sync: PhantomData,
+        };
+        (guard, std::mem::take(&mut st.ready))
+    };
+    run(ready);
+    guard
+}
+
+/// Reclaim objects, outside the domain lock (their destructors may take
+/// other locks, and pin).
+fn run(ready: Vec<Retired>) {
+    for r in ready {
+        (r.reclaim)(r.cell);
     }
 }
 
-/// Panic if `ptr` (obtained from a [`Shared`]) was reclaimed.
+/// Take and run whatever deferred functions are ready.
+fn collect() {
+    let ready = std::mem::take(&mut DOMAIN.state.lock().ready);
+    run(ready);
+}
+
+/// A use of the object at `ptr` (from a [`Shared`], or a counted reference
+/// to it): panic if its grace period has ended, and (under loom) check that
+/// this use happens after its allocation and before the end of its grace
+/// period.
+#[track_caller]
 pub fn assert_live<T>(ptr: *const T) {
     let cell = ptr as *const Cell<T>;
     // SAFETY: cells are never deallocated before the execution ends, so
     // the state field is always readable; `ptr` came from an `Owned`.
-    let state = unsafe { (*cell).state.load(sync::Ordering::Relaxed) }; // Relaxed: model threads are serialised; no ordering needed.
+    let state = unsafe { (*cell).state.load(sync::Ordering::Relaxed) }; // Relaxed: a plain (unmodelled) atomic; model threads are serialised, and loom checks the order through `track` below.
     assert!(state != FREED, "rcu: use after grace period");
+    // SAFETY: as above.
+    unsafe { (*cell).track.read() };
 }
 
 /// Is this the model RCU (explicit grace periods)?
 pub const IS_MODEL: bool = true;
 
 impl Guard {
-    /// Run `f` once every reader pinned now has unpinned.
-    ///
-    /// # Safety
-    /// As crossbeam's `defer_unchecked`: `f` may run on another thread and
-    /// must be safe to run once the grace period has ended.
-    pub unsafe fn defer_unchecked<F: FnOnce() -> R, R>(&self, f: F) {
-        let f: Box<dyn FnOnce() + '_> = Box::new(move || drop(f()));
-        // SAFETY: extending the closure's lifetime is the contract of
-        // `defer_unchecked`, exactly as in crossbeam.
-        let f: Box<dyn FnOnce()> = unsafe { std::mem::transmute(f) };
-        let mut st = DOMAIN.state.lock();
-        let waiters = st.active.clone();
-        st.pending.push(Pending {
-            waiters,
-            f: DeferredFn(f),
-        });
-    }
-
     /// Retire `ptr`: its value is dropped, and its memory poisoned, when
     /// the grace period ends.
     ///
@@ -157,17 +194,37 @@ impl Guard {
         // deallocated before the execution ends).
         let prev = unsafe { (*cell).state.swap(RETIRED, sync::Ordering::Relaxed) }; // Relaxed: serialised model threads.
         assert!(prev == LIVE, "rcu: double retire (object destroyed twice)");
-        let cell_addr = cell as usize;
-        // SAFETY: forwarded contract; the closure reclaims the cell once.
-        unsafe { self.defer_unchecked(move || reclaim::<T>(cell_addr as *mut Cell<T>)) };
+        let retired = Retired {
+            cell: cell as usize,
+            expire: expire::<T>,
+            reclaim: reclaim::<T>,
+        };
+        let mut st = DOMAIN.state.lock();
+        let waiters = st.active.clone();
+        st.pending.push(Pending { waiters, retired });
     }
 
-    /// crossbeam flushes thread-local garbage; the model has none.
-    pub fn flush(&self) {}
+    /// crossbeam pushes this thread's garbage to the global queue and
+    /// collects; the model has no local garbage, so it only collects.
+    pub fn flush(&self) {
+        collect();
+    }
 }
 
-/// Drop the value of a retired cell and poison it.
-fn reclaim<T>(cell: *mut Cell<T>) {
+/// The grace period of a retired cell has ended: from now on any use is a
+/// use after the grace period, whether or not the destructor has run yet.
+fn expire<T>(cell: usize) {
+    let cell = cell as *const Cell<T>;
+    // SAFETY: cells are never deallocated before the execution ends.
+    unsafe {
+        (*cell).state.store(FREED, sync::Ordering::Relaxed); // Relaxed: a plain (unmodelled) atomic; model threads are serialised.
+        (*cell).track.write();
+    }
+}
+
+/// Drop the value of a retired cell whose grace period has ended.
+fn reclaim<T>(cell: usize) {
+    let cell = cell as *mut Cell<T>;
     ktrace!(
         "rcu",
         "grace period over → {} freed",
@@ -178,11 +235,10 @@ fn reclaim<T>(cell: *mut Cell<T>) {
         }
     );
     // SAFETY: the cell is retired and its grace period has ended, so no
-    // reader can hold a reference into it; it is dropped exactly once.
-    unsafe {
-        ManuallyDrop::drop(&mut (*cell).value);
-        (*cell).state.store(FREED, sync::Ordering::Relaxed); // Relaxed: serialised model threads.
-    }
+    // reader can hold a reference into it; `defer_destroy`'s caller
+    // promised it may be dropped on any thread; it is dropped exactly once
+    // (it leaves `ready` when taken).
+    unsafe { ManuallyDrop::drop(&mut (*cell).value) };
     bury(cell);
 }
 
@@ -201,25 +257,32 @@ fn bury<T>(cell: *mut Cell<T>) {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let ready = {
+        let ended = {
             let mut st = DOMAIN.state.lock();
             let id = self.id;
             st.active.retain(|&r| r != id);
-            let mut ready = Vec::new();
+            let mut ended = false;
             let mut i = 0;
             while i < st.pending.len() {
                 st.pending[i].waiters.retain(|&r| r != id);
                 if st.pending[i].waiters.is_empty() {
-                    ready.push(st.pending.swap_remove(i).f);
+                    let r = st.pending.swap_remove(i).retired;
+                    // The grace period ends here: poison at once, the
+                    // earliest point a use of the object is a bug.
+                    (r.expire)(r.cell);
+                    st.ready.push(r);
+                    ended = true;
                 } else {
                     i += 1;
                 }
             }
-            ready
+            ended
         };
-        // Run outside the domain lock: destructors may take other locks.
-        for f in ready {
-            (f.0)();
+        // Take the expired functions back under a second lock section, so
+        // that another thread's `pin` may take (and run) them first, as a
+        // crossbeam `pin` on any thread may.
+        if ended {
+            collect();
         }
     }
 }
@@ -349,6 +412,8 @@ impl<T> Owned<T> {
         let cell = Box::new(Cell {
             value: ManuallyDrop::new(value),
             state: plain::AtomicU8::new(LIVE),
+            // The birth: every checked use must happen after it.
+            track: sync::Track::new(),
         });
         Owned {
             ptr: Box::into_raw(cell),
@@ -380,93 +445,33 @@ impl<T> core::ops::DerefMut for Owned<T> {
 
 impl<T> Drop for Owned<T> {
     fn drop(&mut self) {
-        // SAFETY: the `Owned` owns a live cell: drop its value, then free
-        // the memory through the same poisoning path as a reclaim.
+        // SAFETY: the `Owned` owns a live cell: poison it and end its
+        // lifetime (as a grace period's end would), drop its value, then
+        // free the memory through the same path as a reclaim.
         unsafe {
+            expire::<T>(self.ptr as usize);
             ManuallyDrop::drop(&mut (*self.ptr).value);
-            (*self.ptr).state.store(FREED, sync::Ordering::Relaxed); // Relaxed: serialised model threads.
         }
         bury(self.ptr);
     }
 }
 
+/// The model `Guard`, and so the facade's `rcu::Guard`, is neither `Send`
+/// nor `Sync`, like crossbeam's: a compile-time check (it fails to compile,
+/// "type annotations needed", if either gains one of the two).
+const _: fn() = || {
+    trait AmbiguousIfEither<A> {
+        fn check() {}
+    }
+    impl<T: ?Sized> AmbiguousIfEither<()> for T {}
+    struct IfSend;
+    impl<T: ?Sized + Send> AmbiguousIfEither<IfSend> for T {}
+    struct IfSync;
+    impl<T: ?Sized + Sync> AmbiguousIfEither<IfSync> for T {}
+    <Guard as AmbiguousIfEither<_>>::check();
+    <super::Guard as AmbiguousIfEither<_>>::check();
+};
+
 #[cfg(test)]
-mod tests {
-    //! The model's own failure modes: each must be the named, deterministic
-    //! panic, never undefined behaviour.
-    use super::*;
-    use crate::sync::Ordering::Relaxed;
-
-    fn model(f: impl Fn() + Send + Sync + 'static) {
-        #[cfg(feature = "loom")]
-        loom::model(f);
-        #[cfg(all(feature = "shuttle", not(feature = "loom")))]
-        shuttle::check_dfs(f, None);
-    }
-
-    /// Counts drops of the value it carries.
-    struct Tracked(std::sync::Arc<plain::AtomicU8>);
-    impl Drop for Tracked {
-        fn drop(&mut self) {
-            // Relaxed: model threads are serialised.
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
-    #[test]
-    #[should_panic(expected = "rcu: double retire")]
-    fn retiring_twice_panics() {
-        model(|| {
-            let a = Atomic::new(1u32);
-            let g = pin();
-            let p = a.load(Relaxed, &g);
-            // SAFETY: the second retire is the misuse under test; the model
-            // panics before it can reclaim twice.
-            unsafe {
-                g.defer_destroy(p);
-                g.defer_destroy(p);
-            }
-        });
-    }
-
-    #[test]
-    #[should_panic(expected = "rcu: use after grace period")]
-    fn use_after_the_grace_period_panics() {
-        model(|| {
-            let a = Atomic::new(7u32);
-            let raw = {
-                let g = pin();
-                let p = a.load(Relaxed, &g);
-                // SAFETY: nothing else can reach `a`'s value afterwards.
-                unsafe { g.defer_destroy(p) };
-                p.as_raw()
-            }; // the grace period ends here: the value is reclaimed
-            let _g = pin();
-            // SAFETY: this is the misuse under test; the model checks the
-            // cell before it dereferences it.
-            let _ = unsafe { *Shared::from(raw).deref() };
-        });
-    }
-
-    #[test]
-    fn a_reader_pinned_before_the_retire_holds_the_value() {
-        model(|| {
-            let drops = std::sync::Arc::new(plain::AtomicU8::new(0));
-            let a = Atomic::new(Tracked(drops.clone()));
-            let reader = pin();
-            let seen = a.load(Relaxed, &reader);
-            {
-                let writer = pin();
-                let p = a.load(Relaxed, &writer);
-                // SAFETY: `a` is not used to reach the value again.
-                unsafe { writer.defer_destroy(p) };
-            }
-            let count = || drops.load(std::sync::atomic::Ordering::Relaxed);
-            // SAFETY: `reader` was pinned before the retire.
-            assert!(unsafe { seen.as_ref() }.is_some());
-            assert_eq!(count(), 0, "reclaimed while a reader was pinned");
-            drop(reader);
-            assert_eq!(count(), 1, "not reclaimed when the last reader unpinned");
-        });
-    }
-}
+#[path = "model_tests.rs"]
+mod tests;

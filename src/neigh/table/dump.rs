@@ -40,7 +40,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// A snapshot of the counters.
     pub fn stats(&self) -> NeighStats {
         let guard = rcu::pin();
-        // Acquire: see `lookup_noref`.
+        // Acquire: pairs with `rehash`'s Release store of a new array, whose
+        // length is read below (as in `lookup_noref`).
         let nht = self.head.nht.load(Ordering::Acquire, &guard);
         // SAFETY: never null; guard held.
         let buckets = unsafe { nht.deref() }.slots.len();

@@ -36,8 +36,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         n: &Entry<K, O>,
         guard: &Guard,
     ) -> Queue<Pkt<K, O>> {
-        self.unlink_entry(tbl, n, guard);
         let mut g = n.lock.lock();
+        self.unlink_entry(tbl, n, &mut g, guard);
         let before = self.snap(n, &g);
         self.del_timer(n);
         let q = g.take_queue();
@@ -130,11 +130,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         );
         let guard = rcu::pin();
         let mut tbl = self.lock.lock();
-        if !self.unlink_entry(&mut tbl, &n, &guard) {
-            return Err(NeighError::NotFound);
-        }
         let q = {
             let mut g = n.lock.lock();
+            if !self.unlink_entry(&mut tbl, &n, &mut g, &guard) {
+                return Err(NeighError::NotFound);
+            }
             let before = self.snap(&n, &g);
             self.del_timer(&n);
             // A handler that was already running (so `del_timer` found nothing

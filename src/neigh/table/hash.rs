@@ -133,8 +133,10 @@ fn walk<'g, K: NeighKey, P>(
         if n.key == key && n.dev == dev {
             return Some(n);
         }
-        // Acquire: pairs with the Release stores that link an entry
-        // (`create`, `unlink`, `grow`): its initialised fields are visible.
+        // Acquire: as for the slot (pairs with the Release stores of `link`,
+        // `unlink`, `rehash`); and a `next` relinked by `rehash` (Release)
+        // brings the odd `resize_seq` stored before it, so the caller's miss
+        // check sees the resize.
         p = n.next.load(Ordering::Acquire, guard);
     }
     None
@@ -155,11 +157,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     ) -> Option<&'g Entry<K, O>> {
         loop {
             // Acquire: pairs with the Release store that ends a resize in
-            // `grow` (so the array loaded below is at least that new).
+            // `rehash` (so the array loaded below is at least that new).
             let seq = self.head.resize_seq.load(Ordering::Acquire);
             let nht = self.buckets(guard);
             // Acquire: pairs with the Release stores that link an entry
-            // (`create`, `unlink`, `grow`): its initialised fields are visible.
+            // (`link`, `unlink`, `rehash`): its initialised fields are visible.
             let p = nht.slot_of(&key, dev).load(Ordering::Acquire, guard);
             if let Some(n) = walk(p, key, dev, guard) {
                 ktrace!(
@@ -181,7 +183,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// The current bucket array, under `guard`.
     #[inline]
     fn buckets<'g>(&self, guard: &'g Guard) -> &'g Buckets<K, Pkt<K, O>> {
-        // Acquire: pairs with the Release store of a grown array in `grow`.
+        // Acquire: pairs with the Release store of a new array in `rehash`
+        // (its slots and fields are initialised).
         let nht = self.head.nht.load(Ordering::Acquire, guard);
         // SAFETY: the bucket array is never null and is retired only after
         // being replaced; the guard protects the one we loaded.
@@ -189,7 +192,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// A miss counts only if no resize overlapped the walk (`seq` read
-    /// before it): `grow` relinks `next` in place, so a walk may have left
+    /// before it): `rehash` relinks `next` in place, so a walk may have left
     /// its chain (race matrix L6).
     #[inline]
     fn no_resize_since(&self, seq: u64) -> bool {
@@ -296,7 +299,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     #[doc(hidden)]
     pub fn key_hash(&self, key: K, dev: DevId) -> u32 {
         let guard = rcu::pin();
-        // Acquire: see `lookup_noref`.
+        // Acquire: as in `lookup_noref`. Defence in depth: a test/model-only
+        // helper that every test calls before starting its threads; Acquire
+        // keeps it sound if one ever calls it during a grow.
         let nht = self.head.nht.load(Ordering::Acquire, &guard);
         // SAFETY: never null; guard held.
         unsafe { nht.deref() }.key.hash(&key, dev)
@@ -307,6 +312,15 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// size with a fresh key to re-key), then publish it. `resize_seq` is odd
     /// meanwhile, so a lookup that misses while (or after) following a
     /// relinked `next` retries. Caller holds the table lock.
+    ///
+    /// Nothing between the odd and the even store can unwind, so the count
+    /// never stays odd (every later miss would spin): the loop only loads,
+    /// stores and hashes (the sealed `NeighKey::to_bits` and overflow-free
+    /// arithmetic); the two allocations abort on failure; and `shift` stays
+    /// at most 25 (a grow from `b` buckets needs more than `b / 2` entries,
+    /// and creation stops below `MAX_ENTRIES < 2^24`), so neither the slot count nor `index`
+    /// can overflow. Model builds add only model failures, which end the
+    /// execution anyway (SPEC.md §5).
     pub(super) fn rehash<'g>(
         &self,
         old: Shared<'g, Buckets<K, Pkt<K, O>>>,
@@ -335,7 +349,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             while let Some(n) = unsafe { p.as_ref() } {
                 let next = n.next.load(Ordering::Relaxed, guard); // Relaxed: table lock held
                 let head = new.slot_of(&n.key, n.dev);
-                // Release: see the odd store above.
+                // Release: pairs with a walk's Acquire load of `next`: a
+                // reader that follows the relinked pointer also sees the odd
+                // count above and the target entry's initialisation.
                 n.next
                     .store(head.load(Ordering::Relaxed, guard), Ordering::Release);
                 ktrace!(
@@ -349,7 +365,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             }
         }
         let new = rcu::into_shared(Owned::new(new), guard);
-        // Release: pairs with the Acquire load in `lookup_noref`.
+        // Release: pairs with the Acquire loads of the array in
+        // `lookup_noref`, `all_entries` and `stats`.
         self.head.nht.store(new, Ordering::Release);
         // Release: pairs with the Acquire load that starts a lookup.
         self.head.resize_seq.store(seq + 2, Ordering::Release);
@@ -388,18 +405,21 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Every linked entry. Exact under the table lock; without it (GC's
     /// scan) a concurrent resize may hide or repeat an entry.
     pub(super) fn all_entries<'g>(&self, guard: &'g Guard) -> Vec<&'g Entry<K, O>> {
-        // Acquire: see `lookup_noref`.
+        // Acquire: as in `lookup_noref` (GC's scan runs without the table
+        // lock, concurrently with `rehash`).
         let nht = self.head.nht.load(Ordering::Acquire, guard);
         // SAFETY: never null; guard held.
         let b = unsafe { nht.deref() };
         let mut v = Vec::new();
         for slot in b.slots.iter() {
-            // Acquire: see `lookup_noref`.
+            // Acquire: as in `lookup_noref` (pairs with `link`, `unlink`,
+            // `rehash`).
             let mut p = slot.load(Ordering::Acquire, guard);
             // SAFETY: see `lookup_noref`.
             while let Some(n) = unsafe { p.as_ref() } {
                 v.push(n);
-                // Acquire: see `lookup_noref`.
+                // Acquire: as in `lookup_noref` (a relinked `next` may point
+                // at an entry linked after the scan began).
                 p = n.next.load(Ordering::Acquire, guard);
             }
         }
@@ -469,16 +489,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 #[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
 mod tests {
     use super::*;
-    use crate::{DeviceConfig, Probe, TableConfig, Xmit};
+    use crate::{DeviceConfig, TableConfig, Xmit};
     use std::net::Ipv4Addr;
 
-    struct Nop;
-    impl NeighOps<Ipv4Addr> for Nop {
-        type Packet = Vec<u8>;
-        fn transmit(&self, _: DevId, _: &[u8], _: Vec<u8>) {}
-        fn solicit(&self, _: DevId, _: &Ipv4Addr, _: Probe) {}
-        fn error_report(&self, _: DevId, _: &Ipv4Addr, _: Vec<u8>) {}
-    }
+    use super::super::test_ops::Nop;
 
     /// Someone who knows the hash key (here: the test, through the
     /// test-only `key_hash`) builds a chain of `LONG_CHAIN` keys in one

@@ -28,6 +28,10 @@ pub struct NeighHandle<'t, K: NeighKey, O: NeighOps<K>> {
 impl<K: NeighKey, O: NeighOps<K>> core::ops::Deref for NeighHandle<'_, K, O> {
     type Target = Entry<K, O>;
     fn deref(&self) -> &Self::Target {
+        // Model builds check that this use happens before the entry's
+        // reclamation (the refcount's Release/Acquire in `put` orders it);
+        // nothing in a production build.
+        rcu::assert_live(self.n.as_ptr());
         // SAFETY: the handle owns a reference, so the entry is not destroyed
         // (and so not retired) while the handle lives.
         unsafe { self.n.as_ref() }

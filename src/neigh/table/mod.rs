@@ -52,6 +52,22 @@ mod output;
 mod owed;
 mod update;
 
+/// What the table's unit tests share: ops that do nothing.
+#[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
+mod test_ops {
+    use crate::{DevId, NeighOps, Probe};
+    use std::net::Ipv4Addr;
+
+    /// Transmits, solicits and reports nothing.
+    pub(super) struct Nop;
+    impl NeighOps<Ipv4Addr> for Nop {
+        type Packet = Vec<u8>;
+        fn transmit(&self, _: DevId, _: &[u8], _: Vec<u8>) {}
+        fn solicit(&self, _: DevId, _: &Ipv4Addr, _: Probe) {}
+        fn error_report(&self, _: DevId, _: &Ipv4Addr, _: Vec<u8>) {}
+    }
+}
+
 pub(crate) use device::Device;
 pub use device::{DeviceConfig, LinkHeader};
 pub use dump::NeighInfo;

@@ -2,7 +2,7 @@
 //!
 //! For the seed race (row L1, the 2015 kernel crash) it prints the
 //! two-CPU timeline that crashes, the kernel's crash report next to the
-//! model's, and the same interleaving under the fix. `-- L2` ... `-- L9`
+//! model's, and the same interleaving under the fix. `-- L2` ... `-- L13`
 //! pick another row of the race matrix (SPEC.md §8), `-- --list` lists
 //! them. Each lesson runs loom (`loom::model::Builder::check`) on the
 //! scenario the test suite uses (`loom-tests/`), with the rule the row
@@ -12,11 +12,17 @@
 //! Rules: the scenarios and checks are the test suite's own (included by
 //! path), so the lesson shows exactly what the tests prove.
 
+#[allow(dead_code)]
+#[path = "../loom-tests/burst.rs"]
+mod burst;
 #[path = "../loom-tests/common/mod.rs"]
 mod common;
 #[allow(dead_code)]
 #[path = "../loom-tests/queue.rs"]
 mod queue;
+#[allow(dead_code)]
+#[path = "../loom-tests/runtime.rs"]
+mod runtime;
 #[allow(dead_code)]
 #[path = "../loom-tests/table.rs"]
 mod table;
@@ -132,7 +138,40 @@ const LESSONS: &[Lesson] = &[
         bug: || queue::l9_output_vs_reply(true),
         fix: || queue::l9_output_vs_reply(false),
     },
+    Lesson {
+        row: "L10",
+        scenario: "the timer softirq re-arms an INCOMPLETE entry (neigh_timer_handler) while CPU0 changes the device's parameters (neightbl_set: more probes, a longer retransmit time)",
+        removed: "deciding with one parameters snapshot (the probe budget is read from a second one)",
+        invariant: "the handler acts on the old parameters or the new ones, never a mix",
+        expected: runtime::L10_FAILURE,
+        cols: runtime::L10_COLUMNS,
+        bug: || runtime::l10_scenario(true, &SEEN),
+        fix: || runtime::l10_scenario(false, &SEEN),
+    },
+    Lesson {
+        row: "L12",
+        scenario: "CPU1 handles the reply for an INCOMPLETE entry while the timer softirq fails it (budget spent), with an `ip monitor`-style subscriber",
+        removed: "reporting a change under the entry lock that made it (the handler's event is built after unlocking)",
+        invariant: "each event of an entry continues the previous one",
+        expected: runtime::L12_FAILURE,
+        cols: runtime::L12_COLUMNS,
+        bug: || runtime::l12_scenario(true, &SEEN),
+        fix: || runtime::l12_scenario(false, &SEEN),
+    },
+    Lesson {
+        row: "L13",
+        scenario: "CPU1 looks two keys up in one burst (lookup_noref_burst, prefetching) while CPU0's create grows the hash",
+        removed: "the burst's resize re-check before trusting a miss (L6's rule, shared)",
+        invariant: "a present key is never reported missing by a burst",
+        expected: burst::L13_FAILURE,
+        cols: burst::L13_COLUMNS,
+        bug: || burst::l13_growth(true),
+        fix: || burst::l13_growth(false),
+    },
 ];
+
+/// Which orders L10 and L12 explored (bookkeeping the scenarios need).
+static SEEN: runtime::Seen = runtime::Seen::new();
 
 /// The kernel's report of the 2015 crash (CentOS 3.10.0-514, from the crash
 /// analysis the project started from), trimmed.

@@ -91,18 +91,19 @@ fn l13_burst_lookup_vs_growth_fix_holds() {
     fix_holds("L13/grow", None, || l13_growth(false));
 }
 
+/// L13 (growth)'s named failure.
+pub const L13_FAILURE: &[&str] = &["the burst missed a key present throughout a resize"];
+/// L13 (growth)'s timeline: the growing creator and the burst reader.
+pub const L13_COLUMNS: Columns = &[
+    ("CPU0: __neigh_create → neigh_hash_grow", Col::Thread(0)),
+    ("CPU1: lookup_noref_burst", Col::Thread(1)),
+];
+
 /// L13 (growth) without the resize re-check: the burst's false miss.
 fn l13_burst_without_resize_retry_bug_is_found() {
-    bug_is_found_with(
-        "L13/grow",
-        None,
-        &["the burst missed a key present throughout a resize"],
-        Some(&[
-            ("CPU0: __neigh_create → neigh_hash_grow", Col::Thread(0)),
-            ("CPU1: lookup_noref_burst", Col::Thread(1)),
-        ]),
-        || l13_growth(true),
-    );
+    bug_is_found_with("L13/grow", None, L13_FAILURE, Some(L13_COLUMNS), || {
+        l13_growth(true)
+    });
 }
 
 /// L13 (removal): the writer removes k2 (unlink, last reference, RCU

@@ -24,13 +24,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct Seen([AtomicBool; 2]);
 
 impl Seen {
-    const fn new() -> Self {
+    pub const fn new() -> Self {
         Seen([AtomicBool::new(false), AtomicBool::new(false)])
     }
-    fn mark(&self, new: bool) {
+    pub fn mark(&self, new: bool) {
         self.0[new as usize].store(true, Ordering::Relaxed);
     }
-    fn both(&self) -> bool {
+    pub fn both(&self) -> bool {
         self.0.iter().all(|b| b.load(Ordering::Relaxed))
     }
 }
@@ -97,19 +97,27 @@ fn l10_parms_change_vs_timer_handler_fix_holds() {
     assert!(SEEN.both(), "the model did not explore both orders");
 }
 
+/// L10's named failure.
+pub const L10_FAILURE: &[&str] = &["re-armed with a mix of two parameter snapshots"];
+/// L10's timeline: the parameter change on CPU0, the timer softirq on CPU1.
+pub const L10_COLUMNS: Columns = &[
+    ("CPU0: neightbl_set (set_device_parms)", Col::Thread(0)),
+    ("CPU1: timer softirq", Col::Softirq),
+];
+/// L12's named failure.
+pub const L12_FAILURE: &[&str] = &["does not continue the entry"];
+/// L12's timeline: the timer softirq on CPU0, the reply on CPU1.
+pub const L12_COLUMNS: Columns = &[
+    ("CPU0: timer softirq", Col::Softirq),
+    ("CPU1: arp_process → neigh_update", Col::Thread(1)),
+];
+
 /// L10 with two snapshots: the new budget with the old retransmit time.
 fn l10_two_parameter_snapshots_bug_is_found() {
     static SEEN: Seen = Seen::new();
-    bug_is_found_with(
-        "L10",
-        None,
-        &["re-armed with a mix of two parameter snapshots"],
-        Some(&[
-            ("CPU0: neightbl_set (set_device_parms)", Col::Thread(0)),
-            ("CPU1: timer softirq", Col::Softirq),
-        ]),
-        || l10_scenario(true, &SEEN),
-    );
+    bug_is_found_with("L10", None, L10_FAILURE, Some(L10_COLUMNS), || {
+        l10_scenario(true, &SEEN)
+    });
 }
 
 /// L11: `set_device_parms` vs `__neigh_event_send` on a STALE entry (DELAY
@@ -192,16 +200,9 @@ fn l12_events_of_one_entry_stay_in_order_fix_holds() {
 /// not continue the previous one.
 fn l12_event_after_unlock_bug_is_found() {
     static SEEN: Seen = Seen::new();
-    bug_is_found_with(
-        "L12",
-        None,
-        &["does not continue the entry"],
-        Some(&[
-            ("CPU0: timer softirq", Col::Softirq),
-            ("CPU1: arp_process → neigh_update", Col::Thread(1)),
-        ]),
-        || l12_scenario(true, &SEEN),
-    );
+    bug_is_found_with("L12", None, L12_FAILURE, Some(L12_COLUMNS), || {
+        l12_scenario(true, &SEEN)
+    });
 }
 
 /// This file's tests, in row order.

@@ -71,7 +71,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 "{} {}: transmit with the cached header {}",
                 n.key,
                 n.state(),
-                if hh.as_bytes()[..6] == [0; 6] {
+                if !hh.as_bytes().is_empty() && hh.as_bytes().iter().take(6).all(|&b| b == 0) {
                     "(UNWRITTEN)"
                 } else {
                     ""

@@ -2,8 +2,8 @@
 //!
 //! For the seed race (row L1, the 2015 kernel crash) it prints the
 //! two-CPU timeline that crashes, the kernel's crash report next to the
-//! model's, and the same interleaving under the fix. `-- L2` ... `-- L13`
-//! pick another row of the race matrix (SPEC.md §8), `-- --list` lists
+//! model's, and the same interleaving under the fix. `-- L2` ... `-- L13`,
+//! `-- T3` pick another row of the race matrix (SPEC.md §8), `-- --list` lists
 //! them. Each lesson runs loom (`loom::model::Builder::check`) on the
 //! scenario the test suite uses (`loom-tests/`), with the rule the row
 //! protects removed (a model-only switch, absent from default builds), then
@@ -26,6 +26,9 @@ mod runtime;
 #[allow(dead_code)]
 #[path = "../loom-tests/table.rs"]
 mod table;
+#[allow(dead_code)]
+#[path = "../loom-tests/table_timers.rs"]
+mod table_timers;
 #[allow(dead_code)]
 #[path = "../loom-tests/timers.rs"]
 mod timers;
@@ -167,6 +170,16 @@ const LESSONS: &[Lesson] = &[
         cols: burst::L13_COLUMNS,
         bug: || burst::l13_growth(true),
         fix: || burst::l13_growth(false),
+    },
+    Lesson {
+        row: "T3",
+        scenario: "two CPUs call the table's run_timers with different `now` at once (a timer thread and a daemon's own call)",
+        removed: "answering a caller that the other overtook on the wheel with Ok(0) (it is reported as TimeWentBackwards)",
+        invariant: "a caller fails only if the table's clock had passed its `now` when it started",
+        expected: table_timers::T3_FAILURE,
+        cols: table_timers::T3_COLUMNS,
+        bug: || table_timers::t3_scenario(true),
+        fix: || table_timers::t3_scenario(false),
     },
 ];
 

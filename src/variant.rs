@@ -45,12 +45,17 @@ pub enum Rule {
     /// it. Removed: the timer handler's FAILED event is built after
     /// unlocking and re-locking.
     EventsUnderLock = 1 << 8,
+    /// T3: a `NeighTable::run_timers` caller that a later caller overtook
+    /// on the wheel returns `Ok(0)` (the later run covers its `now`).
+    /// Removed: it reports `TimeWentBackwards` though the table's clock was
+    /// not past its `now` when it started.
+    OvertakenCallerOk = 1 << 9,
 }
 
 impl Rule {
     /// Every rule, in row order.
     #[cfg(any(feature = "loom", feature = "shuttle"))]
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 10] = [
         Rule::DeadCheck,
         Rule::FlushResetsState,
         Rule::CreateRechecks,
@@ -60,6 +65,7 @@ impl Rule {
         Rule::HeaderBeforeState,
         Rule::ParmsOneSnapshot,
         Rule::EventsUnderLock,
+        Rule::OvertakenCallerOk,
     ];
 }
 

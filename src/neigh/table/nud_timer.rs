@@ -115,7 +115,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             Ok(fired) => fired,
             // A concurrent caller with a later `now` started its run first;
             // that run covers `now` (the wheel's concurrent-caller contract).
-            Err(TimerError::TimeWentBackwards { .. }) => 0,
+            Err(TimerError::TimeWentBackwards { .. }) if self.keeps(Rule::OvertakenCallerOk) => 0,
+            // T3 broken (model builds only): report the overtaken caller as late.
+            Err(TimerError::TimeWentBackwards { clk, .. }) => {
+                return Err(NeighError::TimeWentBackwards { jiffies: clk, now });
+            }
             Err(e) => unreachable!("run_timers: {e} after the table's own checks"),
         };
         let (gc_due, managed_due) = {

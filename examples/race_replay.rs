@@ -226,7 +226,10 @@ fn lesson(l: &Lesson) {
         println!("--- 2. The named failure: {}\n", l.expected.join(" | "));
     }
     println!("--- 3. The same schedule under the fix.");
-    let (k, _) = replay_under_fix(l.row, l.expected, l.cols, l.bug, l.fix);
+    // loom's own replay of the failing path (checkpoint) where it was
+    // tried and works: L1-L3 (see `replay_under_fix`).
+    let via_checkpoint = l.expected == DESTROYED;
+    let (k, _) = replay_under_fix(l.row, l.expected, l.cols, l.bug, l.fix, via_checkpoint);
     println!(
         "    (the failing execution had {} events; the fixed code followed it for {k})\n",
         events.len()

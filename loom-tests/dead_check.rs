@@ -26,6 +26,7 @@ fn l1_noref_event_send_vs_gc_fix_holds() {
         COLUMNS,
         || dead_check_scenario(Act::Output, true),
         || dead_check_scenario(Act::Output, false),
+        false,
     );
 }
 
@@ -43,6 +44,7 @@ fn l2_update_vs_removal_fix_holds() {
         COLUMNS,
         || dead_check_scenario(Act::Update, true),
         || dead_check_scenario(Act::Update, false),
+        false,
     );
 }
 
@@ -60,6 +62,7 @@ fn l3_set_probe_once_vs_removal_fix_holds() {
         COLUMNS,
         || dead_check_scenario(Act::ProbeOnce, true),
         || dead_check_scenario(Act::ProbeOnce, false),
+        false,
     );
 }
 

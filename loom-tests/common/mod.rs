@@ -331,24 +331,43 @@ pub fn bug_is_found_with<F: Fn() + Sync + Send + 'static>(
     events
 }
 
-/// Replay a bug's schedule under the fix, as far as the two agree: explore
-/// the fix with the trace on and keep the execution whose events match the
-/// failing execution's longest (the same interleaving up to the point where
-/// the fixed code does something else), then print it with the divergence
-/// marked `>>`. Returns (shared prefix, the fix execution's events).
+/// Replay a bug's schedule under the fix and print it with the divergence
+/// marked `>>`. By default the fix is explored with the trace on and the
+/// execution whose events match the failing one's longest is shown (the
+/// same interleaving up to where the fixed code does something else).
+/// With `via_checkpoint`, loom itself replays it: the bug is explored with
+/// its checkpoint on (`Builder::checkpoint_file`, what
+/// `LOOM_CHECKPOINT_FILE` sets), so the file holds the failing execution's
+/// path, and the fix runs that one path (`max_permutations`). Only for rows
+/// where that was tried: when the fixed code's branch points differ before
+/// the path ends, loom aborts the process ("non-unwinding panic"; L5, L6,
+/// L9, L10, L13 do), so the tests never use it. Returns (shared prefix, the
+/// fix execution's events).
 pub fn replay_under_fix<B, F>(
     row: &str,
     expected: &[&str],
     cols: Columns,
     bug: B,
     fix: F,
+    via_checkpoint: bool,
 ) -> (usize, Vec<Event>)
 where
     B: Fn() + Sync + Send + 'static,
-    F: Fn() + Sync + Send + 'static,
+    F: Fn() + Sync + Send + Clone + 'static,
 {
-    // The failing execution's trace (quietly).
-    let (b, _) = builder(None);
+    let file = std::env::temp_dir().join(format!(
+        "neighcache-loom-{}-{}-{:?}.json",
+        row.replace('/', "-"),
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_file(&file);
+    // The failing execution's trace and path (quietly).
+    let (mut b, _) = builder(None);
+    if via_checkpoint {
+        b.checkpoint_file(&file.to_string_lossy());
+        b.checkpoint_interval = 1;
+    }
     neighcache::trace::start();
     let r = explore_until_panic(b, bug);
     let failing = neighcache::trace::stop();
@@ -356,25 +375,56 @@ where
         Err((msg, _, _)) if expected.iter().any(|e| msg.contains(*e)) => {}
         other => panic!("loom {row}: the bug run did not fail as expected: {other:?}"),
     }
-    let best: std::sync::Arc<Mutex<(usize, Vec<Event>)>> =
-        std::sync::Arc::new(Mutex::new((0, Vec::new())));
-    let (b, _) = builder(None);
+    // Loom's own replay of that path under the fix.
+    let got: std::sync::Arc<Mutex<Option<Vec<Event>>>> = Default::default();
+    let (mut b, _) = builder(None);
+    b.checkpoint_file(&file.to_string_lossy());
+    b.checkpoint_interval = 1;
+    b.max_permutations = Some(2); // stops before the second execution
     neighcache::trace::start();
-    let (best2, failing2) = (best.clone(), failing.clone());
-    b.check(move || {
-        neighcache::trace::clear();
-        fix();
-        let ev = neighcache::trace::snapshot();
-        let k = common_prefix(&failing2, &ev);
-        let mut best = best2.lock().unwrap();
-        if best.1.is_empty() || k > best.0 {
-            *best = (k, ev);
+    let (got2, fix2) = (got.clone(), fix.clone());
+    EXPECTING.with(|e| e.set(true));
+    let replayed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if !via_checkpoint {
+            return;
         }
-    });
+        b.check(move || {
+            neighcache::trace::clear();
+            fix2();
+            *got2.lock().unwrap() = Some(neighcache::trace::snapshot());
+        })
+    }));
+    EXPECTING.with(|e| e.set(false));
     neighcache::trace::stop();
-    let (k, ev) = best.lock().unwrap().clone();
+    let _ = std::fs::remove_file(&file);
+    let (how, ev) = match (replayed, got.lock().unwrap().take()) {
+        (Ok(()), Some(ev)) => (
+            "loom replayed the failing execution's path (checkpoint file)",
+            ev,
+        ),
+        _ => ("the fix execution that follows the failing one longest", {
+            let best: std::sync::Arc<Mutex<(usize, Vec<Event>)>> = Default::default();
+            let (b, _) = builder(None);
+            neighcache::trace::start();
+            let (best2, failing2) = (best.clone(), failing.clone());
+            b.check(move || {
+                neighcache::trace::clear();
+                fix();
+                let ev = neighcache::trace::snapshot();
+                let k = common_prefix(&failing2, &ev);
+                let mut best = best2.lock().unwrap();
+                if best.1.is_empty() || k > best.0 {
+                    *best = (k, ev);
+                }
+            });
+            neighcache::trace::stop();
+            let ev = best.lock().unwrap().1.clone();
+            ev
+        }),
+    };
+    let k = common_prefix(&failing, &ev);
     println!(
-        "\nloom {row} fix: the same schedule under the fix (events 1-{k} as in the failing execution; from `>>` on the fixed code diverges):\n{}",
+        "\nloom {row} fix: the same schedule under the fix ({how}; events 1-{k} as in the failing execution, from `>>` on the fixed code diverges):\n{}",
         timeline(&ev, cols, 46, Some(k))
     );
     (k, ev)

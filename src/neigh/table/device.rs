@@ -101,13 +101,18 @@ impl ParmsCell {
     pub(crate) fn get(&self) -> NeighParms {
         loop {
             // Acquire: pairs with the Release store that ends a write in
-            // `set`, so the words read below are at least that new.
+            // `set`, so the words read below are at least that new. Unseen by
+            // the model: the words are `sync::plain` (see the type's doc), so
+            // loom cannot observe a weakened ordering of this seqlock; it is
+            // the header seqlock's protocol (`Neighbour::read_hh`, killed by
+            // L14 on each of its four sites) on other words.
             let s1 = self.seq.load(Ordering::Acquire);
             if s1 & 1 == 0 {
                 // Relaxed: validated by the sequence re-check below.
                 let w = core::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
                 // Acquire: orders the word loads before the re-check (pairs
-                // with the writer's Release fence after its odd store).
+                // with the writer's Release fence after its odd store). Unseen
+                // by the model: as the first load above.
                 sync::fence(Ordering::Acquire);
                 // Relaxed: ordered by the fence above.
                 if self.seq.load(Ordering::Relaxed) == s1 {
@@ -124,15 +129,18 @@ impl ParmsCell {
     fn set(&self, _tbl: &TableLocked, p: NeighParms) {
         // Relaxed: writers are serialised by the table lock.
         let s = self.seq.load(Ordering::Relaxed);
-        // Relaxed + the fence: the odd count is ordered before the word
-        // stores (pairs with the reader's Acquire fence).
+        // Relaxed + the fence below: the odd count is ordered before the
+        // word stores.
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        // Release: pairs with the reader's Acquire fence. Unseen by the
+        // model: as in `get`.
         sync::fence(Ordering::Release);
         for (w, v) in self.words.iter().zip(p.to_words()) {
             // Relaxed: published by the Release store below.
             w.store(v, Ordering::Relaxed);
         }
-        // Release: pairs with the reader's Acquire load of the count.
+        // Release: pairs with the reader's Acquire load of the count. Unseen
+        // by the model: as in `get`.
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 }

@@ -465,6 +465,39 @@ mod tests {
         assert!(tbl.gc.items.len() <= 2 * 50 + 64 + 1);
     }
 
+    /// `neigh_periodic_work` re-draws the reachable times once the clock is
+    /// more than 300 s past the last draw (the first draw lasts 20 reachable
+    /// times longer, `neigh_table_init`): with a pass every second, the
+    /// draws are 301 s apart.
+    #[test]
+    fn reachable_times_are_redrawn_every_300_seconds() {
+        let cfg = TableConfig {
+            seed: 7,
+            gc_interval: HZ,
+            ..TableConfig::default()
+        };
+        let t = NeighTable::new(cfg, Nop).unwrap();
+        t.add_device(DEV, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+            .unwrap();
+        let start = t.jiffies();
+        let mut last = t.reachable_time(DEV).unwrap();
+        let mut changes = Vec::new();
+        for s in 1..=2400 {
+            t.run_timers(start + s * HZ).unwrap();
+            let r = t.reachable_time(DEV).unwrap();
+            if r != last {
+                changes.push(s);
+                last = r;
+            }
+        }
+        assert!(changes.len() >= 3, "{changes:?}");
+        assert!(changes[0] > 600, "the first draw lasts 20 x reach + 300 s");
+        for w in changes.windows(2) {
+            // 301 s, or a multiple if a draw repeated the previous value.
+            assert_eq!((w[1] - w[0]) % 301, 0, "{changes:?}");
+        }
+    }
+
     /// Forced GC walks oldest first, skipping tombstones: an entry that
     /// left the list and came back is younger than every other.
     #[test]

@@ -498,6 +498,29 @@ mod tests {
         }
     }
 
+    /// The periodic pass collects nothing below `gc_thresh1` entries and
+    /// runs from exactly `gc_thresh1` on (`neigh_periodic_work`: `entries <
+    /// gc_thresh1` skips the scan).
+    #[test]
+    fn the_periodic_pass_starts_at_gc_thresh1() {
+        for (entries, removed) in [(2, 0), (3, 3)] {
+            let cfg = TableConfig {
+                seed: 7,
+                gc_thresh1: 3,
+                ..TableConfig::default()
+            };
+            let t = NeighTable::new(cfg, Nop).unwrap();
+            t.add_device(DEV, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+                .unwrap();
+            for i in 0..entries {
+                let n = t.lookup_or_create(ip(i), DEV).unwrap();
+                t.update(&n, None, NudState::FAILED, UpdateFlags::ADMIN)
+                    .unwrap();
+            }
+            assert_eq!(t.gc().removed, removed, "{entries} entries");
+        }
+    }
+
     /// Forced GC walks oldest first, skipping tombstones: an entry that
     /// left the list and came back is younger than every other.
     #[test]

@@ -446,17 +446,19 @@ mod tests {
         for i in 0..50 {
             t.lookup_or_create(ip(i), DEV).unwrap();
         }
+        // Each round leaves one tombstone; compaction runs exactly when the
+        // queue passes twice the live items plus 64 (165 items for 50), so
+        // it is amortised (not every removal) and bounded.
+        let mut lens = Vec::new();
         for i in 1000..3000 {
             t.lookup_or_create(ip(i), DEV).unwrap();
             t.remove(ip(i), DEV).unwrap();
             let tbl = t.lock.lock();
             assert_eq!(tbl.gc.len(), 50);
-            assert!(
-                tbl.gc.items.len() <= 2 * 50 + 64 + 1,
-                "{}",
-                tbl.gc.items.len()
-            );
+            lens.push(tbl.gc.items.len());
         }
+        assert_eq!(lens.iter().max(), Some(&165), "compacted past 2 x 50 + 64");
+        assert_eq!(lens.iter().filter(|&&l| l == 51).count(), 18, "{lens:?}");
         let n = t.lookup(ip(0), DEV).unwrap();
         for _ in 0..300 {
             t.add_permanent(ip(0), DEV, &[2, 0, 0, 0, 0, 9]).unwrap();
@@ -467,6 +469,62 @@ mod tests {
         }
         let tbl = t.lock.lock();
         assert!(tbl.gc.items.len() <= 2 * 50 + 64 + 1);
+    }
+
+    /// `neigh_periodic_work` re-draws the reachable times once the clock is
+    /// more than 300 s past the last draw (the first draw lasts 20 reachable
+    /// times longer, `neigh_table_init`): with a pass every second, the
+    /// draws are 301 s apart.
+    #[test]
+    fn reachable_times_are_redrawn_every_300_seconds() {
+        let cfg = TableConfig {
+            seed: 7,
+            gc_interval: HZ,
+            ..TableConfig::default()
+        };
+        let t = NeighTable::new(cfg, Nop).unwrap();
+        t.add_device(DEV, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+            .unwrap();
+        let start = t.jiffies();
+        let mut last = t.reachable_time(DEV).unwrap();
+        let mut changes = Vec::new();
+        for s in 1..=2400 {
+            t.run_timers(start + s * HZ).unwrap();
+            let r = t.reachable_time(DEV).unwrap();
+            if r != last {
+                changes.push(s);
+                last = r;
+            }
+        }
+        assert!(changes.len() >= 3, "{changes:?}");
+        assert!(changes[0] > 600, "the first draw lasts 20 x reach + 300 s");
+        for w in changes.windows(2) {
+            // 301 s, or a multiple if a draw repeated the previous value.
+            assert_eq!((w[1] - w[0]) % 301, 0, "{changes:?}");
+        }
+    }
+
+    /// The periodic pass collects nothing below `gc_thresh1` entries and
+    /// runs from exactly `gc_thresh1` on (`neigh_periodic_work`: `entries <
+    /// gc_thresh1` skips the scan).
+    #[test]
+    fn the_periodic_pass_starts_at_gc_thresh1() {
+        for (entries, removed) in [(2, 0), (3, 3)] {
+            let cfg = TableConfig {
+                seed: 7,
+                gc_thresh1: 3,
+                ..TableConfig::default()
+            };
+            let t = NeighTable::new(cfg, Nop).unwrap();
+            t.add_device(DEV, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+                .unwrap();
+            for i in 0..entries {
+                let n = t.lookup_or_create(ip(i), DEV).unwrap();
+                t.update(&n, None, NudState::FAILED, UpdateFlags::ADMIN)
+                    .unwrap();
+            }
+            assert_eq!(t.gc().removed, removed, "{entries} entries");
+        }
     }
 
     /// Forced GC walks oldest first, skipping tombstones: an entry that

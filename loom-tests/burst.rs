@@ -21,17 +21,7 @@ use std::net::Ipv4Addr;
 /// whose creation grows the array.
 fn setup() -> (Arc<Table>, Ipv4Addr, Ipv4Addr, Ipv4Addr) {
     let t = Arc::new(table());
-    let top2 = |k: Ipv4Addr| t.key_hash(k, DEV) >> 30;
-    let keys: Vec<Ipv4Addr> = (1..=255).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
-    let k1 = keys[0];
-    let k2 = *keys
-        .iter()
-        .find(|&&k| top2(k) ^ top2(k1) == 1)
-        .expect("a key splitting from k1");
-    let k3 = *keys.iter().find(|&&k| k != k1 && k != k2).unwrap();
-    t.lookup_or_create(k1, DEV).unwrap();
-    t.lookup_or_create(k2, DEV).unwrap();
-    assert_eq!(t.stats().hash_buckets, 2);
+    let (k1, k2, k3) = splitting_keys(&t);
     (t, k1, k2, k3)
 }
 

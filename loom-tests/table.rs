@@ -88,17 +88,7 @@ fn l5_concurrent_create_three_threads_fix_holds() {
 pub fn l6_scenario(broken: bool) {
     let t = Arc::new(table());
     t.break_rule(Rule::LookupRetriesOnResize, broken);
-    let top2 = |k: Ipv4Addr| t.key_hash(k, DEV) >> 30;
-    let keys: Vec<Ipv4Addr> = (1..=255).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
-    let k1 = keys[0];
-    let k2 = *keys
-        .iter()
-        .find(|&&k| top2(k) ^ top2(k1) == 1)
-        .expect("a key splitting from k1");
-    let k3 = *keys.iter().find(|&&k| k != k1 && k != k2).unwrap();
-    t.lookup_or_create(k1, DEV).unwrap();
-    t.lookup_or_create(k2, DEV).unwrap(); // chain: k2 -> k1
-    assert_eq!(t.stats().hash_buckets, 2);
+    let (k1, _k2, k3) = splitting_keys(&t); // chain: k2 -> k1
     neighcache::trace::clear(); // the race (and its timeline) begins
     let t1 = t.clone();
     let a = loom::thread::spawn(move || {

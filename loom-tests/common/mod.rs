@@ -117,6 +117,27 @@ pub fn table_with(c: TableConfig) -> NeighTable<Ipv4Addr, TestOps> {
     t
 }
 
+/// L6's and L13's keys, in a 2-bucket table: `k1` and `k2` share a bucket
+/// of the 2-bucket array and split in the 4-bucket one; `k3` is a third
+/// key, whose creation grows the array. Links `k1`, then `k2` (chain:
+/// `k2 -> k1`), and checks the table still has 2 buckets.
+pub fn splitting_keys<O: NeighOps<Ipv4Addr>>(
+    t: &NeighTable<Ipv4Addr, O>,
+) -> (Ipv4Addr, Ipv4Addr, Ipv4Addr) {
+    let top2 = |k: Ipv4Addr| t.key_hash(k, DEV) >> 30;
+    let keys: Vec<Ipv4Addr> = (1..=255).map(|i| Ipv4Addr::new(10, 0, 0, i)).collect();
+    let k1 = keys[0];
+    let k2 = *keys
+        .iter()
+        .find(|&&k| top2(k) ^ top2(k1) == 1)
+        .expect("a key splitting from k1");
+    let k3 = *keys.iter().find(|&&k| k != k1 && k != k2).unwrap();
+    t.lookup_or_create(k1, DEV).unwrap();
+    t.lookup_or_create(k2, DEV).unwrap();
+    assert_eq!(t.stats().hash_buckets, 2);
+    (k1, k2, k3)
+}
+
 /// Run every timer to completion (far enough for any chain of re-arms).
 pub fn run_all_timers<O: NeighOps<Ipv4Addr>>(t: &NeighTable<Ipv4Addr, O>) {
     for _ in 0..8 {

@@ -106,6 +106,17 @@ impl HashKey {
     }
 }
 
+/// The next value of a splitmix64 generator with state `state` (Vigna's
+/// constants): the tables' and the proxy queue's seeded randomness
+/// (reachable times, re-keys, proxy delays), reproducible from a seed.
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// 64 bits from the operating system's randomness, through `std`'s
 /// `RandomState` (SipHash keyed once per thread from the OS; every call
 /// hashes a fresh counter value, so no two calls return related values).

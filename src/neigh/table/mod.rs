@@ -78,7 +78,7 @@ pub use nud_timer::TimersView;
 pub use output::{EventSend, Xmit};
 
 use super::entry::Neighbour;
-use super::key::{os_random, HashKey};
+use super::key::{os_random, splitmix64, HashKey};
 use super::stats::Stats;
 use super::{DevId, NeighKey, NeighOps};
 use crate::error::NeighError;
@@ -165,12 +165,7 @@ pub(super) struct TableLocked {
 
 impl TableLocked {
     fn next_rand(&mut self) -> u64 {
-        // splitmix64
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        splitmix64(&mut self.rng)
     }
 
     /// `neigh_rand_reach_time`: uniform in [base/2, 3*base/2).

@@ -124,13 +124,8 @@ struct State {
 }
 
 impl State {
-    /// splitmix64.
     fn next_rand(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        crate::neigh::key::splitmix64(&mut self.rng)
     }
 }
 

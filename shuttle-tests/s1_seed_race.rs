@@ -1,7 +1,7 @@
 //! S1 (fixed code): the seed's race inside a full system passes under PCT
 //! and random scheduling. Scenario: `common/s1.rs`.
 
-mod common;
+use crate::common;
 
 #[test]
 fn s1_seed_race_fixed() {

@@ -20,7 +20,7 @@
 //! including those queued when the device went down, was transmitted,
 //! discarded or error-reported **exactly once**, with none lost or leaked.
 
-mod common;
+use crate::common;
 
 use common::*;
 use neighcache::{DeviceConfig, DropReason, NeighError, NudState, UpdateFlags, Xmit};

@@ -17,7 +17,7 @@
 //! entries for one key), P, 4 and 5 are present, the quiescent invariants
 //! hold, and teardown destroys every entry allocated.
 
-mod common;
+use crate::common;
 
 use common::*;
 use shuttle::thread;

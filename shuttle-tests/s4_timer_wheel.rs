@@ -21,7 +21,7 @@
 //!   once the main thread has run the wheel far ahead; no timer is left
 //!   pending.
 
-mod common;
+use crate::common;
 
 use neighcache::timer::{Timer, TimerError, TimerWheel};
 use shuttle::thread;

@@ -19,7 +19,7 @@
 //! returns an entry whose count is zero and `dump` never shows more
 //! entries than there are keys.
 
-mod common;
+use crate::common;
 
 use common::*;
 use neighcache::{DeviceConfig, EventSend, NudState, UpdateFlags};
@@ -145,7 +145,7 @@ fn s5_random_operations_soak() {
 
 /// Replay a schedule printed by a failing run:
 /// `NEIGHCACHE_SHUTTLE_REPLAY=<schedule> NEIGHCACHE_SHUTTLE_TRACE=1 cargo test
-/// --release --features shuttle --test s5_random_soak replay -- --nocapture`
+/// --release --features shuttle --test shuttle s5_random_soak::replay -- --nocapture`
 /// (without the variable this test does nothing).
 #[test]
 fn replay() {

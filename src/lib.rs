@@ -9,6 +9,10 @@
 //! the model features the primitives only work inside a model run).
 #![cfg_attr(not(any(feature = "loom", feature = "shuttle")), doc = include_str!("../README.md"))]
 #![deny(unsafe_op_in_unsafe_fn)]
+// docs.rs (`--cfg docsrs`, nightly): label feature-gated items.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// The model features are for the test suites, not for users: no label.
+#![cfg_attr(docsrs, doc(auto_cfg(hide(feature = "loom", feature = "shuttle"))))]
 #![warn(missing_docs)]
 
 /// A model-only trace point (`trace.rs`): `ktrace!("kernel_function", "format", args)`.
@@ -31,6 +35,7 @@ pub mod error;
 pub mod neigh;
 pub mod parms;
 #[cfg(all(feature = "proto", not(any(feature = "loom", feature = "shuttle"))))]
+#[cfg_attr(docsrs, doc(cfg(feature = "proto")))]
 pub mod proto;
 pub mod rcu;
 pub mod timer;
@@ -54,6 +59,7 @@ pub use neigh::{
     Xmit,
 };
 #[cfg(all(feature = "tokio", not(any(feature = "loom", feature = "shuttle"))))]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use neigh::{DriverError, DriverStats, TokioTimers, DEFAULT_RECHECK};
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use neigh::{TimerTarget, TimerThread};

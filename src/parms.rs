@@ -203,7 +203,7 @@ impl NeighParms {
     }
 
     /// The values as words, for the lock-free parameter snapshot of a
-    /// device (`table::device::ParmsCell`).
+    /// device (`neigh::device::ParmsCell`).
     pub(crate) fn to_words(self) -> [u64; PARMS_WORDS] {
         [
             self.base_reachable_time,

@@ -551,6 +551,15 @@ pub fn run_suite(title: &str, tests: Vec<Test>) -> ! {
                 if f.is_empty() { "-".to_string() } else { f }
             );
         }
+        // The closing line: what the table above proves, in one sentence.
+        let bugs = v.iter().filter(|x| x.bug).count();
+        println!(
+            "\n{title}: {} passed, {} failed: {bugs} broken variants found by loom, \
+             {} fixed rows hold in every interleaving (SPEC.md §8 names each row's rule)",
+            conclusion.num_passed,
+            conclusion.num_failed,
+            v.len() - bugs
+        );
     }
     conclusion.exit()
 }

@@ -25,8 +25,8 @@
 //! The state machine that drives these fields is in `neigh::table`; this
 //! module must not implement transitions.
 
+use super::device::Device;
 use super::lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
-use super::table::Device;
 use crate::neigh::{DevId, NudState};
 use crate::rcu::Atomic;
 use crate::sync::{self, plain, Mutex, Ordering};

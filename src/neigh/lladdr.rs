@@ -3,7 +3,7 @@
 //!
 //! This module owns the value types only; where they live (the entry's
 //! seqlock) is `entry`'s business, and how a device builds a header is
-//! `table::device`'s.
+//! `neigh::device`'s.
 
 use core::fmt;
 

@@ -3,6 +3,8 @@
 //! * [`key`]: protocol address keys and the keyed bucket hash.
 //! * [`nud`]: NUD states, masks and `neigh_update` flags.
 //! * `lladdr`: link-layer addresses and cached headers (values).
+//! * `device`: a device as the layer sees it (configuration, parameters,
+//!   the header it builds); below both the entry and the table.
 //! * `entry`: the entry's layout, its refcount and published header.
 //! * `table`: the table and everything that changes it, one file per
 //!   responsibility (see its module docs for the map and the lock order).
@@ -16,6 +18,7 @@
 //! its link-layer header, how to send a solicitation, and where packets that
 //! could not be delivered are reported.
 
+pub(crate) mod device;
 pub(crate) mod entry;
 pub mod key;
 pub(crate) mod lladdr;
@@ -29,20 +32,22 @@ mod timer_thread;
 #[cfg(all(feature = "tokio", not(any(feature = "loom", feature = "shuttle"))))]
 mod tokio_driver;
 
+pub use device::{DeviceConfig, LinkHeader};
 pub use entry::Neighbour;
 pub use key::{DevId, NeighKey};
 pub use lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
 pub use nud::{NeighFlags, NudState, UpdateFlags};
 pub use stats::{DropReason, NeighStats};
 pub use table::{
-    DeviceConfig, EventFilter, EventKind, EventReceiver, EventSend, GcReport, LinkHeader,
-    NeighEvent, NeighHandle, NeighInfo, NeighTable, Received, TimersView, Xmit, MAX_EVENT_QUEUE,
+    EventFilter, EventKind, EventReceiver, EventSend, GcReport, NeighEvent, NeighHandle, NeighInfo,
+    NeighTable, Received, TimersView, Xmit, MAX_EVENT_QUEUE,
 };
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_target::TimerTarget;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_thread::TimerThread;
 #[cfg(all(feature = "tokio", not(any(feature = "loom", feature = "shuttle"))))]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use tokio_driver::{DriverError, DriverStats, TokioTimers, DEFAULT_RECHECK};
 
 /// A packet the cache can queue while a neighbour resolves.

@@ -134,7 +134,7 @@ impl Stats {
     /// thread unwinding, is dropped without a callback: as `Unwound`. A
     /// packet that was never queued is counted as queued first, or
     /// `packets_out` would exceed `packets_in` (`Unwound` is a drop from a
-    /// queue). Found by `tests/misuse_reentry.rs::
+    /// queue). Found by `tests/it/misuse_reentry.rs::
     /// output_while_the_caller_unwinds_keeps_the_books`: an output call made
     /// from a `Drop` during an unwind, with a dead or foreign entry, counted
     /// an `Unwound` drop for a packet never counted in, and

@@ -59,6 +59,7 @@ pub mod monitor;
 pub mod ndisc;
 pub mod ops;
 #[cfg(target_os = "linux")]
+#[cfg_attr(docsrs, doc(cfg(target_os = "linux")))]
 pub mod packet;
 pub mod proxy;
 

@@ -39,7 +39,7 @@
 //! "before tick 0".
 
 mod add;
-mod device;
+mod devices;
 mod dump;
 mod events;
 mod flush;
@@ -68,8 +68,7 @@ mod test_ops {
     }
 }
 
-pub(crate) use device::Device;
-pub use device::{DeviceConfig, LinkHeader};
+pub(crate) use crate::neigh::device::Device;
 pub use dump::NeighInfo;
 pub use events::{EventFilter, EventKind, EventReceiver, NeighEvent, Received, MAX_EVENT_QUEUE};
 pub use gc::GcReport;
@@ -434,7 +433,7 @@ impl<K: NeighKey, O: NeighOps<K>> Drop for NeighTable<K, O> {
         /// a `discard` callback panics during the flush (the panic then
         /// propagates out of this `drop`; before this guard the array
         /// leaked, as valgrind showed for
-        /// `tests/misuse_callbacks.rs::a_panicking_discard_during_teardown`).
+        /// `tests/it/misuse_callbacks.rs::a_panicking_discard_during_teardown`).
         struct FreeBuckets<'a, K, P>(&'a Atomic<Buckets<K, P>>);
         impl<K, P> Drop for FreeBuckets<'_, K, P> {
             fn drop(&mut self) {

@@ -247,7 +247,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // taken in and lost to the unwind (`queued` + `Unwound`, like a
         // queued packet lost to a panicking callback), so every packet handed
         // to an output call is still counted exactly once. (Found by
-        // `tests/misuse_reentry.rs::a_panicking_len_loses_no_packet`: the
+        // `tests/it/misuse_reentry.rs::a_panicking_len_loses_no_packet`: the
         // packet used to vanish uncounted, and `packets_in` fell short.)
         let size = match &pkt {
             Some(p) => {

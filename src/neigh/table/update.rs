@@ -11,13 +11,13 @@
 //! follow PERMANENT/EXT_LEARNED/MANAGED changes after unlocking, as
 //! `neigh_update_gc_list` does.
 
-use super::device::check_lladdr;
 use super::events::update_notifies;
 use super::gc::exempt;
 use super::nud_timer::TIMER_FLOOR;
 use super::owed::Owed;
 use super::{Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
+use crate::neigh::device::check_lladdr;
 use crate::neigh::entry::EntryLocked;
 use crate::neigh::lladdr::{Hh, LlAddr};
 use crate::neigh::{DropReason, NeighFlags, NeighKey, NeighOps, NudState, Probe, UpdateFlags};

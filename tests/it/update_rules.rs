@@ -6,7 +6,7 @@
 //! survivors of `table/update.rs` (SPEC.md §16).
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::*;
 use neighcache::{
     DevId, DeviceConfig, LlAddr, NeighError, NudState as S, Probe, UpdateFlags as F, Xmit, HZ,

@@ -6,7 +6,7 @@
 //! allocs == destroys.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::*;
 use neighcache::{NudState, TableConfig, HZ};
 use std::net::Ipv4Addr;

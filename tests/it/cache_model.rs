@@ -3,7 +3,7 @@
 //! exactly to the next deadline), removals, flushes, carrier loss and
 //! administrative additions (permanent, externally learned, managed), run
 //! against the cache and against an independent single-threaded reference
-//! model of Linux 6.x (`tests/model`). After every step the states,
+//! model of Linux 6.x (`tests/it/model`). After every step the states,
 //! addresses, flags, `updated`/`used`/`confirmed`/`probes`, the armed
 //! timers, the `gc_list` and managed list sizes, the packet accounting, the
 //! per-key sequence of external events (transmits, probes, error reports,
@@ -11,8 +11,8 @@
 //! flags and Linux's notify decision) must agree.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
-mod model;
+use crate::common;
+use crate::model;
 use common::*;
 use model::{Ev, Ext, Model};
 use neighcache::{EventFilter, NeighParms, NeighTable, NudState as S, Received, TableConfig, HZ};

@@ -1,5 +1,5 @@
 //! Adversarial fixtures for the misuse suites (`tests/misuse*.rs`,
-//! `tests/api_state_machine.rs`): a device side ([`Adv`]) that records every
+//! `tests/it/api_state_machine.rs`): a device side ([`Adv`]) that records every
 //! packet it is handed, can be told to panic in any callback and can call
 //! back into its table (a hook), packets whose `len()` lies or panics
 //! ([`APkt`]), and the invariant checks every scenario ends with

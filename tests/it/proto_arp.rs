@@ -3,7 +3,7 @@
 //! Linux 6.18 check that what we build and what we accept is the kernel's.
 #![cfg(all(feature = "proto", not(any(feature = "loom", feature = "shuttle"))))]
 
-mod proto_common;
+use crate::proto_common;
 
 use neighcache::proto::arp::{self, ArpOp};
 use neighcache::proto::eth::BROADCAST;

@@ -9,7 +9,7 @@
 //! the router flag, the queue's bound and ledger, and a panicking sink.
 #![cfg(all(feature = "proto", not(any(feature = "loom", feature = "shuttle"))))]
 
-mod proto_common;
+use crate::proto_common;
 
 use neighcache::proto::arp::{self, ArpOp, ArpPacket};
 use neighcache::proto::eth::{self, Mac, BROADCAST};

@@ -5,11 +5,11 @@
 //! one step beyond each; hash flooding with keys chosen without knowing the
 //! hash key, and a real long chain built with a known seed.
 //!
-//! See `tests/misuse.rs` for the shared conventions (`check` and `teardown`
+//! See `tests/it/misuse.rs` for the shared conventions (`check` and `teardown`
 //! after every scenario).
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::adversary::{ip4 as ip, *};
 use common::{test_config, DEV, MAC_A};
 use neighcache::{

@@ -6,7 +6,7 @@
 //! `nud_transitions.rs`.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::*;
 use neighcache::{
     DevId, DropReason, NeighError, NudState as S, TableConfig, UpdateFlags as F, Xmit, HZ,

@@ -6,7 +6,7 @@
 //! Linux; off by default). Each test names the kernel function it follows.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::*;
 use neighcache::{
     DevId, EventFilter, NeighError, NeighFlags, NeighParms, NudState as S, Probe, Received,
@@ -333,9 +333,7 @@ fn the_router_flag_follows_override_isrouter() {
 #[cfg(feature = "proto")]
 #[test]
 fn the_r_flag_of_an_advertisement_reaches_the_table() {
-    #[path = "proto_common/mod.rs"]
-    mod proto_common;
-    use proto_common::*;
+    use crate::proto_common::*;
     let h = host();
     let sub = h.v6().subscribe(16, EventFilter::Kernel).unwrap();
     h.send_udp(std::net::IpAddr::V6(ip6_b()), 4000, 9, b"q")

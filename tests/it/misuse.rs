@@ -5,18 +5,18 @@
 //! link-layer address lengths, impossible devices, unknown and removed
 //! devices, and administrative updates that would strand packets.
 //!
-//! The other misuse suites: `tests/misuse_limits.rs` (time domain,
-//! configuration boundaries, hash flooding) and `tests/misuse_callbacks.rs`
+//! The other misuse suites: `tests/it/misuse_limits.rs` (time domain,
+//! configuration boundaries, hash flooding) and `tests/it/misuse_callbacks.rs`
 //! (panicking and re-entrant callbacks, lying packets); random sequences of
-//! all of it: `tests/api_state_machine.rs`.
+//! all of it: `tests/it/api_state_machine.rs`.
 //!
 //! Every scenario ends with `check` (packet ledger, refcounts, timers) and
 //! `teardown` (`allocs == destroys`, every packet freed), from
-//! `tests/common/adversary.rs`. Each test says what the code did before the
+//! `tests/it/common/adversary.rs`. Each test says what the code did before the
 //! fixes of commit 0b4dba6 where it differed.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::adversary::{ip4 as ip, *};
 use common::{test_config, DEV, MAC_A, MAC_B};
 use neighcache::{

@@ -6,7 +6,7 @@
 //! `nud_update.rs`.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::*;
 use neighcache::{
     DevId, DeviceConfig, DropReason, EventSend, NeighError, NeighParms, NudState as S, Probe,

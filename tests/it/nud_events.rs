@@ -6,7 +6,7 @@
 //! that rebuilds the table from events alone after a long random workload.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::*;
 use neighcache::{
     DevId, DeviceConfig, EventFilter, EventKind as K, EventReceiver, NeighEvent, NeighFlags,

@@ -16,7 +16,7 @@
 //! still works, and `teardown` (`allocs == destroys`, every packet freed).
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::adversary::{ip4 as ip, *};
 use common::{test_config, DEV, MAC_A, MAC_B};
 use neighcache::{DevId, NudState as S, TableConfig, UpdateFlags as F, Xmit, HZ};

@@ -12,10 +12,10 @@
 //!
 //! After every scenario: `check` (exact ledger, refcounts, timers) and
 //! `teardown` (`allocs == destroys`, every packet freed); see
-//! `tests/common/adversary.rs`.
+//! `tests/it/common/adversary.rs`.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::adversary::*;
 use common::{test_config, DEV, MAC_A, MAC_B};
 use neighcache::{DropReason, EventSend, NudState as S, TableConfig, UpdateFlags as F, Xmit, HZ};

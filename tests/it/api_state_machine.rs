@@ -10,7 +10,7 @@
 //! After **every** step, for both tables: a panic reached the caller only if
 //! one was armed (or the packet's `len()` panics), and it was exactly that
 //! panic; the predicted typed error for each misuse; and `check` from
-//! `tests/common/adversary.rs`: packet ledger exact per delivery kind,
+//! `tests/it/common/adversary.rs`: packet ledger exact per delivery kind,
 //! packets alive = packets queued, refcount = link + timer + the handles
 //! held, timers = timer states. At the end, `teardown`: `allocs ==
 //! destroys`, every packet delivered once or counted `Unwound`, every
@@ -20,7 +20,7 @@
 //! `PROPTEST_CASES` for more.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::adversary::*;
 use common::{test_config, DEV};
 use neighcache::{

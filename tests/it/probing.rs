@@ -6,7 +6,7 @@
 //! cargo-mutants survivors of `table/nud_timer.rs`, SPEC.md §16).
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::*;
 use neighcache::MAX_TICK;
 use neighcache::{LlAddr, NeighError, NudState as S, Probe, TableConfig, UpdateFlags as F, HZ};

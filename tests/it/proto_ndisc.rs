@@ -4,7 +4,7 @@
 //! format.
 #![cfg(all(feature = "proto", not(any(feature = "loom", feature = "shuttle"))))]
 
-mod proto_common;
+use crate::proto_common;
 
 use neighcache::proto::eth::{self, ETHERTYPE_IPV6};
 use neighcache::proto::ndisc::{self, NdMsg, ALL_NODES};

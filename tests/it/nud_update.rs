@@ -5,7 +5,7 @@
 //! machine is in `nud_transitions.rs`.
 #![cfg(not(any(feature = "loom", feature = "shuttle")))]
 
-mod common;
+use crate::common;
 use common::*;
 use neighcache::{NeighError, NudState as S, UpdateFlags as F, HZ};
 

@@ -1,20 +1,20 @@
-//! Devices as the table sees them: their configuration, parameters,
-//! randomised reachable time and the link-layer header they build
-//! (`header_ops->cache`), and the table's device registry.
+//! A device as the neighbour layer sees it (`struct net_device` plus its
+//! `neigh_parms`): its link configuration, the header it builds for a
+//! neighbour (`header_ops->cache`), its run-time parameters and its
+//! randomised reachable time.
 //!
-//! Rules: the registry is the `devices` map under the table lock. A
-//! `Device`'s link configuration is immutable once registered; its
-//! parameters change at run time (`set_device_parms`, the sysctl /
-//! `RTM_SETNEIGHTBL` analogue) only under the table lock, and are read
-//! lock-free as one consistent snapshot ([`ParmsCell`]); its
-//! `reachable_time` is re-drawn under the table lock (periodic GC, a
-//! parameter change). Input naming a device is validated here before the
-//! table changes anything.
+//! Rules: this module sits below both the entry (`neigh::entry`, which
+//! holds an `Arc<Device>`) and the table (`neigh::table`, which keeps the
+//! registry), and imports from neither. A `Device`'s link configuration is
+//! immutable once built; its parameters change only through
+//! [`ParmsCell::set`], whose caller holds the table lock (so there is one
+//! writer), and are read lock-free as one consistent snapshot; its
+//! `reachable_time` is re-drawn under the table lock. The registry, and the
+//! validation of input that names a device, are `table::devices`.
 
-use super::{NeighTable, TableLocked};
 use crate::error::NeighError;
-use crate::neigh::lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
-use crate::neigh::{DevId, NeighKey, NeighOps};
+use crate::neigh::lladdr::{Hh, LlAddr, HH_MAX};
+use crate::neigh::DevId;
 use crate::parms::{NeighParms, PARMS_WORDS};
 use crate::sync::{self, plain, Ordering};
 use crate::timer::{Tick, TimerWheel};
@@ -90,7 +90,7 @@ pub(crate) struct ParmsCell {
 }
 
 impl ParmsCell {
-    fn new(p: NeighParms) -> Self {
+    pub(crate) fn new(p: NeighParms) -> Self {
         ParmsCell {
             seq: sync::AtomicU32::new(0),
             words: p.to_words().map(plain::AtomicU64::new),
@@ -124,9 +124,9 @@ impl ParmsCell {
         }
     }
 
-    /// Replace the parameters; the caller holds the table lock (the only
-    /// writer).
-    fn set(&self, _tbl: &TableLocked, p: NeighParms) {
+    /// Replace the parameters. The caller holds the table lock, which makes
+    /// it the only writer (`NeighTable::set_device_parms`).
+    pub(crate) fn set(&self, p: NeighParms) {
         // Relaxed: writers are serialised by the table lock.
         let s = self.seq.load(Ordering::Relaxed);
         // Relaxed + the fence below: the odd count is ordered before the
@@ -151,7 +151,7 @@ pub(crate) struct Device {
     pub(crate) id: DevId,
     pub(crate) cfg: DeviceConfig,
     /// The device's `neigh_parms`: see [`Device::parms`].
-    parms: ParmsCell,
+    pub(crate) parms: ParmsCell,
     /// `parms->reachable_time`: base_reachable_time randomised to 0.5x-1.5x,
     /// re-drawn by the periodic GC and by a parameter change.
     pub(crate) reachable_time: plain::AtomicU64,
@@ -199,7 +199,7 @@ impl Device {
 }
 
 /// `lladdr` as an address of `device`, or `BadLladdrLen`.
-pub(super) fn check_lladdr(device: &Device, lladdr: &[u8]) -> Result<LlAddr, NeighError> {
+pub(crate) fn check_lladdr(device: &Device, lladdr: &[u8]) -> Result<LlAddr, NeighError> {
     if lladdr.len() != device.cfg.addr_len {
         return Err(NeighError::BadLladdrLen {
             dev: device.id,
@@ -210,117 +210,10 @@ pub(super) fn check_lladdr(device: &Device, lladdr: &[u8]) -> Result<LlAddr, Nei
     Ok(LlAddr::new(lladdr).expect("addr_len <= MAX_ADDR_LEN (checked by add_device)"))
 }
 
-impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
-    /// Register a device. Its parameters (or a copy of the table's
-    /// defaults, as `neigh_parms_alloc` makes) are validated.
-    pub fn add_device(&self, dev: DevId, cfg: DeviceConfig) -> Result<(), NeighError> {
-        let parms = match cfg.parms {
-            Some(p) => p,
-            None => self.lock.lock().cfg.parms,
-        };
-        parms.validate()?;
-        let max = match cfg.header {
-            LinkHeader::Ethernet { .. } => 6,
-            LinkHeader::Lladdr => MAX_ADDR_LEN,
-        };
-        if cfg.addr_len > max
-            || (matches!(cfg.header, LinkHeader::Ethernet { .. }) && cfg.addr_len != 6)
-        {
-            return Err(NeighError::BadLladdrLen {
-                dev,
-                expected: max,
-                got: cfg.addr_len,
-            });
-        }
-        if let Some(a) = cfg.noarp_lladdr {
-            if a.as_bytes().len() != cfg.addr_len {
-                return Err(NeighError::BadLladdrLen {
-                    dev,
-                    expected: cfg.addr_len,
-                    got: a.as_bytes().len(),
-                });
-            }
-        }
-        let mut tbl = self.lock.lock();
-        if tbl.devices.contains_key(&dev) {
-            return Err(NeighError::DeviceExists(dev));
-        }
-        let reach = tbl.rand_reach_time(parms.base_reachable_time);
-        let device = Device {
-            id: dev,
-            cfg,
-            parms: ParmsCell::new(parms),
-            reachable_time: plain::AtomicU64::new(reach),
-            wheel: self.wheel.clone(),
-        };
-        tbl.devices.insert(dev, sync::Arc::new(device));
-        Ok(())
-    }
-
-    /// Change a device's parameters at run time (`net.ipv4.neigh.<dev>.*`,
-    /// `RTM_SETNEIGHTBL` with `NDTPA_IFINDEX`). `parms` is validated as at
-    /// registration (`Err(Config)`, `Err(UnknownDevice)`; nothing changes on
-    /// an error). Every entry of the device decides its next event with
-    /// the new values: timers already armed keep their expiry, and the
-    /// handler then applies the new parameters (as in the kernel, whose
-    /// handler reads them when it runs). `reachable_time` is re-drawn from
-    /// the new `base_reachable_time` at once (`neightbl_set` does the same),
-    /// so a new base does not wait for the periodic re-draw.
-    pub fn set_device_parms(&self, dev: DevId, parms: NeighParms) -> Result<(), NeighError> {
-        parms.validate()?;
-        let mut tbl = self.lock.lock();
-        let device = self.device(&tbl, dev)?;
-        device.parms.set(&tbl, parms);
-        let reach = tbl.rand_reach_time(parms.base_reachable_time);
-        // Relaxed: see `Device::reachable_time`.
-        device.reachable_time.store(reach, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// A device's parameters now (`None` for an unknown device).
-    pub fn device_parms(&self, dev: DevId) -> Option<NeighParms> {
-        self.lock.lock().devices.get(&dev).map(|d| d.parms())
-    }
-
-    /// The device's current randomised reachable time
-    /// (`parms->reachable_time`): `base_reachable_time` drawn in [0.5x,
-    /// 1.5x), re-drawn by the periodic GC every 300 s (the first time 20
-    /// reachable times after the table's start) and by `set_device_parms`.
-    pub fn reachable_time(&self, dev: DevId) -> Option<Tick> {
-        self.lock
-            .lock()
-            .devices
-            .get(&dev)
-            .map(|d| d.reachable_time())
-    }
-
-    pub(super) fn device(
-        &self,
-        tbl: &TableLocked,
-        dev: DevId,
-    ) -> Result<sync::Arc<Device>, NeighError> {
-        tbl.devices
-            .get(&dev)
-            .cloned()
-            .ok_or(NeighError::UnknownDevice(dev))
-    }
-
-    /// Validate input naming a device before anything is created: the
-    /// device is registered and `lladdr` (if any) has its address length.
-    pub(super) fn check_input(&self, dev: DevId, lladdr: Option<&[u8]>) -> Result<(), NeighError> {
-        let device = self.device(&self.lock.lock(), dev)?;
-        match lladdr {
-            Some(a) => check_lladdr(&device, a).map(drop),
-            None => Ok(()),
-        }
-    }
-}
-
 #[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
 mod tests {
-    use super::{ParmsCell, TableLocked};
-    use crate::parms::{NeighParms, TableConfig};
-    use std::collections::HashMap;
+    use super::ParmsCell;
+    use crate::parms::NeighParms;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     /// Readers racing a writer that alternates between two parameter sets
@@ -343,16 +236,6 @@ mod tests {
             locktime: 17,
             interval_probe_time: 18,
         };
-        let tbl = TableLocked {
-            devices: HashMap::new(),
-            cfg: TableConfig::default(),
-            last_flush: 0,
-            next_gc: 0,
-            last_rand: 0,
-            next_managed: 0,
-            rng: 1,
-            created_since_rekey: 0,
-        };
         let cell = ParmsCell::new(a);
         let stop = AtomicBool::new(false);
         let reads = std::sync::atomic::AtomicU64::new(0);
@@ -374,7 +257,7 @@ mod tests {
             let done = |i| i >= 50_000 && reads.load(Ordering::Relaxed) >= 400_000;
             // (A reader that found a torn snapshot has stopped: stop too.)
             while !done(i) && !readers.iter().any(|r| r.is_finished()) {
-                cell.set(&tbl, if i % 2 == 0 { b } else { a });
+                cell.set(if i % 2 == 0 { b } else { a });
                 i += 1;
             }
             stop.store(true, Ordering::Relaxed);

@@ -9,7 +9,7 @@
 //! of stopping at the checksum.
 #![cfg(all(feature = "proto", not(any(feature = "loom", feature = "shuttle"))))]
 
-mod proto_common;
+use crate::proto_common;
 
 use neighcache::proto::arp::ArpOp;
 use neighcache::proto::eth::{self, BROADCAST};

@@ -1,5 +1,5 @@
 //! Applying what the kernel reports: neighbours to the table (through
-//! `set_exact` and `remove`), links to the table's devices, proxy entries
+//! `set_exact` and `remove_exact`), links to the table's devices, proxy entries
 //! to a `Proxy`, and the end of a resync (removing what the dump lacked).
 //!
 //! Rules: the table is changed only through its public API; every message
@@ -104,7 +104,7 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
     }
 
     fn remove_entry(&mut self, key: K, dev: DevId) {
-        match self.table.remove(key, dev) {
+        match self.table.remove_exact(key, dev) {
             Ok(()) => self.stats.deleted += 1,
             // Gone already (a flush, the table's own GC): nothing to do.
             Err(NeighError::NotFound | NeighError::UnknownDevice(_)) => {}

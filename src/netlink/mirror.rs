@@ -314,6 +314,15 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         Ok(read)
     }
 
+    /// Dump the kernel's table again and apply the difference, as after an
+    /// overrun (but not counted as one): the way to read proxy entries
+    /// added or removed since the last dump, which the kernel does not
+    /// announce (Linux 6.18 sends no `RTM_NEWNEIGH` for `pneigh`).
+    pub fn refresh(&mut self) -> Result<(), MirrorError> {
+        self.need_dump = true;
+        self.process().map(drop)
+    }
+
     /// Wait up to `timeout` (`None`: until something arrives) for the
     /// kernel, then [`process`](Self::process).
     pub fn poll(&mut self, timeout: Option<Duration>) -> Result<usize, MirrorError> {
@@ -326,25 +335,29 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
     /// 2 ms with `to_kernel` (to push the table's changes), else every
     /// 50 ms (to notice a stop).
     pub fn spawn(self) -> io::Result<MirrorThread<K, O>> {
-        let stop = Arc::new(Mutex::new(false));
+        let control = Arc::new(Mutex::new(Control::default()));
         let shared = self.shared.clone();
         let tick = if self.cfg.to_kernel {
             Duration::from_millis(2)
         } else {
             Duration::from_millis(50)
         };
-        let s = stop.clone();
+        let c = control.clone();
         let handle = std::thread::Builder::new()
             .name("neighcache-kmirror".into())
             .spawn(move || {
                 let mut m = self;
-                while !*s.lock() {
+                loop {
+                    let now = core::mem::take(&mut *c.lock());
+                    if now.stop {
+                        return Ok(m);
+                    }
+                    m.need_dump |= now.refresh;
                     m.poll(Some(tick))?;
                 }
-                Ok(m)
             })?;
         Ok(MirrorThread {
-            stop,
+            control,
             shared,
             handle: Some(handle),
         })
@@ -468,10 +481,17 @@ impl<K: Family, O: NeighOps<K>> core::fmt::Debug for KernelMirror<K, O> {
     }
 }
 
+/// Requests to a mirror's thread, read at each pass.
+#[derive(Default)]
+struct Control {
+    stop: bool,
+    refresh: bool,
+}
+
 /// A [`KernelMirror`] running on its own thread ([`KernelMirror::spawn`]).
 /// Dropping it stops the thread.
 pub struct MirrorThread<K: Family, O: NeighOps<K>> {
-    stop: Arc<Mutex<bool>>,
+    control: Arc<Mutex<Control>>,
     shared: Arc<Mutex<MirrorStats>>,
     handle: Option<std::thread::JoinHandle<Result<KernelMirror<K, O>, MirrorError>>>,
 }
@@ -482,6 +502,12 @@ impl<K: Family, O: NeighOps<K>> MirrorThread<K, O> {
         *self.shared.lock()
     }
 
+    /// Ask the thread to [`refresh`](KernelMirror::refresh) (at its next
+    /// pass, within milliseconds).
+    pub fn refresh(&self) {
+        self.control.lock().refresh = true;
+    }
+
     /// Has the thread stopped on an error (see [`stop`](Self::stop))?
     pub fn is_finished(&self) -> bool {
         self.handle.as_ref().is_none_or(|h| h.is_finished())
@@ -490,7 +516,7 @@ impl<K: Family, O: NeighOps<K>> MirrorThread<K, O> {
     /// Stop the thread and take the mirror back, or the error that stopped
     /// it.
     pub fn stop(mut self) -> Result<KernelMirror<K, O>, MirrorError> {
-        *self.stop.lock() = true;
+        self.control.lock().stop = true;
         match self.handle.take().map(|h| h.join()) {
             Some(Ok(r)) => r,
             Some(Err(p)) => std::panic::resume_unwind(p),
@@ -501,7 +527,7 @@ impl<K: Family, O: NeighOps<K>> MirrorThread<K, O> {
 
 impl<K: Family, O: NeighOps<K>> Drop for MirrorThread<K, O> {
     fn drop(&mut self) {
-        *self.stop.lock() = true;
+        self.control.lock().stop = true;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }

@@ -14,7 +14,7 @@
 //!   [`NeighTable::set_exact`](crate::NeighTable::set_exact) (state,
 //!   address, router / externally learned / managed flags, PERMANENT and
 //!   NOARP entries) and every `RTM_DELNEIGH` through
-//!   [`NeighTable::remove`](crate::NeighTable::remove). A device is
+//!   [`NeighTable::remove_exact`](crate::NeighTable::remove_exact). A device is
 //!   `DevId(ifindex)`; interfaces that appear or go while it runs are
 //!   registered and removed (`RTM_NEWLINK`/`RTM_DELLINK`). Proxy entries
 //!   (`ip neigh add proxy`) go to a [`Proxy`](crate::proto::proxy::Proxy)

@@ -43,6 +43,11 @@ use topo::{Capture, Fam, Pair};
 
 mod basic;
 
+#[cfg(feature = "netlink")]
+mod mirror;
+#[cfg(feature = "netlink")]
+mod mirror_changes;
+
 /// The tests share two cores with everything else: run them one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -224,6 +229,25 @@ fn proxy_differential_against_the_kernel() {
     assert!(
         bad.is_empty(),
         "proxy: unexplained differences from the kernel:\n  {}",
+        bad.join("\n  ")
+    );
+}
+
+/// `neighcache::netlink::KernelMirror` (feature `netlink`): every kind of
+/// `ip neigh` change and the kernel's own NUD transitions, IPv4 and IPv6.
+#[cfg(feature = "netlink")]
+#[test]
+fn mirror_follows_every_kernel_change() {
+    let Some(_g) = setup("mirror_follows_every_kernel_change") else {
+        return;
+    };
+    let env = mirror::Env::new("mc");
+    println!("\nkernel mirror, every change kind (table == kernel dump after each step):");
+    let mut bad = mirror_changes::run::<std::net::Ipv4Addr>(&env);
+    bad.extend(mirror_changes::run::<std::net::Ipv6Addr>(&env));
+    assert!(
+        bad.is_empty(),
+        "mirror differs from the kernel:\n  {}",
         bad.join("\n  ")
     );
 }

@@ -2,7 +2,8 @@
 //! another neighbour table reports it: the call a mirror of the kernel's
 //! table (`neighcache::netlink`) applies each `RTM_NEWNEIGH` with. The
 //! kernel's counterpart is `neigh_add` with `NLM_F_REPLACE`, whose
-//! `__neigh_update(.., NEIGH_UPDATE_F_ADMIN)` may set any state.
+//! `__neigh_update(.., NEIGH_UPDATE_F_ADMIN)` may set any state. And
+//! removing an entry as such a table reports a removal (one event).
 //!
 //! Rules: input is validated before anything is created (bad input leaves
 //! no trace); the whole image is written in one entry-lock section after the
@@ -167,5 +168,18 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         } else {
             Applied::Unchanged
         })
+    }
+
+    /// Remove the entry for (`key`, `dev`) as another table reports a
+    /// removal (`RTM_DELNEIGH`): unlinked and reported deleted in one
+    /// event, whatever its state, without the administrative FAILED step
+    /// of [`remove`](Self::remove) (whose own event the source already
+    /// reported, or never made: a GC'd entry goes in one step). Queued
+    /// packets are reported as failed. `Err(UnknownDevice)`,
+    /// `Err(NotFound)`; nothing changes on an error.
+    pub fn remove_exact(&self, key: K, dev: DevId) -> Result<(), NeighError> {
+        self.check_input(dev, None)?;
+        let n = self.lookup(key, dev).ok_or(NeighError::NotFound)?;
+        self.unlink_removed(&n)
     }
 }

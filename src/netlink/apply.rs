@@ -11,10 +11,11 @@
 //! the mirror's own.
 
 use super::decode::{BadInput, KernelLink, KernelNeigh};
-use super::mirror::{DumpSets, KernelMirror, Link};
+use super::mirror::{KernelMirror, Link};
 use super::Family;
 use crate::error::NeighError;
 use crate::neigh::{Applied, DevId, DeviceConfig, LinkHeader, LlAddr, NeighOps, MAX_ADDR_LEN};
+use std::collections::HashSet;
 
 impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
     pub(super) fn count_bad(&mut self, b: BadInput) {
@@ -31,9 +32,9 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         }
     }
 
-    /// An `RTM_NEWNEIGH` (`del` false) or `RTM_DELNEIGH`; `from_dump`: a
-    /// reply to our own dump.
-    pub(super) fn on_neigh(&mut self, del: bool, n: KernelNeigh, from_dump: bool) {
+    /// An `RTM_NEWNEIGH` (`del` false) or `RTM_DELNEIGH`, notified or
+    /// dumped.
+    pub(super) fn on_neigh(&mut self, del: bool, n: KernelNeigh) {
         if n.family != K::AF {
             return;
         }
@@ -55,18 +56,13 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         }
         let addressless = link.address.as_ref().is_none_or(|a| a.is_empty());
         let dev = DevId(n.ifindex);
-        if let Some(d) = &mut self.dump {
-            if from_dump {
-                d.seen.insert((dev, key));
-            } else {
-                d.touched.insert((dev, key));
-            }
-        }
         if n.proxy {
             self.on_proxy(del, key, dev, n.flags.contains(crate::NeighFlags::ROUTER));
             return;
         }
-        self.applied_since_drain.insert((dev, key));
+        if self.cfg.to_kernel {
+            self.applied_since_drain.insert((dev, key));
+        }
         if del {
             if self.kernel_keys.remove(&(dev, key)) {
                 self.remove_entry(key, dev);
@@ -154,8 +150,12 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
 
     /// The end of a resync: remove the mirrored entries (and proxies) the
     /// dump did not report and no notification during it touched.
-    pub(super) fn remove_missing(&mut self, sets: &DumpSets<K>) {
-        let keep = |k: &(DevId, K)| sets.seen.contains(k) || sets.touched.contains(k);
+    pub(super) fn remove_missing(
+        &mut self,
+        seen: &HashSet<(DevId, K)>,
+        touched: &HashSet<(DevId, K)>,
+    ) {
+        let keep = |k: &(DevId, K)| seen.contains(k) || touched.contains(k);
         let gone: Vec<(DevId, K)> = self
             .kernel_keys
             .iter()
@@ -164,7 +164,9 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
             .collect();
         for (dev, key) in gone {
             self.kernel_keys.remove(&(dev, key));
-            self.applied_since_drain.insert((dev, key));
+            if self.cfg.to_kernel {
+                self.applied_since_drain.insert((dev, key));
+            }
             self.remove_entry(key, dev);
         }
         if self.proxy_enabled() {

@@ -4,13 +4,12 @@
 //! Rules: one thread at a time drives a `KernelMirror` (`&mut self`); it
 //! owns its sockets, its record of which table entries are the kernel's
 //! (`kernel_keys`) and which it pushed (`pushed`), and changes the table
-//! only through `apply` and `push`. A dump is read to its end before
-//! anything else is done; notifications that arrive during it are applied
-//! in socket order, which is the kernel's order. Nothing here blocks
-//! longer than [`DUMP_TIMEOUT`] waiting for the kernel.
+//! only through `apply`, `resync` and `push`. Notifications are applied in
+//! socket order, which is the kernel's order. Nothing here blocks longer
+//! than [`DUMP_TIMEOUT`] waiting for the kernel.
 
-use super::decode::{decode_datagram, Decoded, Message};
-use super::socket::{Recv, Rtnl};
+use super::decode::{Decoded, Message};
+use super::socket::Rtnl;
 use super::Family;
 use crate::neigh::{DevId, EventFilter, EventReceiver, NeighOps, NeighTable};
 use crate::sync::Mutex;
@@ -18,16 +17,13 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The `NDA_PROTOCOL` value pushed entries carry by default (the loop
 /// mark): unassigned in Linux's `rtnetlink.h` and iproute2's `rt_protos`.
 pub const DEFAULT_PROTOCOL: u8 = 0xfa;
 /// How long a dump may take before [`MirrorError::Timeout`].
 pub const DUMP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Dumps in a row that one call may make while the kernel keeps
-/// overrunning the socket; past it, the next call resumes.
-const MAX_RESYNC_ROUNDS: u32 = 4;
 
 /// What to mirror and how.
 #[derive(Clone, Debug)]
@@ -189,21 +185,15 @@ pub struct KernelMirror<K: Family, O: NeighOps<K>> {
     /// Keys the mirror wrote since the push direction last read the
     /// table's events: those events are the mirror's own.
     pub(super) applied_since_drain: HashSet<(DevId, K)>,
-    /// During a dump: what it reported, and what notifications touched.
-    pub(super) dump: Option<DumpSets<K>>,
+    /// The socket that asks for dumps (it joins no group, so its replies
+    /// never compete with notifications for buffer space).
+    pub(super) dump_sock: Rtnl,
     /// The socket overran (or a datagram was cut): dump again.
     pub(super) need_resync: bool,
     /// A followed link appeared or changed: dump again (not an overrun).
     pub(super) need_dump: bool,
     pub(super) stats: MirrorStats,
     shared: Arc<Mutex<MirrorStats>>,
-}
-
-/// What one resync dump saw.
-pub(super) struct DumpSets<K> {
-    pub(super) seen: HashSet<(DevId, K)>,
-    pub(super) touched: HashSet<(DevId, K)>,
-    pub(super) overrun: bool,
 }
 
 impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
@@ -233,14 +223,13 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
             proxy_keys: HashSet::new(),
             pushed: HashMap::new(),
             applied_since_drain: HashSet::new(),
-            dump: None,
+            dump_sock: Rtnl::open(false, None)?,
             need_resync: false,
             need_dump: false,
             stats: MirrorStats::default(),
             shared: Arc::new(Mutex::new(MirrorStats::default())),
         };
-        let seq = m.sock.dump_links()?;
-        m.read_until(seq)?;
+        m.read_links()?;
         m.resync()?;
         if m.cfg.to_kernel {
             m.push_reconcile()?;
@@ -281,26 +270,7 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         if self.cfg.to_kernel {
             self.push_pending()?;
         }
-        let mut read = 0;
-        loop {
-            let msgs = match self.sock.recv()? {
-                Recv::Data(d) => decode_datagram(d),
-                Recv::Empty => break,
-                Recv::Overrun => {
-                    self.need_resync = true;
-                    continue;
-                }
-                Recv::Truncated => {
-                    self.stats.bad_truncated += 1;
-                    self.need_resync = true;
-                    continue;
-                }
-            };
-            read += msgs.len();
-            for m in msgs {
-                self.handle(m, None);
-            }
-        }
+        let read = self.drain(None)?;
         if self.need_resync || self.need_dump {
             if self.need_resync {
                 self.stats.resyncs += 1;
@@ -368,101 +338,25 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         *self.shared.lock() = self.stats;
     }
 
-    /// Dump the kernel's neighbours (and proxies, with a `Proxy`) and make
-    /// the table equal to the dump: entries equal already are left alone;
-    /// mirrored entries the dump lacks, that no notification during it
-    /// touched, are removed. Repeats while the socket overran meanwhile,
-    /// at most [`MAX_RESYNC_ROUNDS`] times (then the next `process` goes
-    /// on).
-    pub(super) fn resync(&mut self) -> Result<(), MirrorError> {
-        self.need_resync = false;
-        self.need_dump = false;
-        if !self.cfg.from_kernel {
-            return Ok(());
-        }
-        for _ in 0..MAX_RESYNC_ROUNDS {
-            self.dump = Some(DumpSets {
-                seen: HashSet::new(),
-                touched: HashSet::new(),
-                overrun: false,
-            });
-            let seq = self.sock.dump_neighs(K::AF, false)?;
-            self.stats.dumps += 1;
-            let r = self.read_until(seq);
-            if r.is_ok() && self.proxy_enabled() {
-                let seq = self.sock.dump_neighs(K::AF, true)?;
-                self.read_until(seq)?;
-            }
-            let sets = self.dump.take();
-            r?;
-            let Some(sets) = sets else { break };
-            self.remove_missing(&sets);
-            if !sets.overrun {
-                return Ok(());
-            }
-            self.stats.resyncs += 1;
-        }
-        self.need_resync = true;
-        Ok(())
-    }
-
-    /// Read and apply messages until the reply to request `seq` ends.
-    pub(super) fn read_until(&mut self, seq: u32) -> Result<(), MirrorError> {
-        let deadline = Instant::now() + DUMP_TIMEOUT;
-        loop {
-            let msgs = match self.sock.recv()? {
-                Recv::Data(d) => decode_datagram(d),
-                Recv::Empty => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(MirrorError::Timeout);
-                    }
-                    self.sock.wait_readable(Some(left))?;
-                    continue;
-                }
-                Recv::Overrun | Recv::Truncated => {
-                    self.mark_overrun();
-                    continue;
-                }
-            };
-            let mut done = false;
-            for m in msgs {
-                done |= self.handle(m, Some(seq));
-            }
-            if done {
-                return Ok(());
-            }
-        }
-    }
-
-    fn mark_overrun(&mut self) {
-        match &mut self.dump {
-            Some(d) => d.overrun = true,
-            None => self.need_resync = true,
-        }
-    }
-
     /// Decode and apply one datagram as if it had arrived on the socket
     /// (the unit tests' way in).
     #[cfg(test)]
     pub(super) fn apply_datagram(&mut self, datagram: &[u8]) {
-        for m in decode_datagram(datagram) {
-            self.handle(m, None);
+        for m in super::decode::decode_datagram(datagram) {
+            self.handle(m);
         }
     }
 
-    /// Apply one message; true if it ends the reply to `reply_to`.
-    fn handle(&mut self, m: Message, reply_to: Option<u32>) -> bool {
+    /// Apply one notification.
+    pub(super) fn handle(&mut self, m: Message) {
         self.stats.messages += 1;
-        let ours = reply_to == Some(m.seq) && m.pid == self.sock.port();
         match m.what {
-            Decoded::Neigh { del, n } => self.on_neigh(del, n, ours),
-            Decoded::Link { del, l } => self.on_link(del, l, reply_to.is_some() && ours),
-            Decoded::Done | Decoded::Error { .. } => return ours,
-            Decoded::Other => {}
+            Decoded::Neigh { del, n } => self.on_neigh(del, n),
+            Decoded::Link { del, l } => self.on_link(del, l, false),
+            // Nothing is asked on this socket: no reply is expected.
+            Decoded::Done | Decoded::Error { .. } | Decoded::Other => {}
             Decoded::Bad(b) => self.count_bad(b),
         }
-        false
     }
 
     /// Is every selected interface followed (`true` for an empty list)?

@@ -70,6 +70,7 @@ mod apply;
 mod decode;
 mod mirror;
 mod push;
+mod resync;
 mod socket;
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,8 @@ mod basic;
 #[cfg(feature = "netlink")]
 mod mirror;
 #[cfg(feature = "netlink")]
+mod mirror_bulk;
+#[cfg(feature = "netlink")]
 mod mirror_changes;
 
 /// The tests share two cores with everything else: run them one at a time.
@@ -250,4 +252,26 @@ fn mirror_follows_every_kernel_change() {
         "mirror differs from the kernel:\n  {}",
         bad.join("\n  ")
     );
+}
+
+/// The mirror under load: 10,000 entries added and deleted in one batch
+/// each (default buffer, then one small enough to overrun: resyncs), and
+/// the kernel -> table latency over 1,000 changes. Times printed only.
+#[cfg(feature = "netlink")]
+#[test]
+fn mirror_converges_under_bulk_and_overrun() {
+    let Some(_g) = setup("mirror_converges_under_bulk_and_overrun") else {
+        return;
+    };
+    let env = mirror::Env::new("mb");
+    println!("\nkernel mirror under load:");
+    let mut bad = mirror_bulk::run(&env, "default buffer (4 MiB)", None, false);
+    bad.extend(mirror_bulk::run(
+        &env,
+        "forced overrun (4 KiB buffer)",
+        Some(4096),
+        true,
+    ));
+    bad.extend(mirror_bulk::latency(&env));
+    assert!(bad.is_empty(), "mirror under load:\n  {}", bad.join("\n  "));
 }

@@ -91,6 +91,9 @@ pub struct MirrorStats {
     pub links_added: u64,
     /// Links removed (their entries flushed).
     pub links_removed: u64,
+    /// Skipped: datagrams sent by another socket than the kernel's (a
+    /// process may send to the mirror's port, or as root to its groups).
+    pub not_from_kernel: u64,
     /// Skipped: a truncated message or datagram.
     pub bad_truncated: u64,
     /// Skipped: a message the decoder refused.

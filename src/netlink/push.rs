@@ -124,6 +124,10 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
                     self.stats.push_errors += 1;
                     continue;
                 }
+                Recv::Foreign => {
+                    self.stats.not_from_kernel += 1;
+                    continue;
+                }
             };
             for m in msgs {
                 if let Decoded::Error { code } = m.what {

@@ -58,6 +58,10 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
                     self.need_resync = true;
                     continue;
                 }
+                Recv::Foreign => {
+                    self.stats.not_from_kernel += 1;
+                    continue;
+                }
             };
             read += msgs.len();
             for m in msgs {
@@ -91,6 +95,10 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
                 }
                 // Only replies arrive here; a lost or cut one spoils the dump.
                 Recv::Overrun | Recv::Truncated => return Ok(None),
+                Recv::Foreign => {
+                    self.stats.not_from_kernel += 1;
+                    continue;
+                }
             };
             for m in msgs {
                 if m.seq != seq {

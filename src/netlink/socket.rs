@@ -42,6 +42,9 @@ pub(crate) enum Recv<'a> {
     Overrun,
     /// A datagram larger than the buffer was cut (its tail is lost).
     Truncated,
+    /// A datagram from another socket than the kernel's (a process may
+    /// send to our port, or as root to our groups): dropped unread.
+    Foreign,
 }
 
 /// An rtnetlink socket in the network namespace of the thread that opened
@@ -90,8 +93,10 @@ impl Rtnl {
     /// Receive one datagram without blocking.
     pub(crate) fn recv(&mut self) -> io::Result<Recv<'_>> {
         self.buf.clear();
-        match self.sock.recv(&mut self.buf, libc::MSG_TRUNC) {
-            Ok(n) if n > self.buf.len() => Ok(Recv::Truncated),
+        match self.sock.recv_from(&mut self.buf, libc::MSG_TRUNC) {
+            // The kernel sends from port 0; anyone else is not the kernel.
+            Ok((_, from)) if from.port_number() != 0 => Ok(Recv::Foreign),
+            Ok((n, _)) if n > self.buf.len() => Ok(Recv::Truncated),
             Ok(_) => Ok(Recv::Data(&self.buf)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Recv::Empty),
             Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Ok(Recv::Overrun),

@@ -49,6 +49,8 @@ mod mirror;
 mod mirror_bulk;
 #[cfg(feature = "netlink")]
 mod mirror_changes;
+#[cfg(feature = "netlink")]
+mod mirror_push;
 
 /// The tests share two cores with everything else: run them one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -274,4 +276,23 @@ fn mirror_converges_under_bulk_and_overrun() {
     ));
     bad.extend(mirror_bulk::latency(&env));
     assert!(bad.is_empty(), "mirror under load:\n  {}", bad.join("\n  "));
+}
+
+/// Both directions at once (no loop), and datagrams from other processes
+/// dropped.
+#[cfg(feature = "netlink")]
+#[test]
+fn mirror_pushes_ours_without_a_loop() {
+    let Some(_g) = setup("mirror_pushes_ours_without_a_loop") else {
+        return;
+    };
+    let env = mirror::Env::new("mp");
+    println!("\nkernel mirror, both directions:");
+    let mut bad = mirror_push::both_directions(&env);
+    bad.extend(mirror_push::foreign_senders(&env));
+    assert!(
+        bad.is_empty(),
+        "mirror, both directions:\n  {}",
+        bad.join("\n  ")
+    );
 }

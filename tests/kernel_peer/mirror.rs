@@ -37,6 +37,8 @@ pub type Image = (u8, Option<Vec<u8>>, bool, bool, bool);
 
 pub struct Env {
     pub m: Netns,
+    /// The peer (kept: dropping it deletes the namespace).
+    #[allow(dead_code)]
     pub p: Netns,
     /// `v0`'s ifindex in M.
     pub ifindex: u32,

@@ -235,23 +235,38 @@ impl Rtnl {
         lladdr: &[u8],
         state: u16,
     ) -> io::Result<()> {
-        let mut m = NeighbourMessage::default();
-        m.header.family = match dst {
-            IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
-        };
-        m.header.ifindex = ifindex;
-        m.header.state = state.into();
-        m.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::from(dst)));
-        m.attributes
-            .push(NeighbourAttribute::LinkLayerAddress(lladdr.to_vec()));
         let seq = self.send(
             NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
-            RouteNetlinkMessage::NewNeighbour(m),
+            RouteNetlinkMessage::NewNeighbour(neigh_msg(ifindex, dst, lladdr, state)),
         )?;
         self.replies(seq).map(drop)
     }
+}
+
+fn neigh_msg(ifindex: u32, dst: IpAddr, lladdr: &[u8], state: u16) -> NeighbourMessage {
+    let mut m = NeighbourMessage::default();
+    m.header.family = match dst {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    m.header.ifindex = ifindex;
+    m.header.state = state.into();
+    m.attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::from(dst)));
+    m.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(lladdr.to_vec()));
+    m
+}
+
+/// A well-formed `RTM_NEWNEIGH`, as the kernel would notify it.
+#[allow(dead_code)]
+pub fn new_neigh_bytes(ifindex: u32, dst: IpAddr, lladdr: &[u8], state: u16) -> Vec<u8> {
+    let msg = RouteNetlinkMessage::NewNeighbour(neigh_msg(ifindex, dst, lladdr, state));
+    let mut m = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(msg));
+    m.finalize();
+    let mut b = vec![0; m.buffer_len()];
+    m.serialize(&mut b);
+    b
 }
 
 fn entry_of(m: NeighbourMessage) -> Option<KEntry> {

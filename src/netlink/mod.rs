@@ -80,6 +80,7 @@ pub use decode::{
 };
 pub use mirror::{
     KernelMirror, MirrorConfig, MirrorError, MirrorStats, MirrorThread, DEFAULT_PROTOCOL,
+    DUMP_TIMEOUT,
 };
 
 use crate::neigh::NeighKey;

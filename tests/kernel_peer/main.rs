@@ -16,6 +16,13 @@
 //!   `proxy_ndp`) versus neighcache's `Proxy`, asked by a Linux requester,
 //!   with `proxy_delay` 0 and 800 ms: same answer, similar timing (`proxy`).
 //!
+//! * `mirror_*` (feature `netlink`): `neighcache::netlink::KernelMirror`
+//!   against the kernel it mirrors: every `ip neigh` change kind and the
+//!   kernel's own NUD transitions (`mirror_changes`), 10,000-entry batches
+//!   with and without a forced overrun and the kernel-to-table latency
+//!   (`mirror_bulk`), both directions without a loop and foreign senders
+//!   (`mirror_push`); fixture `mirror` (SPEC.md §17).
+//!
 //! Without root or network namespaces the tests print why and pass, except
 //! with `CI=true`, where they fail. They are timing-sensitive and run only
 //! in release builds (`cargo test --release --test kernel_peer`); a debug

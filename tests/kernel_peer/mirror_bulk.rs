@@ -57,14 +57,14 @@ pub fn run(env: &Env, label: &str, rcvbuf: Option<usize>, overrun: bool) -> Vec<
         )
         .spawn()
         .expect("mirror thread");
-    for (phase, del) in [("add", false), ("delete", true)] {
+    for (phase, del) in [("added", false), ("deleted", true)] {
         let input = lines(del);
         let t0 = Instant::now();
         env.batch(&input);
         let kernel_done = t0.elapsed();
         match mirror::converge(env, &mut rt, &table, Duration::from_secs(30)) {
             Ok(_) => println!(
-                "  {label}: {BULK} entries {phase}ed in one ip -batch: the kernel took {:.0} ms, \
+                "  {label}: {BULK} entries {phase} in one ip -batch: the kernel took {:.0} ms, \
                  the table equal to the kernel's dump {:.0} ms after the batch started \
                  (resyncs so far {})",
                 kernel_done.as_secs_f64() * 1e3,

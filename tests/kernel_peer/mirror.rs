@@ -228,10 +228,34 @@ pub fn table_view<K: Family>(t: &Table<K>, dev: u32) -> BTreeMap<IpAddr, Image> 
         .collect()
 }
 
-/// The differences between two views, one line each.
-pub fn diff(k: &BTreeMap<IpAddr, Image>, t: &BTreeMap<IpAddr, Image>) -> Vec<String> {
+/// Could the table's `t` be the kernel's `k` before a transition the
+/// kernel makes without announcing it (SPEC.md §17): REACHABLE or STALE ->
+/// DELAY (the timer, `__neigh_event_send`), none/NONE/FAILED -> INCOMPLETE?
+fn silently(k: &Image, t: Option<&Image>) -> bool {
+    const INCOMPLETE: u8 = 0x01;
+    const DELAY: u8 = 0x08;
+    match (k.0, t) {
+        (DELAY, Some(t)) => {
+            matches!(t.0, 0x02 | 0x04) && (&t.1, t.2, t.3, t.4) == (&k.1, k.2, k.3, k.4)
+        }
+        (INCOMPLETE, None) => true,
+        (INCOMPLETE, Some(t)) => matches!(t.0, 0x00 | 0x20) && (t.2, t.3, t.4) == (k.2, k.3, k.4),
+        _ => false,
+    }
+}
+
+/// The differences between two views, one line each; with `silent_ok`,
+/// the kernel's unannounced transitions (`silently`) are not differences.
+pub fn diff(
+    k: &BTreeMap<IpAddr, Image>,
+    t: &BTreeMap<IpAddr, Image>,
+    silent_ok: bool,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (ip, ki) in k {
+        if silent_ok && silently(ki, t.get(ip)) {
+            continue;
+        }
         match t.get(ip) {
             None => out.push(format!("{ip}: kernel {ki:?}, table has none")),
             Some(ti) if ti != ki => out.push(format!("{ip}: kernel {ki:?}, table {ti:?}")),
@@ -246,17 +270,19 @@ pub fn diff(k: &BTreeMap<IpAddr, Image>, t: &BTreeMap<IpAddr, Image>) -> Vec<Str
     out
 }
 
-/// Wait until the table equals the kernel (`within`); the time it took,
-/// or the differences left.
+/// Wait until the table equals the kernel (`within`; with `silent_ok`, up
+/// to the kernel's unannounced transitions); the time it took, or the
+/// differences left.
 pub fn converge<K: Family>(
     env: &Env,
     rt: &mut Rtnl,
     t: &Table<K>,
     within: Duration,
+    silent_ok: bool,
 ) -> Result<Duration, Vec<String>> {
     let start = Instant::now();
     loop {
-        let d = diff(&env.kernel::<K>(rt), &table_view(t, env.ifindex));
+        let d = diff(&env.kernel::<K>(rt), &table_view(t, env.ifindex), silent_ok);
         if d.is_empty() {
             return Ok(start.elapsed());
         }

@@ -62,7 +62,7 @@ pub fn run(env: &Env, label: &str, rcvbuf: Option<usize>, overrun: bool) -> Vec<
         let t0 = Instant::now();
         env.batch(&input);
         let kernel_done = t0.elapsed();
-        match mirror::converge(env, &mut rt, &table, Duration::from_secs(30)) {
+        match mirror::converge(env, &mut rt, &table, Duration::from_secs(30), false) {
             Ok(_) => println!(
                 "  {label}: {BULK} entries {phase} in one ip -batch: the kernel took {:.0} ms, \
                  the table equal to the kernel's dump {:.0} ms after the batch started \

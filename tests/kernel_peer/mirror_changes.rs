@@ -1,6 +1,8 @@
 //! Every kind of `ip neigh` change, and the NUD transitions M's kernel
 //! makes on its own while resolving P, appear in the mirror exactly: after
-//! each step the table equals the kernel's dump, and at the end each
+//! each step the table equals the kernel's dump (up to the transitions the
+//! kernel makes without announcing them: to DELAY, to INCOMPLETE), and at
+//! the end each
 //! entry's sequence of changes in the table (its events) equals the
 //! sequence the kernel announced (`ip monitor neigh`, read on a socket of
 //! our own), consecutive repeats collapsed on both sides. Proxy entries,
@@ -160,7 +162,7 @@ pub fn run<K: Family>(env: &Env) -> Vec<String> {
             Step::Poke(dst) => env.poke(dst),
             Step::Sleep(d) => std::thread::sleep(d),
         }
-        match mirror::converge(env, &mut rt, &table, Duration::from_secs(3)) {
+        match mirror::converge(env, &mut rt, &table, Duration::from_secs(3), true) {
             Ok(t) => println!(
                 "  {fam} {what}: equal after {:.1} ms",
                 t.as_secs_f64() * 1e3

@@ -214,18 +214,6 @@ impl Rtnl {
         Ok(v)
     }
 
-    /// Every proxy entry of `family` (`ip neigh show proxy`), sorted.
-    #[allow(dead_code)]
-    pub fn proxies(&mut self, family: u8) -> io::Result<Vec<KEntry>> {
-        let mut v: Vec<KEntry> = self
-            .dump_flags(family, NeighbourFlags::Proxy)?
-            .into_iter()
-            .filter_map(entry_of)
-            .collect();
-        v.sort();
-        Ok(v)
-    }
-
     /// `ip neigh replace DST lladdr LL dev IFINDEX nud STATE`, acknowledged.
     #[allow(dead_code)]
     pub fn replace(

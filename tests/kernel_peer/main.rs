@@ -256,6 +256,7 @@ fn mirror_follows_every_kernel_change() {
     println!("\nkernel mirror, every change kind (table == kernel dump after each step):");
     let mut bad = mirror_changes::run::<std::net::Ipv4Addr>(&env);
     bad.extend(mirror_changes::run::<std::net::Ipv6Addr>(&env));
+    bad.extend(mirror_changes::links(&env));
     assert!(
         bad.is_empty(),
         "mirror differs from the kernel:\n  {}",

@@ -264,3 +264,63 @@ pub fn run<K: Family>(env: &Env) -> Vec<String> {
     }
     bad
 }
+
+/// Interfaces that appear and go while the mirror runs are followed: a
+/// selected one is registered (and its entries mirrored), an unselected one
+/// is not, and a deleted one is removed with its entries.
+pub fn links(env: &Env) -> Vec<String> {
+    let mut bad = Vec::new();
+    let table = Env::table::<Ipv4Addr>();
+    let cfg = MirrorConfig {
+        interfaces: vec!["v0".into(), "lk0".into()],
+        ..MirrorConfig::default()
+    };
+    let m = env.mirror(&table, cfg).spawn().expect("mirror thread");
+    env.ip("link add lk0 type veth peer name lk1");
+    env.ip("link set lk0 up");
+    env.ip("link set lk1 up");
+    let idx = |name: &str| -> u32 {
+        let out = env
+            .m
+            .ip(&["-o", "link", "show", name])
+            .expect("ip link show");
+        out.split(':')
+            .next()
+            .and_then(|s| s.trim().parse().ok())
+            .expect("ifindex")
+    };
+    let (lk0, lk1) = (DevId(idx("lk0")), DevId(idx("lk1")));
+    let dst = Ipv4Addr::new(10, 88, 0, 1);
+    env.ip(&format!(
+        "neigh add {dst} lladdr 02:00:00:00:88:01 dev lk0 nud permanent"
+    ));
+    env.ip(&format!(
+        "neigh add {dst} lladdr 02:00:00:00:88:02 dev lk1 nud permanent"
+    ));
+    let wait = |f: &dyn Fn() -> bool| {
+        let t0 = Instant::now();
+        while !f() && t0.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        f()
+    };
+    if !wait(&|| table.lookup(dst, lk0).is_some()) {
+        bad.push("links: a selected interface created later is not mirrored".into());
+    }
+    if table.device_parms(lk1).is_some() || table.lookup(dst, lk1).is_some() {
+        bad.push("links: an unselected interface is mirrored".into());
+    }
+    env.ip("link del lk0");
+    if !wait(&|| table.device_parms(lk0).is_none() && table.lookup(dst, lk0).is_none()) {
+        bad.push("links: a deleted interface stays in the table".into());
+    }
+    let s = m.stop().expect("mirror stopped cleanly").stats();
+    println!(
+        "  links: lk0 followed in and out ({} added, {} removed; unknown_ifindex {})",
+        s.links_added, s.links_removed, s.unknown_ifindex
+    );
+    if (s.links_added, s.links_removed) != (2, 1) {
+        bad.push(format!("links: counters {s:?}"));
+    }
+    bad
+}

@@ -251,9 +251,9 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         self.stats
     }
 
-    /// The notification socket's netlink port: the `nlmsg_pid` its dumps
-    /// are answered with, and where another process would have to send
-    /// to reach it (what it sends is decoded like anything else).
+    /// The notification socket's netlink port. Another process (as root)
+    /// can send to it; what it sends is dropped unread and counted
+    /// ([`MirrorStats::not_from_kernel`]): only the kernel is believed.
     pub fn port(&self) -> u32 {
         self.sock.port()
     }

@@ -18,9 +18,14 @@
 //!   `DevId(ifindex)`; interfaces that appear or go while it runs are
 //!   registered and removed (`RTM_NEWLINK`/`RTM_DELLINK`). Proxy entries
 //!   (`ip neigh add proxy`) go to a [`Proxy`](crate::proto::proxy::Proxy)
-//!   when one is given ([`MirrorConfig::proxy`], feature `proto`).
+//!   when one is given ([`MirrorConfig::proxy`], feature `proto`); the
+//!   kernel does not announce those, so they are read at each dump
+//!   ([`KernelMirror::refresh`]). Transitions the kernel makes without
+//!   announcing them (to DELAY, NONE to INCOMPLETE) reach the table with
+//!   the kernel's next notification for the entry, or the next dump.
 //! * **Overrun.** When the socket reports `ENOBUFS` (the kernel dropped
-//!   notifications), it dumps again and applies the dump: an entry already
+//!   notifications), it dumps again (on a second socket, whose replies
+//!   cannot be dropped for notifications) and applies the dump: an entry already
 //!   equal is left alone ([`Applied::Unchanged`](crate::Applied), no
 //!   event), so subscribers see one event per real change; entries the
 //!   dump lacks (and no notification during it created) are removed.
@@ -33,6 +38,11 @@
 //! * **No loop.** Entries pushed carry `NDA_PROTOCOL` =
 //!   [`MirrorConfig::protocol`], and the mirror never applies an entry with
 //!   that mark; it never pushes an entry the kernel reported.
+//! * **Bad input.** Datagrams not sent by the kernel are dropped; malformed
+//!   or truncated messages, addresses of the wrong length, states that are
+//!   not one NUD state and unknown interface indexes are counted
+//!   ([`MirrorStats`]) and skipped, changing nothing else; unknown
+//!   attributes are counted and skipped while the rest applies.
 //!
 //! The mirror is synchronous: [`KernelMirror::process`] reads what is
 //! waiting and applies it (poll [`KernelMirror::fd`] in an event loop), or
@@ -41,8 +51,10 @@
 //! Rules: this module touches the table only through its public API;
 //! everything read from the socket is decoded by `decode` (pure, no panic)
 //! and applied by `apply`, which counts and skips bad input
-//! ([`MirrorStats`]) without changing anything else; the socket and its
-//! requests are `socket`; the reverse direction is `push`.
+//! ([`MirrorStats`]) without changing anything else; the dumps and the
+//! resync rule are `resync`; the sockets and their requests are `socket`;
+//! the reverse direction is `push`; configuration, counters and the thread
+//! are `mirror`.
 //!
 //! ```no_run
 //! use neighcache::netlink::{KernelMirror, MirrorConfig};

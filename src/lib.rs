@@ -33,6 +33,13 @@ pub(crate) mod sync;
 pub mod clock;
 pub mod error;
 pub mod neigh;
+#[cfg(all(
+    feature = "netlink",
+    target_os = "linux",
+    not(any(feature = "loom", feature = "shuttle"))
+))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "netlink", target_os = "linux"))))]
+pub mod netlink;
 pub mod parms;
 #[cfg(all(feature = "proto", not(any(feature = "loom", feature = "shuttle"))))]
 #[cfg_attr(docsrs, doc(cfg(feature = "proto")))]
@@ -53,10 +60,10 @@ pub(crate) mod variant;
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use error::NeighError;
 pub use neigh::{
-    DevId, DeviceConfig, DropReason, EventFilter, EventKind, EventReceiver, EventSend, GcReport,
-    LinkHeader, LlAddr, NeighEvent, NeighFlags, NeighHandle, NeighInfo, NeighKey, NeighOps,
-    NeighStats, NeighTable, Neighbour, NudState, Packet, Probe, Received, TimersView, UpdateFlags,
-    Xmit,
+    Applied, DevId, DeviceConfig, DropReason, EventFilter, EventKind, EventReceiver, EventSend,
+    GcReport, LinkHeader, LlAddr, NeighEvent, NeighFlags, NeighHandle, NeighInfo, NeighKey,
+    NeighOps, NeighStats, NeighTable, Neighbour, NudState, Packet, Probe, Received, TimersView,
+    UpdateFlags, Xmit,
 };
 #[cfg(all(feature = "tokio", not(any(feature = "loom", feature = "shuttle"))))]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

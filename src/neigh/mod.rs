@@ -39,8 +39,8 @@ pub use lladdr::{Hh, LlAddr, HH_MAX, MAX_ADDR_LEN};
 pub use nud::{NeighFlags, NudState, UpdateFlags};
 pub use stats::{DropReason, NeighStats};
 pub use table::{
-    EventFilter, EventKind, EventReceiver, EventSend, GcReport, NeighEvent, NeighHandle, NeighInfo,
-    NeighTable, Received, TimersView, Xmit, MAX_EVENT_QUEUE,
+    Applied, EventFilter, EventKind, EventReceiver, EventSend, GcReport, NeighEvent, NeighHandle,
+    NeighInfo, NeighTable, Received, TimersView, Xmit, MAX_EVENT_QUEUE,
 };
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_target::TimerTarget;

@@ -20,6 +20,7 @@ mod model;
 mod proto_common;
 
 // ----- the NUD state machine and the table, against Linux 6.x -----------------
+mod exact_image;
 mod nud_events;
 mod nud_features;
 mod nud_table;

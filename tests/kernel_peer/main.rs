@@ -16,6 +16,13 @@
 //!   `proxy_ndp`) versus neighcache's `Proxy`, asked by a Linux requester,
 //!   with `proxy_delay` 0 and 800 ms: same answer, similar timing (`proxy`).
 //!
+//! * `mirror_*` (feature `netlink`): `neighcache::netlink::KernelMirror`
+//!   against the kernel it mirrors: every `ip neigh` change kind and the
+//!   kernel's own NUD transitions (`mirror_changes`), 10,000-entry batches
+//!   with and without a forced overrun and the kernel-to-table latency
+//!   (`mirror_bulk`), both directions without a loop and foreign senders
+//!   (`mirror_push`); fixture `mirror` (SPEC.md §17).
+//!
 //! Without root or network namespaces the tests print why and pass, except
 //! with `CI=true`, where they fail. They are timing-sensitive and run only
 //! in release builds (`cargo test --release --test kernel_peer`); a debug
@@ -42,6 +49,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use topo::{Capture, Fam, Pair};
 
 mod basic;
+
+#[cfg(feature = "netlink")]
+mod mirror;
+#[cfg(feature = "netlink")]
+mod mirror_bulk;
+#[cfg(feature = "netlink")]
+mod mirror_changes;
+#[cfg(feature = "netlink")]
+mod mirror_push;
 
 /// The tests share two cores with everything else: run them one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -224,6 +240,67 @@ fn proxy_differential_against_the_kernel() {
     assert!(
         bad.is_empty(),
         "proxy: unexplained differences from the kernel:\n  {}",
+        bad.join("\n  ")
+    );
+}
+
+/// `neighcache::netlink::KernelMirror` (feature `netlink`): every kind of
+/// `ip neigh` change and the kernel's own NUD transitions, IPv4 and IPv6.
+#[cfg(feature = "netlink")]
+#[test]
+fn mirror_follows_every_kernel_change() {
+    let Some(_g) = setup("mirror_follows_every_kernel_change") else {
+        return;
+    };
+    let env = mirror::Env::new("mc");
+    println!("\nkernel mirror, every change kind (table == kernel dump after each step):");
+    let mut bad = mirror_changes::run::<std::net::Ipv4Addr>(&env);
+    bad.extend(mirror_changes::run::<std::net::Ipv6Addr>(&env));
+    bad.extend(mirror_changes::links(&env));
+    assert!(
+        bad.is_empty(),
+        "mirror differs from the kernel:\n  {}",
+        bad.join("\n  ")
+    );
+}
+
+/// The mirror under load: 10,000 entries added and deleted in one batch
+/// each (default buffer, then one small enough to overrun: resyncs), and
+/// the kernel -> table latency over 1,000 changes. Times printed only.
+#[cfg(feature = "netlink")]
+#[test]
+fn mirror_converges_under_bulk_and_overrun() {
+    let Some(_g) = setup("mirror_converges_under_bulk_and_overrun") else {
+        return;
+    };
+    let env = mirror::Env::new("mb");
+    println!("\nkernel mirror under load:");
+    let mut bad = mirror_bulk::run(&env, "default buffer (4 MiB)", None, false);
+    bad.extend(mirror_bulk::run(
+        &env,
+        "forced overrun (4 KiB buffer)",
+        Some(4096),
+        true,
+    ));
+    bad.extend(mirror_bulk::latency(&env));
+    assert!(bad.is_empty(), "mirror under load:\n  {}", bad.join("\n  "));
+}
+
+/// Both directions at once (no loop), and datagrams from other processes
+/// dropped.
+#[cfg(feature = "netlink")]
+#[test]
+fn mirror_pushes_ours_without_a_loop() {
+    let Some(_g) = setup("mirror_pushes_ours_without_a_loop") else {
+        return;
+    };
+    let env = mirror::Env::new("mp");
+    println!("\nkernel mirror, both directions:");
+    let mut bad = mirror_push::both_directions(&env);
+    bad.extend(mirror_push::foreign_senders(&env));
+    assert!(
+        bad.is_empty(),
+        "mirror, both directions:\n  {}",
         bad.join("\n  ")
     );
 }

@@ -1,22 +1,21 @@
-//! Reading the kernel's neighbour table over rtnetlink (`RTM_GETNEIGH`
-//! dump), the way `ip -j neigh show` does, but cheap enough (tens of
+//! Reading (and, for the mirror tests, changing) the kernel's neighbour
+//! table over rtnetlink, the way `ip -j neigh show` / `ip neigh replace`
+//! do, with the rust-netlink crates (`netlink-sys` for the socket,
+//! `netlink-packet-route` for the messages): cheap enough (tens of
 //! microseconds) to poll every couple of milliseconds. Owns the socket and
-//! the message parsing; only the fields the tests compare are decoded.
+//! the requests; only the fields the tests compare are kept.
 
+use netlink_packet_core::{
+    NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE,
+    NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST,
+};
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourExtFlags, NeighbourFlags, NeighbourMessage,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 use std::io;
-use std::mem::size_of;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-
-const RTM_NEWNEIGH: u16 = 28;
-const RTM_GETNEIGH: u16 = 30;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_DUMP: u16 = 0x300;
-const NDA_DST: u16 = 1;
-const NDA_LLADDR: u16 = 2;
-const NDA_PROBES: u16 = 4;
 
 /// One kernel neighbour entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,130 +28,263 @@ pub struct KNeigh {
     pub probes: Option<u32>,
 }
 
+/// One kernel neighbour entry with its flags, as the mirror tests compare
+/// it (`NTF_*` of the header, `NTF_EXT_MANAGED`, `NDA_PROTOCOL`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[allow(dead_code)] // only the mirror tests (feature `netlink`) read all
+pub struct KEntry {
+    pub ifindex: u32,
+    pub dst: IpAddr,
+    pub state: u16,
+    pub lladdr: Option<Vec<u8>>,
+    pub router: bool,
+    pub ext_learned: bool,
+    pub managed: bool,
+    pub protocol: Option<u8>,
+    pub proxy: bool,
+}
+
 /// An rtnetlink socket in the namespace of the thread that opened it.
 pub struct Rtnl {
-    fd: OwnedFd,
+    sock: Socket,
     seq: u32,
     buf: Vec<u8>,
 }
 
 impl Rtnl {
     pub fn open() -> io::Result<Rtnl> {
-        // SAFETY: plain socket(2) call; the result is checked.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_ROUTE,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a freshly opened descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut sock = Socket::new(NETLINK_ROUTE)?;
+        sock.bind_auto()?;
         Ok(Rtnl {
-            fd,
+            sock,
             seq: 0,
-            buf: vec![0; 1 << 16],
+            buf: Vec::with_capacity(1 << 17),
         })
     }
 
-    /// Every neighbour of `family` (`libc::AF_INET`/`AF_INET6`).
-    pub fn dump(&mut self, family: u8) -> io::Result<Vec<KNeigh>> {
-        self.seq += 1;
-        let mut req = [0u8; 28];
-        req[0..4].copy_from_slice(&28u32.to_ne_bytes());
-        req[4..6].copy_from_slice(&RTM_GETNEIGH.to_ne_bytes());
-        req[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-        req[8..12].copy_from_slice(&self.seq.to_ne_bytes());
-        req[16] = family;
-        // SAFETY: sending a 28-byte buffer we own on an open socket (the
-        // kernel is the default destination of an unbound netlink socket).
-        let n = unsafe { libc::send(self.fd.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
+    /// A socket that receives the kernel's neighbour notifications
+    /// (`RTNLGRP_NEIGH`, what `ip monitor neigh` reads), non-blocking.
+    #[allow(dead_code)]
+    pub fn listen() -> io::Result<Rtnl> {
+        let r = Rtnl::open()?;
+        r.sock.add_membership(3)?;
+        r.sock.set_rx_buf_sz(32 << 20)?;
+        r.sock.set_non_blocking(true)?;
+        Ok(r)
+    }
+
+    /// The notifications waiting on a [`listen`](Self::listen) socket, in
+    /// order: (`RTM_DELNEIGH`?, entry).
+    #[allow(dead_code)]
+    pub fn notifications(&mut self) -> io::Result<Vec<(bool, KEntry)>> {
         let mut out = Vec::new();
         loop {
-            // SAFETY: receiving into our own buffer of the given length.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
+            self.buf.clear();
+            match self.sock.recv(&mut self.buf, 0) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(out),
+                Err(e) => return Err(e),
             }
-            let data = &self.buf[..n as usize];
             let mut off = 0;
-            while off + 16 <= data.len() {
-                let len = u32::from_ne_bytes(data[off..off + 4].try_into().unwrap()) as usize;
-                let ty = u16::from_ne_bytes(data[off + 4..off + 6].try_into().unwrap());
-                let seq = u32::from_ne_bytes(data[off + 8..off + 12].try_into().unwrap());
-                if len < 16 || off + len > data.len() {
-                    return Err(io::Error::other("bad netlink message length"));
-                }
-                let msg = &data[off..off + len];
+            while off < self.buf.len() {
+                let len = NetlinkBuffer::new_checked(&self.buf[off..])
+                    .map_err(|e| io::Error::other(format!("netlink framing: {e}")))?
+                    .length() as usize;
+                let bytes = &self.buf[off..off + len];
                 off += (len + 3) & !3;
-                if seq != self.seq {
-                    continue;
-                }
-                match ty {
-                    NLMSG_DONE => return Ok(out),
-                    NLMSG_ERROR => {
-                        let err = i32::from_ne_bytes(msg[16..20].try_into().unwrap());
-                        return Err(io::Error::from_raw_os_error(-err));
+                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
+                    .map_err(|e| io::Error::other(format!("netlink message: {e}")))?;
+                match m.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(n)) => {
+                        out.extend(entry_of(n).map(|e| (false, e)))
                     }
-                    RTM_NEWNEIGH => {
-                        if let Some(k) = parse_neigh(&msg[16..]) {
-                            out.push(k);
-                        }
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelNeighbour(n)) => {
+                        out.extend(entry_of(n).map(|e| (true, e)))
                     }
                     _ => {}
                 }
             }
         }
     }
+
+    fn send(&mut self, flags: u16, msg: RouteNetlinkMessage) -> io::Result<u32> {
+        self.seq += 1;
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        header.sequence_number = self.seq;
+        let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+        m.finalize();
+        let mut bytes = vec![0; m.buffer_len()];
+        m.serialize(&mut bytes);
+        self.sock.send(&bytes, 0)?;
+        Ok(self.seq)
+    }
+
+    /// Receive until the reply to `seq` ends (`NLMSG_DONE`, or the error /
+    /// acknowledgement of a request); every neighbour message on the way.
+    fn replies(&mut self, seq: u32) -> io::Result<Vec<NeighbourMessage>> {
+        let mut out = Vec::new();
+        loop {
+            self.buf.clear();
+            self.sock.recv(&mut self.buf, 0)?;
+            let mut off = 0;
+            while off < self.buf.len() {
+                let len = NetlinkBuffer::new_checked(&self.buf[off..])
+                    .map_err(|e| io::Error::other(format!("netlink framing: {e}")))?
+                    .length() as usize;
+                let bytes = &self.buf[off..off + len];
+                off += (len + 3) & !3;
+                let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
+                    .map_err(|e| io::Error::other(format!("netlink message: {e}")))?;
+                if m.header.sequence_number != seq {
+                    continue;
+                }
+                match m.payload {
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => Ok(out),
+                            Some(c) => Err(io::Error::from_raw_os_error(-c.get())),
+                        };
+                    }
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(n)) => {
+                        out.push(n)
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn dump_raw(&mut self, family: u8) -> io::Result<Vec<NeighbourMessage>> {
+        self.dump_flags(family, NeighbourFlags::empty())
+    }
+
+    fn dump_flags(
+        &mut self,
+        family: u8,
+        flags: NeighbourFlags,
+    ) -> io::Result<Vec<NeighbourMessage>> {
+        let mut m = NeighbourMessage::default();
+        m.header.family = AddressFamily::from(family);
+        m.header.flags = flags;
+        let seq = self.send(
+            NLM_F_REQUEST | NLM_F_DUMP,
+            RouteNetlinkMessage::GetNeighbour(m),
+        )?;
+        self.replies(seq)
+    }
+
+    /// Every neighbour of `family` (`libc::AF_INET`/`AF_INET6`).
+    pub fn dump(&mut self, family: u8) -> io::Result<Vec<KNeigh>> {
+        Ok(self
+            .dump_raw(family)?
+            .into_iter()
+            .filter_map(|m| {
+                let mut k = KNeigh {
+                    dst: dst_of(&m)?,
+                    ifindex: m.header.ifindex as i32,
+                    state: m.header.state.into(),
+                    lladdr: None,
+                    probes: None,
+                };
+                for a in &m.attributes {
+                    match a {
+                        NeighbourAttribute::LinkLayerAddress(l) => {
+                            k.lladdr = <[u8; 6]>::try_from(&l[..]).ok()
+                        }
+                        NeighbourAttribute::Probes(p) => k.probes = Some(*p),
+                        _ => {}
+                    }
+                }
+                Some(k)
+            })
+            .collect())
+    }
+
+    /// Every neighbour of `family` with its flags, sorted.
+    #[allow(dead_code)]
+    pub fn entries(&mut self, family: u8) -> io::Result<Vec<KEntry>> {
+        let mut v: Vec<KEntry> = self
+            .dump_raw(family)?
+            .into_iter()
+            .filter_map(entry_of)
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// `ip neigh replace DST lladdr LL dev IFINDEX nud STATE`, acknowledged.
+    #[allow(dead_code)]
+    pub fn replace(
+        &mut self,
+        ifindex: u32,
+        dst: IpAddr,
+        lladdr: &[u8],
+        state: u16,
+    ) -> io::Result<()> {
+        let seq = self.send(
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+            RouteNetlinkMessage::NewNeighbour(neigh_msg(ifindex, dst, lladdr, state)),
+        )?;
+        self.replies(seq).map(drop)
+    }
 }
 
-fn parse_neigh(b: &[u8]) -> Option<KNeigh> {
-    if b.len() < 12 {
-        return None;
-    }
-    let family = b[0];
-    let ifindex = i32::from_ne_bytes(b[4..8].try_into().ok()?);
-    let state = u16::from_ne_bytes(b[8..10].try_into().ok()?);
-    let (mut dst, mut lladdr, mut probes) = (None, None, None);
-    let mut off = 12;
-    while off + 4 <= b.len() {
-        let len = u16::from_ne_bytes(b[off..off + 2].try_into().ok()?) as usize;
-        let ty = u16::from_ne_bytes(b[off + 2..off + 4].try_into().ok()?) & 0x3fff;
-        if len < 4 || off + len > b.len() {
-            break;
-        }
-        let v = &b[off + 4..off + len];
-        match ty {
-            NDA_DST if family == libc::AF_INET as u8 && v.len() == 4 => {
-                dst = Some(IpAddr::from(<[u8; 4]>::try_from(v).ok()?))
-            }
-            NDA_DST if v.len() == 16 => dst = Some(IpAddr::from(<[u8; 16]>::try_from(v).ok()?)),
-            NDA_LLADDR if v.len() == 6 => lladdr = v.try_into().ok(),
-            NDA_PROBES if v.len() == size_of::<u32>() => {
-                probes = Some(u32::from_ne_bytes(v.try_into().ok()?))
-            }
+fn neigh_msg(ifindex: u32, dst: IpAddr, lladdr: &[u8], state: u16) -> NeighbourMessage {
+    let mut m = NeighbourMessage::default();
+    m.header.family = match dst {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    m.header.ifindex = ifindex;
+    m.header.state = state.into();
+    m.attributes
+        .push(NeighbourAttribute::Destination(NeighbourAddress::from(dst)));
+    m.attributes
+        .push(NeighbourAttribute::LinkLayerAddress(lladdr.to_vec()));
+    m
+}
+
+/// A well-formed `RTM_NEWNEIGH`, as the kernel would notify it.
+#[allow(dead_code)]
+pub fn new_neigh_bytes(ifindex: u32, dst: IpAddr, lladdr: &[u8], state: u16) -> Vec<u8> {
+    let msg = RouteNetlinkMessage::NewNeighbour(neigh_msg(ifindex, dst, lladdr, state));
+    let mut m = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::InnerMessage(msg));
+    m.finalize();
+    let mut b = vec![0; m.buffer_len()];
+    m.serialize(&mut b);
+    b
+}
+
+fn entry_of(m: NeighbourMessage) -> Option<KEntry> {
+    let f = m.header.flags;
+    let mut k = KEntry {
+        ifindex: m.header.ifindex,
+        dst: dst_of(&m)?,
+        state: m.header.state.into(),
+        lladdr: None,
+        router: f.contains(NeighbourFlags::Router),
+        ext_learned: f.contains(NeighbourFlags::ExtLearned),
+        managed: false,
+        protocol: None,
+        proxy: f.contains(NeighbourFlags::Proxy),
+    };
+    for a in m.attributes {
+        match a {
+            NeighbourAttribute::LinkLayerAddress(l) => k.lladdr = Some(l),
+            NeighbourAttribute::ExtFlags(x) => k.managed = x.contains(NeighbourExtFlags::Managed),
+            NeighbourAttribute::Protocol(p) => k.protocol = Some(p.into()),
             _ => {}
         }
-        off += (len + 3) & !3;
     }
-    Some(KNeigh {
-        dst: dst?,
-        ifindex,
-        state,
-        lladdr,
-        probes,
+    Some(k)
+}
+
+fn dst_of(m: &NeighbourMessage) -> Option<IpAddr> {
+    m.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::Destination(NeighbourAddress::Inet(v4)) => Some(IpAddr::V4(*v4)),
+        NeighbourAttribute::Destination(NeighbourAddress::Inet6(v6)) => Some(IpAddr::V6(*v6)),
+        _ => None,
     })
 }

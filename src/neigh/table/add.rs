@@ -129,7 +129,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// `__neigh_lookup` for an administrative addition: an existing entry,
     /// or a new one created exempt from the GC thresholds and the
     /// `gc_list` (`neigh_add`'s `exempt_from_gc`).
-    fn lookup_or_create_exempt(
+    pub(super) fn lookup_or_create_exempt(
         &self,
         key: K,
         dev: DevId,

@@ -128,25 +128,33 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             NudState::FAILED,
             UpdateFlags::OVERRIDE | UpdateFlags::ADMIN,
         );
+        self.unlink_removed(&n)
+    }
+
+    /// The end of `remove`: unlink `n`, disarm it, mark it dead and report
+    /// it deleted in one section under the table and entry locks; then
+    /// report its queued packets as failed and drop the table's reference.
+    /// `Err(NotFound)` if it was unlinked meanwhile.
+    pub(super) fn unlink_removed(&self, n: &Entry<K, O>) -> Result<(), NeighError> {
         let guard = rcu::pin();
         let mut tbl = self.lock.lock();
         let q = {
             let mut g = n.lock.lock();
-            if !self.unlink_entry(&mut tbl, &n, &mut g, &guard) {
+            if !self.unlink_entry(&mut tbl, n, &mut g, &guard) {
                 return Err(NeighError::NotFound);
             }
-            let before = self.snap(&n, &g);
-            self.del_timer(&n);
+            let before = self.snap(n, &g);
+            self.del_timer(n);
             // A handler that was already running (so `del_timer` found nothing
             // pending) must not see a timer state and re-arm the dead entry.
             n.set_state(&g, NudState::FAILED);
             g.dead = true;
-            self.notify_delete(&n, &g, before);
+            self.notify_delete(n, &g, before);
             g.take_queue()
         };
         drop(tbl);
-        let table_ref = Held::adopt(self, &n);
-        Owed::new(self, &n, q).report(DropReason::ResolutionFailed);
+        let table_ref = Held::adopt(self, n);
+        Owed::new(self, n, q).report(DropReason::ResolutionFailed);
         drop(table_ref);
         Ok(())
     }

@@ -13,6 +13,7 @@
 //! | `output.rs` | the output path and the unresolved queue (packet event) | `neigh_output`, `__neigh_event_send` |
 //! | `update.rs` | `neigh_update`, `neigh_confirm`, `__neigh_set_probe_once` (reply event) | `__neigh_update` |
 //! | `add.rs` | what calls `neigh_update` from a key: ARP, solicitations for us, administrative additions | `arp_process`, `neigh_event_ns`, `neigh_add` |
+//! | `exact.rs` | setting an entry to the exact image another table reports (the kernel mirror's call) | `neigh_add` with `NLM_F_REPLACE` |
 //! | `nud_timer.rs` | per-entry timers, the timer handler, probing and its rate limit (timer event) | `neigh_timer_handler`, `neigh_probe` |
 //! | `managed.rs` | managed entries and their periodic probing | `neigh_managed_work`, `neigh_update_managed_list` |
 //! | `flush.rs` | flush, carrier loss, remove, device removal (flush/remove events) | `neigh_flush_dev`, `neigh_carrier_down`, `neigh_delete`, `neigh_ifdown` |
@@ -42,6 +43,7 @@ mod add;
 mod devices;
 mod dump;
 mod events;
+mod exact;
 mod flush;
 mod gc;
 mod hash;
@@ -71,6 +73,7 @@ mod test_ops {
 pub(crate) use crate::neigh::device::Device;
 pub use dump::NeighInfo;
 pub use events::{EventFilter, EventKind, EventReceiver, NeighEvent, Received, MAX_EVENT_QUEUE};
+pub use exact::Applied;
 pub use gc::GcReport;
 pub use lookup::NeighHandle;
 pub use nud_timer::TimersView;

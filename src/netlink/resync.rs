@@ -1,0 +1,200 @@
+//! Reading the sockets: draining the notifications, and the dumps (links at
+//! the start; neighbours at the start, after an overrun and on request)
+//! with the rule that makes a resync exact and quiet.
+//!
+//! The resync rule: (1) apply every notification waiting; (2) dump the
+//! kernel's neighbours on the request socket, collecting them; (3) collect
+//! the notifications that arrived meanwhile; (4) apply the dump's entries
+//! that no notification of (3) names (an entry equal already changes
+//! nothing and raises no event), then (3)'s notifications in order (for the
+//! entries they name, the last one is at least as new as the dump: every
+//! change after the dump read an entry is announced after it); (5) remove
+//! the kernel's entries that neither names. If the notification socket
+//! overran again during (2)-(3), (5) is skipped and the round repeats, at
+//! most [`MAX_RESYNC_ROUNDS`] times per call.
+//!
+//! Rules: dumps are asked and read on `dump_sock`, which joins no group,
+//! so a dump's replies are never dropped for notifications; every wait is
+//! bounded by [`DUMP_TIMEOUT`]; a failed dump (an error reply) changes
+//! nothing and is retried like an overrun.
+
+use super::decode::{decode_datagram, Decoded, KernelNeigh};
+use super::mirror::{KernelMirror, MirrorError, DUMP_TIMEOUT};
+use super::socket::Recv;
+use super::Family;
+use crate::neigh::{DevId, NeighOps};
+use std::collections::HashSet;
+use std::time::Instant;
+
+/// Dumps in a row that one call may make while the kernel keeps
+/// overrunning the notification socket; past it, the next call resumes.
+const MAX_RESYNC_ROUNDS: u32 = 4;
+/// Messages one drain reads at most (a storm cannot keep a call forever).
+const MAX_DRAIN: usize = 1 << 20;
+
+/// Neighbour messages collected instead of applied: (`RTM_DELNEIGH`?, entry).
+pub(super) type Collected = Vec<(bool, KernelNeigh)>;
+
+impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
+    /// Read the notification socket until nothing waits (at most
+    /// [`MAX_DRAIN`] messages): neighbour messages are applied, or
+    /// collected into `collect`; the rest is applied. An overrun or a cut
+    /// datagram sets `need_resync`. Returns the messages read.
+    pub(super) fn drain(
+        &mut self,
+        mut collect: Option<&mut Collected>,
+    ) -> Result<usize, MirrorError> {
+        let mut read = 0;
+        while read < MAX_DRAIN {
+            let msgs = match self.sock.recv()? {
+                Recv::Data(d) => decode_datagram(d),
+                Recv::Empty => break,
+                Recv::Overrun => {
+                    self.need_resync = true;
+                    continue;
+                }
+                Recv::Truncated => {
+                    self.stats.bad_truncated += 1;
+                    self.need_resync = true;
+                    continue;
+                }
+                Recv::Foreign => {
+                    self.stats.not_from_kernel += 1;
+                    continue;
+                }
+            };
+            read += msgs.len();
+            for m in msgs {
+                match (&mut collect, m.what) {
+                    (Some(v), Decoded::Neigh { del, n }) => {
+                        self.stats.messages += 1;
+                        v.push((del, n));
+                    }
+                    (_, what) => self.handle(super::decode::Message { what, ..m }),
+                }
+            }
+        }
+        Ok(read)
+    }
+
+    /// Send a dump request on the request socket and read its reply to
+    /// the end: the neighbour messages, or `None` if the kernel refused.
+    fn dump_reply(&mut self, seq: u32, links: bool) -> Result<Option<Collected>, MirrorError> {
+        let deadline = Instant::now() + DUMP_TIMEOUT;
+        let mut out = Vec::new();
+        loop {
+            let msgs = match self.dump_sock.recv()? {
+                Recv::Data(d) => decode_datagram(d),
+                Recv::Empty => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(MirrorError::Timeout);
+                    }
+                    self.dump_sock.wait_readable(Some(left))?;
+                    continue;
+                }
+                // Only replies arrive here; a lost or cut one spoils the dump.
+                Recv::Overrun | Recv::Truncated => return Ok(None),
+                Recv::Foreign => {
+                    self.stats.not_from_kernel += 1;
+                    continue;
+                }
+            };
+            for m in msgs {
+                if m.seq != seq {
+                    continue;
+                }
+                self.stats.messages += 1;
+                match m.what {
+                    Decoded::Done => return Ok(Some(out)),
+                    Decoded::Error { .. } => return Ok(None),
+                    Decoded::Neigh { del, n } => out.push((del, n)),
+                    Decoded::Link { del, l } if links => self.on_link(del, l, true),
+                    Decoded::Bad(b) => self.count_bad(b),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Read every link (at the start).
+    pub(super) fn read_links(&mut self) -> Result<(), MirrorError> {
+        let seq = self.dump_sock.dump_links()?;
+        match self.dump_reply(seq, true)? {
+            Some(_) => Ok(()),
+            None => Err(MirrorError::Io(std::io::Error::other(
+                "the kernel refused the link dump",
+            ))),
+        }
+    }
+
+    /// The kernel's neighbours (and proxies, with a `Proxy`), or `None`.
+    fn dump_neighs(&mut self) -> Result<Option<Collected>, MirrorError> {
+        let seq = self.dump_sock.dump_neighs(K::AF, false)?;
+        let Some(mut all) = self.dump_reply(seq, false)? else {
+            return Ok(None);
+        };
+        if self.proxy_enabled() {
+            let seq = self.dump_sock.dump_neighs(K::AF, true)?;
+            let Some(p) = self.dump_reply(seq, false)? else {
+                return Ok(None);
+            };
+            all.extend(p);
+        }
+        self.stats.dumps += 1;
+        Ok(Some(all))
+    }
+
+    /// Make the table equal to the kernel's (the rule in the module docs).
+    pub(super) fn resync(&mut self) -> Result<(), MirrorError> {
+        self.need_dump = false;
+        if !self.cfg.from_kernel {
+            self.need_resync = false;
+            return Ok(());
+        }
+        for round in 0..MAX_RESYNC_ROUNDS {
+            if round > 0 {
+                self.stats.resyncs += 1;
+            }
+            self.drain(None)?;
+            // What was lost before now is in the dump below.
+            self.need_resync = false;
+            let Some(dumped) = self.dump_neighs()? else {
+                continue;
+            };
+            let mut during = Collected::new();
+            self.drain(Some(&mut during))?;
+            let touched: HashSet<(DevId, K)> =
+                during.iter().filter_map(|(_, n)| self.key_of(n)).collect();
+            let mut seen = HashSet::new();
+            for (_, n) in dumped {
+                if let Some(k) = self.key_of(&n) {
+                    seen.insert(k);
+                    if touched.contains(&k) {
+                        continue;
+                    }
+                }
+                self.on_neigh(false, n);
+            }
+            for (del, n) in during {
+                self.on_neigh(del, n);
+            }
+            if !self.need_resync {
+                self.remove_missing(&seen, &touched);
+                return Ok(());
+            }
+        }
+        // Still overrunning: the next call goes on.
+        self.need_resync = true;
+        Ok(())
+    }
+
+    /// The table key a neighbour message names, if the mirror applies it.
+    fn key_of(&self, n: &KernelNeigh) -> Option<(DevId, K)> {
+        if n.family != K::AF || n.protocol == Some(self.cfg.protocol) {
+            return None;
+        }
+        self.links.get(&n.ifindex).filter(|l| l.mirrored)?;
+        Some((DevId(n.ifindex), K::from_ip(n.dst)?))
+    }
+}

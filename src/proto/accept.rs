@@ -12,13 +12,16 @@
 //!   (all-nodes, the solicited-node groups of our addresses, all-routers
 //!   when forwarding, those of proxied addresses), or — for ND only, with
 //!   `forwarding` and `proxy_ndp` — an address we proxy; a hop-by-hop
-//!   header is processed only first, destination options and a routing
-//!   header with no segment left are skipped, options whose type says
+//!   header is processed only first, destination options are skipped, and
+//!   so is a routing header with no segment left in a unicast packet to our
+//!   MAC (`ipv6_rthdr_rcv`; segment routing, RPL and Mobile IPv6 headers
+//!   are dropped, as with their sysctls off); options whose type says
 //!   "discard" are refused (RFC 8200 §4.2).
 //! * IPv4 (`ip_rcv_core`, `ip_route_input_slow`, `fib_validate_source`
 //!   with `rp_filter` 0, `ip_check_mc_rcu`): header length, version,
-//!   checksum; a multicast, limited-broadcast, `0.0.0.0/8` or loopback
-//!   source is a martian; so is one of our own addresses; the destination
+//!   checksum; a multicast, limited-broadcast, 0.0.0.0 or loopback source
+//!   is a martian (the rest of `0.0.0.0/8` is unicast since Linux 5.3); so
+//!   is one of our own addresses; the destination
 //!   must be ours, the limited or our subnet's broadcast, or all-hosts
 //!   (224.0.0.1).
 //!
@@ -39,7 +42,7 @@
 //! neighbour table, and builds nothing.
 
 use super::error::{Layer, ProtoError};
-use super::eth;
+use super::eth::{self, PacketType};
 use super::iface::{Iface, Policy};
 use super::proxy::Proxy;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -131,12 +134,13 @@ pub fn is_nd_type(icmp_type: u8) -> bool {
 }
 
 /// Decide whether this host accepts the IPv6 `packet` (after the Ethernet
-/// header). `proxy` is consulted for the groups and addresses we answer
-/// for (`None`: no proxying).
+/// header), received as `pkt_type`. `proxy` is consulted for the groups
+/// and addresses we answer for (`None`: no proxying).
 pub fn ipv6<'a>(
     iface: &Iface,
     policy: &Policy,
     proxy: Option<&Proxy>,
+    pkt_type: PacketType,
     packet: &'a [u8],
 ) -> Result<Ipv6Rx<'a>, ProtoError> {
     if packet.len() < 40 {
@@ -167,7 +171,9 @@ pub fn ipv6<'a>(
     if src.is_multicast() {
         return Err(ProtoError::BadSenderAddress(IpAddr::V6(src)));
     }
-    let (protocol, payload) = extension_headers(packet[6], &packet[40..40 + plen])?;
+    // ipv6_rthdr_rcv: a routing header only in a unicast frame to us.
+    let routable = !dst.is_multicast() && pkt_type == PacketType::Host;
+    let (protocol, payload) = extension_headers(packet[6], &packet[40..40 + plen], routable)?;
     let icmp_type = (protocol == ICMPV6)
         .then(|| payload.first().copied())
         .flatten();
@@ -235,8 +241,13 @@ const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 const SITE_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 0, 2);
 
 /// Walk the extension headers from `next` over `body`: returns the
-/// upper-layer protocol and its bytes.
-fn extension_headers(mut next: u8, mut body: &[u8]) -> Result<(u8, &[u8]), ProtoError> {
+/// upper-layer protocol and its bytes. `routable`: a routing header may
+/// be looked at (unicast to us).
+fn extension_headers(
+    mut next: u8,
+    mut body: &[u8],
+    routable: bool,
+) -> Result<(u8, &[u8]), ProtoError> {
     let mut first = true;
     loop {
         match next {
@@ -254,8 +265,12 @@ fn extension_headers(mut next: u8, mut body: &[u8]) -> Result<(u8, &[u8]), Proto
                     return Err(ProtoError::truncated(Layer::Ipv6Extension, body.len(), len));
                 }
                 if next == ROUTING {
-                    // ipv6_rthdr_rcv: nothing left to route is skipped.
-                    if body[3] != 0 {
+                    // ipv6_rthdr_rcv: segment routing (4), RPL (3) and
+                    // Mobile IPv6 (2) headers are dropped (seg6_enabled,
+                    // rpl_seg_enabled off; a type 2 we did not process);
+                    // another with nothing left to route is skipped.
+                    let (kind, left) = (body[2], body[3]);
+                    if !routable || matches!(kind, 2..=4) || left != 0 {
                         return Err(ProtoError::BadExtensionHeader(next));
                     }
                 } else {
@@ -317,16 +332,17 @@ fn options(header: u8, mut opts: &[u8]) -> Result<(), ProtoError> {
 
 /// May `ip` be the source of a packet to us, or an ARP sender
 /// (`ip_route_input_slow`'s martian sources, `fib_validate_source`)? Not
-/// multicast, not the limited or our subnet's broadcast, not in
-/// `0.0.0.0/8`, not loopback (without `route_localnet`); our own address
-/// is another host claiming it. 0.0.0.0 itself is refused here: ARP
-/// handles its duplicate-address probes before asking.
+/// multicast, not the limited or our subnet's broadcast, not 0.0.0.0
+/// (the rest of `0.0.0.0/8` is unicast since Linux 5.3), not loopback
+/// (without `route_localnet`); our own address is another host claiming
+/// it. 0.0.0.0 is refused here: ARP handles its duplicate-address probes
+/// before asking.
 pub fn check_source_v4(iface: &Iface, ip: Ipv4Addr) -> Result<(), ProtoError> {
     let subnet_broadcast = iface.ipv4.and_then(|a| a.broadcast()) == Some(ip);
     if ip.is_loopback() {
         return Err(ProtoError::Loopback(IpAddr::V4(ip)));
     }
-    if ip.is_multicast() || ip.is_broadcast() || subnet_broadcast || ip.octets()[0] == 0 {
+    if ip.is_multicast() || ip.is_broadcast() || subnet_broadcast || ip.is_unspecified() {
         return Err(ProtoError::BadSenderAddress(IpAddr::V4(ip)));
     }
     if iface.owns_v4(ip) {

@@ -50,7 +50,7 @@ fn ipv4_martian_sources() {
         [224, 0, 0, 5],
         [255, 255, 255, 255],
         [198, 18, 0, 255],
-        [0, 9, 9, 9],
+        [0, 0, 0, 0],
     ] {
         assert_eq!(
             ipv4(&h, &udp4(src, [198, 18, 0, 1])),
@@ -61,8 +61,10 @@ fn ipv4_martian_sources() {
         ipv4(&h, &udp4([198, 18, 0, 1], [198, 18, 0, 1])),
         Err(ProtoError::DuplicateAddress(_))
     ));
-    // An off-link source is not a martian (rp_filter 0).
+    // An off-link source is not a martian (rp_filter 0), nor is the rest
+    // of 0.0.0.0/8 (unicast since Linux 5.3).
     assert!(ipv4(&h, &udp4([10, 9, 9, 9], [198, 18, 0, 1])).is_ok());
+    assert!(ipv4(&h, &udp4([0, 9, 9, 9], [198, 18, 0, 1])).is_ok());
 }
 
 #[test]
@@ -124,7 +126,8 @@ fn ipv6_scopes_and_groups() {
             b"",
         )
     };
-    let d = |src: &str, dst: &str| ipv6(&h, &policy, None, &pkt(src, dst)).map(|r| r.delivery);
+    let pt = PacketType::Host;
+    let d = |src: &str, dst: &str| ipv6(&h, &policy, None, pt, &pkt(src, dst)).map(|r| r.delivery);
     assert_eq!(d("2001:db8::2", "2001:db8::1"), Ok(Delivery::Local));
     assert_eq!(d("2001:db8::2", "ff02::1"), Ok(Delivery::Multicast));
     assert_eq!(d("2001:db8::2", "ff02::1:ff00:1"), Ok(Delivery::Multicast));
@@ -154,6 +157,6 @@ fn ipv6_scopes_and_groups() {
         ..Policy::default()
     };
     let p = pkt("2001:db8::2", "ff02::2");
-    let r = ipv6(&h, &router, None, &p);
+    let r = ipv6(&h, &router, None, pt, &p);
     assert_eq!(r.map(|r| r.delivery), Ok(Delivery::Multicast));
 }

@@ -22,7 +22,7 @@
 //! * a sender the IP layer would call a martian source
 //!   ([`accept::check_source_v4`]: multicast, broadcast — also our
 //!   subnet's, stricter than Linux with `rp_filter` 0, which answers and
-//!   keeps a NOARP entry —, `0.0.0.0/8` but 0.0.0.0, loopback, one of our
+//!   keeps a NOARP entry —, loopback, one of our
 //!   addresses) is refused before anything else.
 //! * a request for an address we proxy (a [`Proxy`] entry for the target on
 //!   this device, and `forwarding`): the sender's entry as for a request for

@@ -70,7 +70,7 @@ pub enum ProtoError {
     /// kernel, which would cache it.
     BadLinkLayerAddress([u8; 6]),
     /// A source or sender protocol address that cannot be another host's:
-    /// multicast, broadcast (limited or our subnet's), `0.0.0.0/8` (IPv4
+    /// multicast, broadcast (limited or our subnet's), 0.0.0.0 (IPv4
     /// martians, `ip_route_input_slow`), `::` where the RFCs do not allow
     /// it. Stricter than the kernel for the IPv4 subnet broadcast and, with
     /// `arp_accept`, for ARP senders.
@@ -129,7 +129,7 @@ pub enum ProtoError {
     NotNeighborDiscovery(u8),
     /// An IP packet for an address this host does not accept: a unicast
     /// address that is not ours (nor, for ND, one we proxy), a multicast
-    /// group we have not joined, `::`, `0.0.0.0/8` (`ip6_input`,
+    /// group we have not joined, `::`, 0.0.0.0 (`ip6_input`,
     /// `ip6_mc_input`, `ip_route_input_slow`: not delivered locally).
     NotOurDestination(IpAddr),
     /// An IPv6 multicast destination of scope 0 (reserved) or 1

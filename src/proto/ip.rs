@@ -274,7 +274,7 @@ fn udp_local(src: IpAddr, dst: IpAddr, body: &[u8], csum: L4Checksum) -> Result<
 mod tests {
     use super::*;
     use crate::proto::accept;
-    use crate::proto::{Iface, Policy};
+    use crate::proto::{Iface, PacketType, Policy};
     use crate::DevId;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -294,7 +294,7 @@ mod tests {
         let at_b = host(b, y);
         let v4 = |p: &[u8]| local_v4(&accept::ipv4(&at_b, p)?, L4Checksum::Verify);
         let v6 = |p: &[u8]| {
-            let rx = accept::ipv6(&at_b, &Policy::default(), None, p)?;
+            let rx = accept::ipv6(&at_b, &Policy::default(), None, PacketType::Host, p)?;
             local_v6(&rx, L4Checksum::Verify)
         };
         let u = udp(a.into(), b.into(), 4000, 9, b"hello");

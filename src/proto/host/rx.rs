@@ -121,7 +121,7 @@ impl<S: FrameSink> Host<S> {
             }
             ETHERTYPE_IPV6 => {
                 let proxy = Some(&*self.proxy);
-                let rx = accept::ipv6(&self.iface, &self.policy, proxy, payload)?;
+                let rx = accept::ipv6(&self.iface, &self.policy, proxy, pkt_type, payload)?;
                 let nd_type = rx
                     .payload
                     .first()

@@ -174,7 +174,7 @@ pub fn parse_with(
     if h.ethertype != ETHERTYPE_IPV6 {
         return Err(ProtoError::UnsupportedEtherType(h.ethertype));
     }
-    let ip = accept::ipv6(iface, &Policy::default(), None, payload)?;
+    let ip = accept::ipv6(iface, &Policy::default(), None, pt, payload)?;
     Ok((h, pt, validate::message(&ip, csum)?))
 }
 
@@ -217,7 +217,7 @@ pub fn receive_with_proxy<O: NeighOps<Ipv6Addr>>(
         if h.ethertype != ETHERTYPE_IPV6 {
             return Err(ProtoError::UnsupportedEtherType(h.ethertype));
         }
-        let ip = accept::ipv6(iface, policy, proxy.map(|c| c.proxy), payload)?;
+        let ip = accept::ipv6(iface, policy, proxy.map(|c| c.proxy), pkt_type, payload)?;
         let cx = NdCtx {
             table,
             iface,

@@ -110,7 +110,9 @@ pub fn ns_packet(iface: &Iface, src: Ipv6Addr, dst: Ipv6Addr, target: Ipv6Addr) 
 /// unicast probes to the target address at the cached MAC. `Probe::App`
 /// has no frame (`None`), nor does an interface without an IPv6 source.
 pub fn solicit_frame(iface: &Iface, target: Ipv6Addr, probe: Probe) -> Option<Vec<u8>> {
-    let src = iface.ipv6_source()?;
+    // ndisc_solicit: the queued packet's source, which for a link-local
+    // target is our link-local address (`ipv6_dev_get_saddr`).
+    let src = iface.ipv6_source_for(target)?;
     let (dst_ip, dst_mac): (Ipv6Addr, Mac) = match probe {
         Probe::Multicast => {
             let sn = eth::solicited_node(&target);

@@ -136,7 +136,6 @@ fn martian_echo_sources_are_refused_and_never_resolved() {
         (Ipv4Addr::new(198, 18, 0, 255), BadSenderAddress), // our subnet's broadcast
         (Ipv4Addr::new(224, 0, 0, 1), BadSenderAddress),
         (Ipv4Addr::new(127, 0, 0, 1), Loopback),
-        (Ipv4Addr::new(0, 1, 2, 3), BadSenderAddress),
         (IP4_A, DuplicateAddress), // ours
     ] {
         refused(
@@ -238,6 +237,12 @@ fn ns_with(ext: &[(u8, Vec<u8>)], opts: &[Vec<u8>]) -> Vec<u8> {
     icmp6_frame(mac_for(sn), MAC_B, ip6_b(), sn, ext, &ns)
 }
 
+/// The same NS unicast to our address at our MAC.
+fn ns_unicast_with(ext: &[(u8, Vec<u8>)], opts: &[Vec<u8>]) -> Vec<u8> {
+    let ns = nd_msg(135, [0; 4], &[&ip6_a().octets()], opts);
+    icmp6_frame(MAC_A, MAC_B, ip6_b(), ip6_a(), ext, &ns)
+}
+
 fn answered_and_cached(h: &Host<Rec>, f: &[u8], what: &str) {
     let r = h.receive(f);
     assert!(matches!(r, Ok(RxEvent::Nd(_))), "{what}: {r:?}");
@@ -257,12 +262,19 @@ fn nd_behind_hop_by_hop_and_destination_options_is_processed() {
         &ns_with(&[(0, hbh.clone())], std::slice::from_ref(&sllao)),
         "HBH",
     );
-    // Destination options with only padding, then a routing header with
-    // no segment left.
+    // Destination options with only padding, then a routing header (type
+    // 0) with no segment left, in a unicast packet to our MAC.
     let dst = vec![0, 0, 1, 4, 0, 0, 0, 0];
-    let rt = vec![0, 0, 4, 0, 0, 0, 0, 0];
-    let f = ns_with(&[(60, dst), (43, rt)], std::slice::from_ref(&sllao));
+    let rt = vec![0, 0, 0, 0, 0, 0, 0, 0];
+    let f = ns_unicast_with(&[(60, dst), (43, rt.clone())], std::slice::from_ref(&sllao));
     answered_and_cached(&h, &f, "DST + RH");
+    // ipv6_rthdr_rcv drops a routing header to a multicast address, and a
+    // segment routing header (type 4, seg6_enabled off).
+    let f = ns_with(&[(43, rt)], std::slice::from_ref(&sllao));
+    refused(&h, &f, ErrorKind::BadExtensionHeader, "RH to a group");
+    let srh = vec![0, 0, 4, 0, 0, 0, 0, 0];
+    let f = ns_unicast_with(&[(43, srh)], std::slice::from_ref(&sllao));
+    refused(&h, &f, ErrorKind::BadExtensionHeader, "SRH");
     // An unknown option whose type says "skip" (top bits 00).
     let skip = vec![0, 0, 0x1e, 2, 0, 0, 0, 0];
     answered_and_cached(
@@ -281,7 +293,7 @@ fn nd_behind_hop_by_hop_and_destination_options_is_processed() {
             vec![(60, vec![0, 0, 1, 4, 0, 0, 0, 0]), (0, hbh)],
         ),
         ("PadN not zero", vec![(0, vec![0, 0, 1, 4, 0, 9, 0, 0])]),
-        ("RH segments left", vec![(43, vec![0, 0, 4, 1, 0, 0, 0, 0])]),
+        ("RH segments left", vec![(43, vec![0, 0, 0, 1, 0, 0, 0, 0])]),
         ("runs past", vec![(0, vec![0, 9, 1, 4, 0, 0, 0, 0])]),
     ];
     for (what, ext) in bad {

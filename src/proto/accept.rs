@@ -38,6 +38,23 @@
 //!   ([`FRAGMENT`]) and never handed to ND (Linux drops fragmented ND too,
 //!   `suppress_frag_ndisc`) nor answered.
 //!
+//! ```
+//! use neighcache::proto::accept::{self, Delivery};
+//! use neighcache::proto::{ip, Iface, PacketType, Policy, ProtoError};
+//! use neighcache::DevId;
+//!
+//! let me = Iface::new(DevId(1), "eth0", [2, 0, 0, 0, 0, 1]).with_ipv6("2001:db8::1".parse()?, 64);
+//! let policy = Policy::default();
+//! let ping = ip::echo("2001:db8::2".parse()?, "2001:db8::1".parse()?, 7, 1, b"", false);
+//! let rx = accept::ipv6(&me, &policy, None, PacketType::Host, &ping)?;
+//! assert_eq!(rx.delivery, Delivery::Local);
+//! // The same from ::1 never came from the wire (RFC 4291 2.5.3).
+//! let spoofed = ip::echo("::1".parse()?, "2001:db8::1".parse()?, 7, 1, b"", false);
+//! let r = accept::ipv6(&me, &policy, None, PacketType::Host, &spoofed);
+//! assert!(matches!(r, Err(ProtoError::Loopback(_))));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! This module owns the decision only: it reads headers, never a
 //! neighbour table, and builds nothing.
 

@@ -180,39 +180,21 @@ pub fn ours_view(v4: &[NeighInfo<Ipv4Addr>], v6: &[NeighInfo<Ipv6Addr>]) -> Vec<
     v
 }
 
-fn icmp6_checksum(src: &Ipv6Addr, dst: &Ipv6Addr, msg: &mut [u8]) {
-    msg[2..4].fill(0);
-    let mut sum: u32 = 0;
-    let mut add = |b: &[u8]| {
-        for c in b.chunks(2) {
-            sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(msg.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, 58]);
-    add(msg);
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    msg[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-}
-
 /// The barrier: an echo request from fe80::beef to K's link-local address.
 pub fn barrier_frame(seq: u16) -> Vec<u8> {
     let dst = eth::link_local(&K_MAC);
     let mut msg = vec![128, 0, 0, 0];
     msg.extend(BARRIER_ID.to_be_bytes());
     msg.extend(seq.to_be_bytes());
-    icmp6_checksum(&BARRIER_IP, &dst, &mut msg);
     let mut ip = vec![0x60, 0, 0, 0, 0, msg.len() as u8, 58, 64];
     ip.extend(BARRIER_IP.octets());
     ip.extend(dst.octets());
     ip.extend(msg);
-    eth::build(K_MAC, [2, 0, 0, 0, 0xbe, 0xef], 0x86dd, ip.len(), |b| {
+    let mut f = eth::build(K_MAC, [2, 0, 0, 0, 0xbe, 0xef], 0x86dd, ip.len(), |b| {
         b.copy_from_slice(&ip)
-    })
+    });
+    crate::corpus::fix_checksums(&mut f);
+    f
 }
 
 /// K's echo reply to barrier `seq`.

@@ -51,6 +51,7 @@ pub enum ProtoError {
     /// drops these before ARP/ND see them.
     OtherHost,
     /// Sent from our own MAC address: a looped-back frame or a spoofer.
+    /// Stricter than Linux, which would cache the sender at our MAC.
     OwnSourceMac,
     /// ARP hardware type other than Ethernet (1) or IEEE 802 (6).
     ArpHardwareType(u16),
@@ -122,7 +123,9 @@ pub enum ProtoError {
     /// policy does not create entries from untracked NAs.
     UntrackedAdvertisement(Ipv6Addr),
     /// Someone else claims one of our addresses (as an ARP sender, an NS
-    /// source, an NA target, or the source of any IP packet).
+    /// source, an NA target, or the source of any IP packet). For an IPv6
+    /// source this is stricter than Linux, whose IP layer does not check
+    /// it (an NS from our own address makes it cache that address).
     DuplicateAddress(IpAddr),
     /// An ICMPv6 type that is not Neighbor Discovery (RS 133, RA 134, NS
     /// 135, NA 136, Redirect 137) handed to ND.

@@ -301,3 +301,17 @@ fn a_permanent_neighbour_is_not_changed_by_router_messages() {
     let e = entry6(&h, rtr()).unwrap();
     assert_eq!((e.state, mac_of(&e)), (NudState::PERMANENT, Some(MAC_B2)));
 }
+
+#[test]
+fn a_solicitation_keeps_the_router_flag() {
+    // ndisc_recv_ns updates with WEAK_OVERRIDE|OVERRIDE, no
+    // OVERRIDE_ISROUTER: a router that solicits stays a router.
+    let h = host();
+    h.receive(&ra_from(rtr(), &[lladdr_opt(1, MAC_B)])).unwrap();
+    let sn = neighcache::proto::eth::solicited_node(&ip6_a());
+    let ns = nd_msg(135, [0; 4], &[&ip6_a().octets()], &[lladdr_opt(1, MAC_B2)]);
+    h.receive(&icmp6_frame(mac_for(sn), MAC_B, rtr(), sn, &[], &ns))
+        .unwrap();
+    let e = entry6(&h, rtr()).unwrap();
+    assert_eq!((mac_of(&e), e.router), (Some(MAC_B2), true));
+}

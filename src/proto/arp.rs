@@ -19,11 +19,11 @@
 //!   `arp_accept` decides whether gratuitous ARPs and replies may create
 //!   entries;
 //! * `drop_gratuitous_arp` drops ARPs whose sender and target IP are equal;
-//! * a sender the IP layer would call a martian source
-//!   ([`accept::check_source_v4`]: multicast, broadcast — also our
-//!   subnet's, stricter than Linux with `rp_filter` 0, which answers and
-//!   keeps a NOARP entry —, loopback, one of our
-//!   addresses) is refused before anything else.
+//! * a sender the IP layer would call a martian source is refused before
+//!   anything else ([`accept::check_source_v4`]: multicast, the limited
+//!   broadcast, loopback, one of our addresses; and our subnet's
+//!   broadcast, stricter than Linux with `rp_filter` 0, which answers it
+//!   and keeps a NOARP entry).
 //! * a request for an address we proxy (a [`Proxy`] entry for the target on
 //!   this device, and `forwarding`): the sender's entry as for a request for
 //!   us, and a reply with our MAC for the target — at once if the request

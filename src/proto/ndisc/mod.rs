@@ -212,26 +212,36 @@ pub fn receive_with_proxy<O: NeighOps<Ipv6Addr>>(
     if !redo {
         stats.inc(Counter::RxFrames);
     }
-    let rx = stats.track((|| {
-        let (h, pkt_type, payload) = eth::parse_for(frame, &iface.mac)?;
-        if h.ethertype != ETHERTYPE_IPV6 {
-            return Err(ProtoError::UnsupportedEtherType(h.ethertype));
-        }
-        let ip = accept::ipv6(iface, policy, proxy.map(|c| c.proxy), pkt_type, payload)?;
-        let cx = NdCtx {
-            table,
-            iface,
-            policy,
-            proxy,
-            frame,
-            pkt_type,
-        };
-        process(&cx, &ip, csum)
-    })())?;
+    let rx = stats.track(receive_frame(table, iface, policy, proxy, frame, csum))?;
     if !redo {
         stats.inc(Counter::RxNdisc);
     }
     Ok(rx)
+}
+
+/// The IP layer's acceptance of `frame`, then [`process`].
+fn receive_frame<O: NeighOps<Ipv6Addr>>(
+    table: &NeighTable<Ipv6Addr, O>,
+    iface: &Iface,
+    policy: &Policy,
+    proxy: Option<ProxyCtx<'_>>,
+    frame: &[u8],
+    csum: L4Checksum,
+) -> Result<NdRx, ProtoError> {
+    let (h, pkt_type, payload) = eth::parse_for(frame, &iface.mac)?;
+    if h.ethertype != ETHERTYPE_IPV6 {
+        return Err(ProtoError::UnsupportedEtherType(h.ethertype));
+    }
+    let ip = accept::ipv6(iface, policy, proxy.map(|c| c.proxy), pkt_type, payload)?;
+    let cx = NdCtx {
+        table,
+        iface,
+        policy,
+        proxy,
+        frame,
+        pkt_type,
+    };
+    process(&cx, &ip, csum)
 }
 
 /// `ndisc_rcv`: validate the ND message of an accepted packet and apply

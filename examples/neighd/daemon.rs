@@ -209,7 +209,10 @@ fn rx_loop(h: &H, stop: &AtomicBool, t0: Instant, quiet: bool) {
                     continue;
                 }
                 if let Err(e) = h.receive_with(&buf[..info.len], info.checksum) {
-                    if !quiet && !matches!(e, neighcache::proto::ProtoError::OtherHost) {
+                    // Frames for other hosts (by MAC or by IP address) are
+                    // counted, not printed: a shared link is full of them.
+                    use neighcache::proto::ProtoError::{NotOurDestination, OtherHost};
+                    if !quiet && !matches!(e, OtherHost | NotOurDestination(_)) {
                         println!("{} dropped a frame: {e}", elapsed(t0));
                     }
                 }

@@ -18,7 +18,12 @@
 //!   ([`NeighTable::receive_arp`]), or at once for a gratuitous ARP;
 //!   `arp_accept` decides whether gratuitous ARPs and replies may create
 //!   entries;
-//! * `drop_gratuitous_arp` drops ARPs whose sender and target IP are equal.
+//! * `drop_gratuitous_arp` drops ARPs whose sender and target IP are equal;
+//! * a sender the IP layer would call a martian source is refused before
+//!   anything else ([`accept::check_source_v4`]: multicast, the limited
+//!   broadcast, loopback, one of our addresses; and our subnet's
+//!   broadcast, stricter than Linux with `rp_filter` 0, which answers it
+//!   and keeps a NOARP entry).
 //! * a request for an address we proxy (a [`Proxy`] entry for the target on
 //!   this device, and `forwarding`): the sender's entry as for a request for
 //!   us, and a reply with our MAC for the target — at once if the request
@@ -31,6 +36,8 @@
 //! This module owns ARP only; frames come in whole (Ethernet header
 //! included) and go out whole.
 
+use super::accept;
+use super::cache;
 use super::error::{Counter, Layer, ProtoError, ProtoStats};
 use super::eth::{self, EthHeader, Mac, PacketType, BROADCAST, ETHERTYPE_ARP};
 use super::iface::{Iface, Policy};
@@ -212,19 +219,16 @@ fn event_ns<O: NeighOps<Ipv4Addr>>(
     dev: crate::DevId,
     sha: &Mac,
 ) -> CacheAction {
-    match table.lookup_or_create(sip, dev) {
-        Ok(n) => {
-            let flags = UpdateFlags::OVERRIDE;
-            let result = table.update(&n, Some(sha), NudState::STALE, flags);
-            CacheAction::Updated {
-                state: NudState::STALE,
-                flags: Some(flags),
-                created: false,
-                result,
-            }
-        }
-        Err(e) => CacheAction::Refused(e),
-    }
+    cache::find_and_update(
+        table,
+        sip,
+        dev,
+        true,
+        Untouched::NoEntry,
+        Some(sha),
+        NudState::STALE,
+        UpdateFlags::OVERRIDE,
+    )
 }
 
 /// The proxy entry answering for `tip`, if this request is one a proxy
@@ -260,8 +264,11 @@ fn process<O: NeighOps<Ipv4Addr>>(
     if sip == tip && policy.drop_gratuitous_arp {
         return Err(ProtoError::GratuitousDropped);
     }
-    if iface.owns_v4(sip) {
-        return Err(ProtoError::DuplicateAddress(IpAddr::V4(sip)));
+    // The IP layer's martian sources (`ip_route_input_noref` in
+    // arp_process), our own address first among them; 0.0.0.0 is a
+    // duplicate-address probe, handled below.
+    if !sip.is_unspecified() {
+        accept::check_source_v4(iface, sip)?;
     }
     let dev = iface.dev;
     let mut rx = ArpRx {
@@ -336,23 +343,21 @@ fn process<O: NeighOps<Ipv4Addr>>(
             }
         };
     } else if accept && (rx.gratuitous || (p.op == ArpOp::Reply && iface.is_unicast_v4(sip))) {
-        rx.cache = match table.lookup_or_create(sip, dev) {
-            Ok(n) => {
-                let flags = if rx.gratuitous {
-                    UpdateFlags::OVERRIDE
-                } else {
-                    UpdateFlags::NONE
-                };
-                let result = table.update(&n, Some(&sha), state, flags);
-                CacheAction::Updated {
-                    state,
-                    flags: Some(flags),
-                    created: true,
-                    result,
-                }
-            }
-            Err(e) => CacheAction::Refused(e),
+        let flags = if rx.gratuitous {
+            UpdateFlags::OVERRIDE
+        } else {
+            UpdateFlags::NONE
         };
+        rx.cache = cache::find_and_update(
+            table,
+            sip,
+            dev,
+            true,
+            Untouched::NoEntry,
+            Some(&sha),
+            state,
+            flags,
+        );
     }
     Ok(rx)
 }

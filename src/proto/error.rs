@@ -21,6 +21,8 @@ pub enum Layer {
     Ipv4,
     /// The IPv6 header.
     Ipv6,
+    /// An IPv6 extension header (hop-by-hop, destination options, routing).
+    Ipv6Extension,
     /// The ICMPv4 message.
     Icmpv4,
     /// The ICMPv6 message (NS/NA fixed part).
@@ -49,6 +51,7 @@ pub enum ProtoError {
     /// drops these before ARP/ND see them.
     OtherHost,
     /// Sent from our own MAC address: a looped-back frame or a spoofer.
+    /// Stricter than Linux, which would cache the sender at our MAC.
     OwnSourceMac,
     /// ARP hardware type other than Ethernet (1) or IEEE 802 (6).
     ArpHardwareType(u16),
@@ -67,8 +70,11 @@ pub enum ProtoError {
     /// to a neighbour: multicast, broadcast or all-zero. Stricter than the
     /// kernel, which would cache it.
     BadLinkLayerAddress([u8; 6]),
-    /// A sender protocol address that cannot be a neighbour (multicast,
-    /// broadcast, loopback). Stricter than the kernel for ARP.
+    /// A source or sender protocol address that cannot be another host's:
+    /// multicast, broadcast (limited or our subnet's), 0.0.0.0 (IPv4
+    /// martians, `ip_route_input_slow`), `::` where the RFCs do not allow
+    /// it. Stricter than the kernel for the IPv4 subnet broadcast and, with
+    /// `arp_accept`, for ARP senders.
     BadSenderAddress(IpAddr),
     /// A target that cannot be resolved: a multicast or loopback ARP target
     /// (`arp_process`), a multicast NS/NA target (`ndisc_recv_*`).
@@ -77,8 +83,8 @@ pub enum ProtoError {
     GratuitousDropped,
     /// A malformed IP header (wrong version, length fields that do not fit).
     BadIpHeader(&'static str),
-    /// An IPv6 next header other than ICMPv6 in a frame that must be ND
-    /// (extension headers before NS/NA are refused).
+    /// An IPv6 packet handed to ND whose upper layer (after the extension
+    /// headers this layer skips) is not ICMPv6.
     UnsupportedNextHeader(u8),
     /// ND hop limit other than 255 (`ndisc_rcv`: the packet was routed).
     BadHopLimit(u8),
@@ -116,10 +122,49 @@ pub enum ProtoError {
     /// An NA for an address with no cache entry: we never asked, and the
     /// policy does not create entries from untracked NAs.
     UntrackedAdvertisement(Ipv6Addr),
-    /// Someone else claims one of our addresses.
+    /// Someone else claims one of our addresses (as an ARP sender, an NS
+    /// source, an NA target, or the source of any IP packet). For an IPv6
+    /// source this is stricter than Linux, whose IP layer does not check
+    /// it (an NS from our own address makes it cache that address).
     DuplicateAddress(IpAddr),
-    /// An ICMPv6 type other than NS (135) or NA (136).
+    /// An ICMPv6 type that is not Neighbor Discovery (RS 133, RA 134, NS
+    /// 135, NA 136, Redirect 137) handed to ND.
     NotNeighborDiscovery(u8),
+    /// An IP packet for an address this host does not accept: a unicast
+    /// address that is not ours (nor, for ND, one we proxy), a multicast
+    /// group we have not joined, `::`, 0.0.0.0 (`ip6_input`,
+    /// `ip6_mc_input`, `ip_route_input_slow`: not delivered locally).
+    NotOurDestination(IpAddr),
+    /// An IPv6 multicast destination of scope 0 (reserved) or 1
+    /// (interface-local): never valid on a link (RFC 4291 §2.7 and errata
+    /// 3480, `ip6_rcv_core`).
+    MulticastScope(Ipv6Addr),
+    /// A loopback address (`::1`, `127.0.0.0/8`) as the source or
+    /// destination of a packet from the wire (RFC 4291 §2.5.3,
+    /// `ip6_rcv_core`; `route_localnet` off, `ip_route_input_slow`).
+    Loopback(IpAddr),
+    /// An IPv6 extension header this host refuses (the header type): a
+    /// hop-by-hop header that is not first, an option whose type asks for
+    /// the packet to be discarded, malformed padding, more than 8 options,
+    /// a routing header with segments left (`ip6_parse_tlv`,
+    /// `ipv6_rthdr_rcv`).
+    BadExtensionHeader(u8),
+    /// A Router Advertisement or Redirect whose source is not link-local
+    /// (RFC 4861 §6.1.2, §8.1; `ndisc_router_discovery`,
+    /// `ndisc_redirect_rcv`).
+    NotLinkLocal(Ipv6Addr),
+    /// A Redirect that fails RFC 4861 §8.1: a multicast destination, or a
+    /// target that is neither the destination nor link-local unicast
+    /// (`rt6_do_redirect`).
+    BadRedirect(&'static str),
+    /// A Redirect dropped by policy: we forward, or `accept_redirects` is
+    /// off (`rt6_do_redirect`).
+    RedirectIgnored,
+    /// A Redirect from a source that is not a router we know (no entry
+    /// with the router flag). Linux checks that the source is the current
+    /// first hop for the destination; this layer has no routes, so any
+    /// known router is accepted for any destination.
+    RedirectNotFromRouter(Ipv6Addr),
 }
 
 /// The counter an error increments (one per [`ProtoError`] variant).
@@ -152,11 +197,19 @@ pub enum ErrorKind {
     UntrackedAdvertisement,
     DuplicateAddress,
     NotNeighborDiscovery,
+    NotOurDestination,
+    MulticastScope,
+    Loopback,
+    BadExtensionHeader,
+    NotLinkLocal,
+    BadRedirect,
+    RedirectIgnored,
+    RedirectNotFromRouter,
 }
 
 impl ErrorKind {
     /// Every kind, in counter order.
-    pub const ALL: [ErrorKind; 26] = [
+    pub const ALL: [ErrorKind; 34] = [
         ErrorKind::Truncated,
         ErrorKind::UnsupportedEtherType,
         ErrorKind::OtherHost,
@@ -183,6 +236,14 @@ impl ErrorKind {
         ErrorKind::UntrackedAdvertisement,
         ErrorKind::DuplicateAddress,
         ErrorKind::NotNeighborDiscovery,
+        ErrorKind::NotOurDestination,
+        ErrorKind::MulticastScope,
+        ErrorKind::Loopback,
+        ErrorKind::BadExtensionHeader,
+        ErrorKind::NotLinkLocal,
+        ErrorKind::BadRedirect,
+        ErrorKind::RedirectIgnored,
+        ErrorKind::RedirectNotFromRouter,
     ];
 
     fn idx(self) -> usize {
@@ -221,6 +282,14 @@ impl ProtoError {
             E::UntrackedAdvertisement(_) => ErrorKind::UntrackedAdvertisement,
             E::DuplicateAddress(_) => ErrorKind::DuplicateAddress,
             E::NotNeighborDiscovery(_) => ErrorKind::NotNeighborDiscovery,
+            E::NotOurDestination(_) => ErrorKind::NotOurDestination,
+            E::MulticastScope(_) => ErrorKind::MulticastScope,
+            E::Loopback(_) => ErrorKind::Loopback,
+            E::BadExtensionHeader(_) => ErrorKind::BadExtensionHeader,
+            E::NotLinkLocal(_) => ErrorKind::NotLinkLocal,
+            E::BadRedirect(_) => ErrorKind::BadRedirect,
+            E::RedirectIgnored => ErrorKind::RedirectIgnored,
+            E::RedirectNotFromRouter(_) => ErrorKind::RedirectNotFromRouter,
         }
     }
 
@@ -248,7 +317,7 @@ impl fmt::Display for ProtoError {
             E::BadTargetAddress(a) => write!(f, "target address {a}"),
             E::GratuitousDropped => f.write_str("gratuitous ARP dropped (drop_gratuitous_arp)"),
             E::BadIpHeader(why) => write!(f, "bad IP header: {why}"),
-            E::UnsupportedNextHeader(n) => write!(f, "IPv6 next header {n} before ND"),
+            E::UnsupportedNextHeader(n) => write!(f, "IPv6 upper layer {n} is not ICMPv6"),
             E::BadHopLimit(h) => write!(f, "ND hop limit {h} (must be 255)"),
             E::BadChecksum(l) => write!(f, "{l:?} checksum mismatch"),
             E::BadIcmpCode(c) => write!(f, "ICMPv6 code {c} in ND"),
@@ -262,7 +331,19 @@ impl fmt::Display for ProtoError {
             E::NotOurAddress(a) => write!(f, "solicitation for {a}, not ours"),
             E::UntrackedAdvertisement(a) => write!(f, "NA for untracked {a}"),
             E::DuplicateAddress(a) => write!(f, "another host claims our address {a}"),
-            E::NotNeighborDiscovery(t) => write!(f, "ICMPv6 type {t} is not NS/NA"),
+            E::NotNeighborDiscovery(t) => write!(f, "ICMPv6 type {t} is not ND"),
+            E::NotOurDestination(a) => write!(f, "destination {a} is not this host"),
+            E::MulticastScope(a) => write!(
+                f,
+                "multicast destination {a} of scope {}",
+                a.octets()[1] & 0xf
+            ),
+            E::Loopback(a) => write!(f, "loopback address {a} on the wire"),
+            E::BadExtensionHeader(h) => write!(f, "IPv6 extension header {h} refused"),
+            E::NotLinkLocal(a) => write!(f, "router message from {a}, not link-local"),
+            E::BadRedirect(why) => write!(f, "bad Redirect: {why}"),
+            E::RedirectIgnored => f.write_str("Redirect ignored (forwarding or accept_redirects)"),
+            E::RedirectNotFromRouter(a) => write!(f, "Redirect from {a}, not a known router"),
         }
     }
 }
@@ -314,11 +395,16 @@ pub enum Counter {
     /// ARP replies and Neighbor Advertisements sent for proxied addresses
     /// (also counted in `ArpReplies` / `NaSent`).
     ProxyReplies,
+    /// ICMP(v6) echo requests for us that were not answered because the
+    /// sender is not on the link: this host has no routes, and the kernel
+    /// answers an off-link sender through a route or not at all, never by
+    /// resolving it on the link.
+    EchoOffLink,
 }
 
 impl Counter {
     /// Every counter, in order.
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 15] = [
         Counter::RxFrames,
         Counter::RxArp,
         Counter::RxNdisc,
@@ -333,15 +419,25 @@ impl Counter {
         Counter::AppProbes,
         Counter::EchoReplies,
         Counter::ProxyReplies,
+        Counter::EchoOffLink,
     ];
 }
 
 /// Counters shared by the receive path, the ops and the host (relaxed
 /// atomics: they order nothing).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ProtoStats {
     counters: [AtomicU64; Counter::ALL.len()],
     errors: [AtomicU64; ErrorKind::ALL.len()],
+}
+
+impl Default for ProtoStats {
+    fn default() -> Self {
+        ProtoStats {
+            counters: core::array::from_fn(|_| AtomicU64::new(0)),
+            errors: core::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
 }
 
 impl ProtoStats {

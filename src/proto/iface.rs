@@ -1,7 +1,8 @@
 //! The interface the protocol layer speaks for ([`Iface`]: device id, MAC,
 //! one IPv4 and one IPv6 address) and the kernel-style receive policy
 //! ([`Policy`]: the `arp_accept`, `drop_gratuitous_arp`,
-//! `drop_unsolicited_na`, `accept_untracked_na` and `forwarding` sysctls).
+//! `drop_unsolicited_na`, `accept_untracked_na`, `accept_redirects`,
+//! `forwarding` and `proxy_ndp` sysctls).
 //!
 //! This module owns identity and configuration, and the address
 //! classification ARP and ND need ("is this ours", "on link", "unicast").
@@ -184,8 +185,8 @@ pub enum UntrackedNa {
 }
 
 /// The receive policy, named after the sysctls it mirrors. The default is
-/// the kernel's default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// the kernel's default (every switch off but `accept_redirects`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Policy {
     /// `net.ipv4.conf.<dev>.arp_accept`.
     pub arp_accept: ArpAccept,
@@ -203,6 +204,24 @@ pub struct Policy {
     /// proxied addresses (with `forwarding`). Proxy ARP needs no such
     /// switch, as in the kernel: an entry is enough.
     pub proxy_ndp: bool,
+    /// `net.ipv6.conf.<dev>.accept_redirects` (on by default): a Redirect
+    /// from a router may update the target's entry (RFC 4861 §8.3). A
+    /// router (`forwarding`) ignores Redirects whatever this says.
+    pub accept_redirects: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            arp_accept: ArpAccept::Never,
+            drop_gratuitous_arp: false,
+            drop_unsolicited_na: false,
+            accept_untracked_na: UntrackedNa::Never,
+            forwarding: false,
+            proxy_ndp: false,
+            accept_redirects: true,
+        }
+    }
 }
 
 impl Policy {
@@ -284,6 +303,6 @@ mod tests {
         assert!(!p.arp_accept_allows(&i, Ipv4Addr::new(198, 18, 0, 2)));
         assert!(!p.untracked_na_allows(&i, "2001:db8::2".parse().unwrap()));
         assert!(!p.drop_gratuitous_arp && !p.drop_unsolicited_na && !p.forwarding);
-        assert!(!p.proxy_ndp);
+        assert!(!p.proxy_ndp && p.accept_redirects);
     }
 }

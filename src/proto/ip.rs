@@ -1,11 +1,14 @@
 //! The few IP packets a neighbour daemon originates or answers: UDP
-//! datagrams and ICMP/ICMPv6 echo, and the parsing needed to recognise
-//! those addressed to us. Packets here are IP packets (no Ethernet
-//! header): the neighbour cache prepends the cached header on output.
+//! datagrams and ICMP/ICMPv6 echo, and what an accepted packet for us
+//! carries. Packets here are IP packets (no Ethernet header): the
+//! neighbour cache prepends the cached header on output. Whether a
+//! received packet is for us at all is [`accept`](super::accept)'s
+//! decision, made before anything here runs.
 //!
-//! This module owns IP-level building and parsing only, with smoltcp's
-//! wire types; it knows nothing of the neighbour cache.
+//! This module owns IP-level building and upper-layer parsing only, with
+//! smoltcp's wire types; it knows nothing of the neighbour cache.
 
+use super::accept::{Ipv4Rx, Ipv6Rx};
 use super::error::{Layer, ProtoError};
 use super::L4Checksum;
 use smoltcp::phy::ChecksumCapabilities;
@@ -13,7 +16,7 @@ use smoltcp::wire::{
     Icmpv4Packet, Icmpv4Repr, Icmpv6Packet, Icmpv6Repr, IpAddress, IpProtocol, Ipv4Packet,
     Ipv4Repr, Ipv6Packet, Ipv6Repr, UdpPacket, UdpRepr,
 };
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// Hop limit / TTL of packets we originate.
 pub const HOP_LIMIT: u8 = 64;
@@ -170,36 +173,18 @@ pub fn echo(src: IpAddr, dst: IpAddr, ident: u16, seq: u16, data: &[u8], reply: 
     }
 }
 
-/// Parse an IPv4 packet (after the Ethernet header); `Ok(None)` if it is
-/// not addressed to `ours`. The header checksum is always verified, the
-/// UDP/ICMP one unless `csum` trusts it.
-pub fn parse_local_v4(
-    payload: &[u8],
-    ours: Ipv4Addr,
-    csum: L4Checksum,
-) -> Result<Option<Local>, ProtoError> {
-    if payload.len() < 20 {
-        return Err(ProtoError::truncated(Layer::Ipv4, payload.len(), 20));
+/// What an IPv4 packet the host accepted ([`accept::ipv4`](super::accept::ipv4)) carries. A
+/// fragment (never reassembled here) is `Other`. The UDP/ICMP checksum is
+/// verified unless `csum` trusts it.
+pub fn local_v4(rx: &Ipv4Rx<'_>, csum: L4Checksum) -> Result<Local, ProtoError> {
+    let src = IpAddr::V4(rx.src);
+    let proto = rx.protocol;
+    if rx.fragment {
+        return Ok(Local::Other { src, proto });
     }
-    if payload[0] >> 4 != 4 || payload[0] & 0xf < 5 {
-        return Err(ProtoError::BadIpHeader("IPv4 version or IHL"));
-    }
-    let p = Ipv4Packet::new_checked(payload)
-        .map_err(|_| ProtoError::BadIpHeader("IPv4 lengths do not fit the frame"))?;
-    if !p.verify_checksum() {
-        return Err(ProtoError::BadChecksum(Layer::Ipv4));
-    }
-    if p.dst_addr() != ours {
-        return Ok(None);
-    }
-    let src = IpAddr::V4(p.src_addr());
-    let proto = u8::from(p.next_header());
-    if p.more_frags() || p.frag_offset() != 0 {
-        return Ok(Some(Local::Other { src, proto }));
-    }
-    let body = p.payload();
-    Ok(Some(match p.next_header() {
-        IpProtocol::Udp => udp_local(src, IpAddr::V4(ours), body, csum)?,
+    let body = rx.payload;
+    Ok(match IpProtocol::from(proto) {
+        IpProtocol::Udp => udp_local(src, IpAddr::V4(rx.dst), body, csum)?,
         IpProtocol::Icmp => {
             let v = Icmpv4Packet::new_checked(body)
                 .map_err(|_| ProtoError::truncated(Layer::Icmpv4, body.len(), 8))?;
@@ -226,32 +211,18 @@ pub fn parse_local_v4(
             }
         }
         _ => Local::Other { src, proto },
-    }))
+    })
 }
 
-/// Parse an IPv6 packet (after the Ethernet header); `Ok(None)` if it is
-/// not addressed to one of `ours`. Only packets whose next header is the
-/// upper layer itself are understood; others are `Local::Other`. The
-/// UDP/ICMPv6 checksum is verified unless `csum` trusts it.
-pub fn parse_local_v6(
-    payload: &[u8],
-    ours: &[Ipv6Addr],
-    csum: L4Checksum,
-) -> Result<Option<Local>, ProtoError> {
-    let p = Ipv6Packet::new_checked(payload)
-        .map_err(|_| ProtoError::truncated(Layer::Ipv6, payload.len(), 40))?;
-    if p.version() != 6 {
-        return Err(ProtoError::BadIpHeader("IPv6 version field is not 6"));
-    }
-    let dst: Ipv6Addr = p.dst_addr();
-    if !ours.contains(&dst) {
-        return Ok(None);
-    }
-    let src_v6: Ipv6Addr = p.src_addr();
+/// What an IPv6 packet the host accepted ([`accept::ipv6`](super::accept::ipv6)) carries, after
+/// its extension headers. A fragment (never reassembled here) is `Other`.
+/// The UDP/ICMPv6 checksum is verified unless `csum` trusts it.
+pub fn local_v6(rx: &Ipv6Rx<'_>, csum: L4Checksum) -> Result<Local, ProtoError> {
+    let (src_v6, dst) = (rx.src, rx.dst);
     let src = IpAddr::V6(src_v6);
-    let body = p.payload();
-    let proto = u8::from(p.next_header());
-    Ok(Some(match p.next_header() {
+    let proto = rx.protocol;
+    let body = rx.payload;
+    Ok(match IpProtocol::from(proto) {
         IpProtocol::Udp => udp_local(src, IpAddr::V6(dst), body, csum)?,
         IpProtocol::Icmpv6 => {
             let v = Icmpv6Packet::new_checked(body)
@@ -279,7 +250,7 @@ pub fn parse_local_v6(
             }
         }
         _ => Local::Other { src, proto },
-    }))
+    })
 }
 
 fn udp_local(src: IpAddr, dst: IpAddr, body: &[u8], csum: L4Checksum) -> Result<Local, ProtoError> {
@@ -302,39 +273,54 @@ fn udp_local(src: IpAddr, dst: IpAddr, body: &[u8], csum: L4Checksum) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::accept;
+    use crate::proto::{Iface, PacketType, Policy};
+    use crate::DevId;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    fn host(v4: Ipv4Addr, v6: Ipv6Addr) -> Iface {
+        Iface::new(DevId(1), "t", [2, 0, 0, 0, 0, 1])
+            .with_ipv4(v4, 24)
+            .with_ipv6(v6, 64)
+    }
 
     #[test]
     fn udp_and_echo_round_trip() {
         let (a, b) = (Ipv4Addr::new(198, 18, 0, 1), Ipv4Addr::new(198, 18, 0, 2));
+        let (x, y): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8::1".parse().unwrap(),
+            "2001:db8::2".parse().unwrap(),
+        );
+        let at_b = host(b, y);
+        let v4 = |p: &[u8]| local_v4(&accept::ipv4(&at_b, p)?, L4Checksum::Verify);
+        let v6 = |p: &[u8]| {
+            let rx = accept::ipv6(&at_b, &Policy::default(), None, PacketType::Host, p)?;
+            local_v6(&rx, L4Checksum::Verify)
+        };
         let u = udp(a.into(), b.into(), 4000, 9, b"hello");
         assert_eq!(
-            parse_local_v4(&u, b, L4Checksum::Verify).unwrap(),
-            Some(Local::Udp {
+            v4(&u),
+            Ok(Local::Udp {
                 src: a.into(),
                 sport: 4000,
                 dport: 9,
                 len: 5
             })
         );
-        assert_eq!(parse_local_v4(&u, a, L4Checksum::Verify).unwrap(), None);
         let e = echo(a.into(), b.into(), 7, 1, b"xy", false);
         assert_eq!(
-            parse_local_v4(&e, b, L4Checksum::Verify).unwrap(),
-            Some(Local::EchoRequest {
+            v4(&e),
+            Ok(Local::EchoRequest {
                 src: a.into(),
                 ident: 7,
                 seq: 1,
                 data: b"xy".to_vec()
             })
         );
-        let (x, y): (Ipv6Addr, Ipv6Addr) = (
-            "2001:db8::1".parse().unwrap(),
-            "2001:db8::2".parse().unwrap(),
-        );
         let e6 = echo(x.into(), y.into(), 9, 3, b"z", true);
         assert_eq!(
-            parse_local_v6(&e6, &[y], L4Checksum::Verify).unwrap(),
-            Some(Local::EchoReply {
+            v6(&e6),
+            Ok(Local::EchoReply {
                 src: x.into(),
                 ident: 9,
                 seq: 3
@@ -343,28 +329,21 @@ mod tests {
         let mut bad = udp(x.into(), y.into(), 1, 2, b"abc");
         let n = bad.len();
         bad[n - 1] ^= 0xff;
-        assert_eq!(
-            parse_local_v6(&bad, &[y], L4Checksum::Verify),
-            Err(ProtoError::BadChecksum(Layer::Udp))
-        );
+        assert_eq!(v6(&bad), Err(ProtoError::BadChecksum(Layer::Udp)));
     }
 
     #[test]
     fn hostile_ipv4_headers_are_refused() {
-        let mut p = udp(
-            Ipv4Addr::new(1, 1, 1, 1).into(),
-            Ipv4Addr::new(2, 2, 2, 2).into(),
-            1,
-            2,
-            b"",
-        );
+        let (a, b) = (Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(2, 2, 2, 2));
+        let at_b = host(b, "2001:db8::2".parse().unwrap());
+        let mut p = udp(a.into(), b.into(), 1, 2, b"");
         p[0] = 0x43; // IHL 3
         assert!(matches!(
-            parse_local_v4(&p, Ipv4Addr::new(2, 2, 2, 2), L4Checksum::Verify),
+            accept::ipv4(&at_b, &p),
             Err(ProtoError::BadIpHeader(_))
         ));
         assert!(matches!(
-            parse_local_v4(&p[..10], Ipv4Addr::new(2, 2, 2, 2), L4Checksum::Verify),
+            accept::ipv4(&at_b, &p[..10]),
             Err(ProtoError::Truncated { .. })
         ));
     }

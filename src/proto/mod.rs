@@ -2,9 +2,10 @@
 //! do on top of the neighbour core, for a daemon that owns an Ethernet
 //! interface through a raw socket.
 //!
-//! This module owns the wire side of neighbour resolution: parsing and
-//! validating ARP and Neighbor Solicitation/Advertisement frames, applying
-//! the kernel's receive rules through the table's **public** API
+//! This module owns the wire side of neighbour resolution: deciding which
+//! packets this host accepts at all (as a host's IP layer does), parsing
+//! and validating ARP and Neighbor Discovery frames, applying the kernel's
+//! receive rules through the table's **public** API
 //! ([`lookup`](crate::NeighTable::lookup),
 //! [`lookup_or_create`](crate::NeighTable::lookup_or_create),
 //! [`update`](crate::NeighTable::update),
@@ -19,9 +20,14 @@
 //!   `drop_unsolicited_na`, `accept_untracked_na`, `forwarding`).
 //! * [`eth`]: Ethernet framing, packet-type classification, multicast
 //!   mapping.
+//! * [`accept`]: what this host accepts from the wire (`ip6_rcv_core`,
+//!   `ip6_input`, `ip_route_input_slow`): destinations, martian sources,
+//!   multicast scopes, extension headers; the one place that decides,
+//!   before ARP, ND or the echo responder see a packet.
 //! * [`arp`]: `arp_process`, `arp_solicit`, ARP replies.
-//! * [`ndisc`]: `ndisc_recv_ns`, `ndisc_recv_na`, `ndisc_solicit`,
-//!   `ndisc_send_na`.
+//! * [`ndisc`]: `ndisc_recv_ns`, `ndisc_recv_na`, `ndisc_recv_rs`,
+//!   `ndisc_router_discovery`, `ndisc_redirect_rcv` (their neighbour
+//!   effects), `ndisc_solicit`, `ndisc_send_na`.
 //! * [`proxy`]: proxy ARP / proxy ND entries (`pneigh`, `ip neigh add
 //!   proxy`) and the delayed-answer queue (`proxy_delay`, `proxy_qlen`).
 //! * [`ip`]: the few IPv4/IPv6 packets a daemon originates (UDP, ICMP echo).
@@ -45,11 +51,15 @@
 //! the kernel; see [`proxy`] for what differs.
 //!
 //! Where this layer is deliberately stricter than Linux (it refuses a
-//! multicast, broadcast or all-zero sender MAC, and a multicast, broadcast
-//! or loopback sender IPv4 address, which the kernel would cache), the item
-//! says so.
+//! multicast, broadcast or all-zero link-layer address, which the kernel
+//! would cache; our subnet's broadcast address as a source; one of our
+//! own addresses as an IPv6 source; an entry without a link-layer address
+//! for a router message), the item says so, and SPEC.md §18 lists every
+//! rule with the test that checks it.
 
+pub mod accept;
 pub mod arp;
+mod cache;
 pub mod error;
 pub mod eth;
 pub mod host;
@@ -91,8 +101,8 @@ pub enum L4Checksum {
 pub enum CacheAction {
     /// The cache was not touched.
     Untouched(Untouched),
-    /// `neigh_update` was applied to the sender's (ARP, NS) or the target's
-    /// (NA) entry.
+    /// `neigh_update` was applied to the sender's (ARP, NS, RS, RA) or the
+    /// target's (NA, Redirect) entry.
     Updated {
         /// The state asked for.
         state: NudState,
@@ -115,7 +125,8 @@ pub enum CacheAction {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Untouched {
     /// No entry for the sender and the policy does not create one
-    /// (`arp_accept` = 0, an unsolicited ARP reply).
+    /// (`arp_accept` = 0, an unsolicited ARP reply; a Router Solicitation
+    /// from `::`).
     NoEntry,
     /// An IPv4 duplicate-address probe (sender 0.0.0.0) or an IPv6 DAD
     /// solicitation (source ::): answered, never cached.
@@ -129,4 +140,15 @@ pub enum Untouched {
     /// (`pneigh_enqueue` comes before the cache update in `ndisc_recv_ns`):
     /// the sender's entry is updated when it is answered.
     ProxyQueued,
+    /// A Router Solicitation received while not forwarding: only routers
+    /// listen (`ndisc_recv_rs`).
+    NotARouter,
+    /// A Router Solicitation, Router Advertisement or Redirect without a
+    /// link-layer address option for an address with no entry: there is
+    /// nothing to cache. (Linux creates an entry in state NONE, which
+    /// `ip neigh show` does not list; this layer creates none.)
+    NoLinkLayerOption,
+    /// An NA carrying our own MAC for an address we proxy: our own proxy
+    /// answer seen again, left alone as `ndisc_recv_na` does.
+    OwnProxyAdvert,
 }

@@ -53,4 +53,6 @@ mod proto_arp;
 mod proto_fuzz;
 mod proto_ndisc;
 mod proto_proxy;
+mod proto_router;
+mod proto_wire;
 mod proxy_entries;

@@ -17,7 +17,7 @@ use neighcache::proto::ndisc::ALL_NODES;
 use neighcache::proto::{ip, ArpAccept, Policy, UntrackedNa};
 use proptest::prelude::*;
 use proto_common::*;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 
 fn seeds() -> Vec<Vec<u8>> {
     // The kernel's frames are from A; aim them at us (A) by swapping roles
@@ -39,7 +39,33 @@ fn seeds() -> Vec<Vec<u8>> {
             b.copy_from_slice(&udp)
         }),
         ipv6_frame(MAC_A, MAC_B, &echo6),
+        ra_from(rtr(), &[lladdr_opt(1, MAC_B)]),
+        redirect(),
+        // An NS behind a hop-by-hop header (router alert, PadN).
+        {
+            let sn = eth::solicited_node(&ip6_a());
+            let ns = nd_msg(135, [0; 4], &[&ip6_a().octets()], &[lladdr_opt(1, MAC_B)]);
+            let hbh = vec![0, 0, 5, 2, 0, 0, 1, 0];
+            icmp6_frame(mac_for(sn), MAC_B, ip6_b(), sn, &[(0, hbh)], &ns)
+        },
     ]
+}
+
+fn rtr() -> Ipv6Addr {
+    "fe80::1".parse().unwrap()
+}
+
+/// A Redirect from the router to fe80::2 for 2001:db8:5::1.
+fn redirect() -> Vec<u8> {
+    let (hop, dest): (Ipv6Addr, Ipv6Addr) =
+        ("fe80::2".parse().unwrap(), "2001:db8:5::1".parse().unwrap());
+    let m = nd_msg(
+        137,
+        [0; 4],
+        &[&hop.octets(), &dest.octets()],
+        &[lladdr_opt(2, MAC_B2)],
+    );
+    icmp6_frame(MAC_A, MAC_B, rtr(), ip6_a(), &[], &m)
 }
 
 #[derive(Clone, Debug)]
@@ -163,7 +189,8 @@ fn every_seed_is_accepted() {
         ..Policy::default()
     });
     // Seeds 0-2 are the kernel's own frames from A (our MAC): as A we
-    // refuse them (OwnSourceMac); every other seed is accepted.
+    // refuse them (OwnSourceMac); every other seed is accepted (the RA
+    // comes before the Redirect, which needs a known router).
     for (i, f) in seeds().iter().enumerate() {
         let r = h.receive(f);
         assert_eq!(r.is_ok(), i > 2, "seed {i}: {r:?}");

@@ -418,17 +418,26 @@ fn hostile_nd_is_refused_counted_and_never_cached() {
         assert_eq!(h.stats().errors(*kind), before + 1, "case {i}");
         assert!(h.v6().is_empty(), "case {i} created an entry");
     }
-    // ND behind an extension header: the host hands it to IP (not ND);
-    // ND's own parser refuses it.
-    let hbh = edit(&na, false, &|v| v[14 + 6] = 0);
-    let r = ndisc::parse(&hbh, h.iface())
-        .map(|_| ())
-        .map_err(|e| e.kind());
-    assert_eq!(r, Err(ErrorKind::UnsupportedNextHeader));
-    let ra = edit(&na, true, &|v| v[14 + 40] = 134);
-    let r = ndisc::parse(&ra, h.iface())
-        .map(|_| ())
-        .map_err(|e| e.kind());
-    assert_eq!(r, Err(ErrorKind::NotNeighborDiscovery));
     assert!(h.receive(&na).is_ok(), "the unedited frame is accepted");
+}
+
+#[test]
+fn ndisc_receive_without_a_host_accepts_and_counts_as_the_host_does() {
+    let h = host();
+    let stats = neighcache::proto::ProtoStats::new();
+    let (v6, iface, policy) = (h.v6(), h.iface(), h.policy());
+    let ns = ns_from_b(ip6_a(), eth::solicited_node(&ip6_a()), ip6_b());
+    let csum = neighcache::proto::L4Checksum::Verify;
+    let rx = ndisc::receive(v6, iface, policy, &ns, csum, &stats).unwrap();
+    assert!(rx.reply.is_some() && matches!(rx.cache, CacheAction::Updated { created: true, .. }));
+    // The IP layer's refusals apply here too.
+    let to_other = ns_from_b(ip6_a(), "ff02::1:ff00:99".parse().unwrap(), ip6_b());
+    let r = ndisc::receive(v6, iface, policy, &to_other, csum, &stats);
+    assert_eq!(
+        r.map(|_| ()).map_err(|e| e.kind()),
+        Err(ErrorKind::NotOurDestination)
+    );
+    let s = stats.snapshot();
+    assert_eq!((s.get(Counter::RxFrames), s.get(Counter::RxNdisc)), (2, 1));
+    assert_eq!(s.errors(ErrorKind::NotOurDestination), 1);
 }

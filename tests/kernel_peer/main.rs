@@ -11,6 +11,13 @@
 //!   differences (`verdict::EXPECTED_UNTIL_FIXED`) are reported apart; the
 //!   test fails only on an unexplained mismatch.
 //!
+//! * `frame_differential_against_the_kernel`: every crafted frame of
+//!   `frames/*.txt` (valid and hostile ARP, NS, NA, RS, RA, Redirect, echo)
+//!   injected into the kernel's namespace and into a `proto::Host` with the
+//!   same addresses and sysctls; after each, the neighbour views (state,
+//!   lladdr, router flag) and what each sent are compared
+//!   (`wire`, `wire_verdict`).
+//!
 //! * `proxy_differential_against_the_kernel`: the kernel as a proxy ARP /
 //!   proxy ND host (`ip neigh add proxy`, `proxy_arp` with a route,
 //!   `proxy_ndp`) versus neighcache's `Proxy`, asked by a Linux requester,
@@ -49,6 +56,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use topo::{Capture, Fam, Pair};
 
 mod basic;
+mod corpus;
+mod frame_diff;
+mod wire;
+mod wire_verdict;
 
 #[cfg(feature = "netlink")]
 mod mirror;

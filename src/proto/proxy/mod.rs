@@ -318,6 +318,28 @@ impl Proxy {
             .copied()
     }
 
+    /// Has `dev` joined the solicited-node group `group` for a proxied
+    /// address (`pndisc_constructor` joins each exact address's group)?
+    /// Any IPv6 prefix entry for `dev` joins them all (the interface must
+    /// receive every multicast frame, [`Host::needs_all_multicast`]).
+    ///
+    /// [`Host::needs_all_multicast`]: super::Host::needs_all_multicast
+    pub fn joins_solicited_node(&self, group: std::net::Ipv6Addr, dev: DevId) -> bool {
+        let st = self.state.lock();
+        if !st.devices.contains_key(&dev) {
+            return false;
+        }
+        let mine = |d: Option<DevId>| d.is_none_or(|d| d == dev);
+        let host = st.hosts.keys().any(|(ip, d)| match ip {
+            IpAddr::V6(a) => mine(*d) && crate::proto::eth::solicited_node(a) == group,
+            IpAddr::V4(_) => false,
+        });
+        host || st
+            .ranges
+            .iter()
+            .any(|e| mine(e.dev) && e.prefix.addr().is_ipv6())
+    }
+
     /// Every entry (`ip neigh show proxy`), exact addresses first.
     pub fn entries(&self) -> Vec<ProxyEntry> {
         let st = self.state.lock();

@@ -216,3 +216,99 @@ pub fn fix_icmpv6_checksum(f: &mut [u8]) {
     let c = !(sum as u16);
     f[14 + 40 + 2..14 + 40 + 4].copy_from_slice(&c.to_be_bytes());
 }
+
+/// The MAC an IPv6 destination is sent to from B: its multicast mapping,
+/// or ours (A).
+pub fn mac_for(dst: Ipv6Addr) -> Mac {
+    if dst.is_multicast() {
+        eth::ipv6_multicast_mac(&dst)
+    } else {
+        MAC_A
+    }
+}
+
+/// An Ethernet frame from `eth_src` to `eth_dst` carrying IPv6 `src` ->
+/// `dst`, hop limit 255, the extension headers `ext` (type and bytes; each
+/// one's next-header byte is rewritten to chain them) and the ICMPv6
+/// message `icmp`, whose checksum (bytes 2-3) is filled.
+pub fn icmp6_frame(
+    eth_dst: Mac,
+    eth_src: Mac,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    ext: &[(u8, Vec<u8>)],
+    icmp: &[u8],
+) -> Vec<u8> {
+    let mut icmp = icmp.to_vec();
+    icmp[2] = 0;
+    icmp[3] = 0;
+    let mut sum: u32 = 0;
+    let mut add = |b: &[u8]| {
+        for c in b.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+    };
+    add(&src.octets());
+    add(&dst.octets());
+    add(&(icmp.len() as u32).to_be_bytes());
+    add(&[0, 0, 0, 58]);
+    add(&icmp);
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    icmp[2..4].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    let mut body = Vec::new();
+    let mut first = 58;
+    for (i, (kind, bytes)) in ext.iter().enumerate() {
+        if i == 0 {
+            first = *kind;
+        }
+        let mut b = bytes.clone();
+        b[0] = ext.get(i + 1).map_or(58, |(k, _)| *k);
+        body.extend(b);
+    }
+    body.extend(icmp);
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend((body.len() as u16).to_be_bytes());
+    ip.extend([first, 255]);
+    ip.extend(src.octets());
+    ip.extend(dst.octets());
+    ip.extend(body);
+    ipv6_frame(eth_dst, eth_src, &ip)
+}
+
+/// A source (1) or target (2) link-layer address option.
+pub fn lladdr_opt(kind: u8, mac: Mac) -> Vec<u8> {
+    let mut o = vec![kind, 1];
+    o.extend(mac);
+    o
+}
+
+/// An ICMPv6 ND message: `ty`, a 4-byte word after the checksum
+/// (flags), then `body` and `opts`.
+pub fn nd_msg(ty: u8, word: [u8; 4], body: &[&[u8]], opts: &[Vec<u8>]) -> Vec<u8> {
+    let mut m = vec![ty, 0, 0, 0];
+    m.extend(word);
+    for b in body {
+        m.extend_from_slice(b);
+    }
+    for o in opts {
+        m.extend(o);
+    }
+    m
+}
+
+/// A Router Advertisement from `src` (B's MAC) to all-nodes, with the
+/// given options.
+pub fn ra_from(src: Ipv6Addr, opts: &[Vec<u8>]) -> Vec<u8> {
+    // Hop limit 64, no flags, lifetime 1800 s; reachable 0, retrans 0.
+    let ra = nd_msg(134, [64, 0, 0x07, 0x08], &[&[0; 8]], opts);
+    icmp6_frame(
+        mac_for(ndisc::ALL_NODES),
+        MAC_B,
+        src,
+        ndisc::ALL_NODES,
+        &[],
+        &ra,
+    )
+}

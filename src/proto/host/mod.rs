@@ -1,25 +1,28 @@
 //! [`Host`]: one Ethernet interface as a small IP host — an IPv4 (ARP) and
 //! an IPv6 (ND) neighbour table with [`WireOps`], receive dispatch (ARP,
-//! NS/NA, echo requests and other packets for our addresses), an echo
+//! Neighbor Discovery, echo requests and other packets for us, each first
+//! accepted or refused as a host's IP layer would: `rx`), an echo
 //! responder, helpers to originate UDP and echo packets through the cache
 //! (`resolve_output`: queued while resolving, sent with the cached header),
 //! and proxy ARP/ND through a [`Proxy`] whose delayed answers run on the
 //! host's timers (`Host` is a [`TimerTarget`]: its two tables and its
 //! device's proxy queue, on one clock).
 //!
-//! This module owns the glue a daemon needs around the tables; the wire
-//! rules are in `proto::arp` and `proto::ndisc`, the proxy entries and
-//! queue in `proto::proxy`, the socket is the caller's [`FrameSink`].
+//! This file owns the host, its construction and its send side; `rx` its
+//! receive side. The wire rules are in `proto::accept`, `proto::arp` and
+//! `proto::ndisc`, the proxy entries and queue in `proto::proxy`, the
+//! socket is the caller's [`FrameSink`].
+
+mod rx;
 
 use super::arp::{self, ArpRx};
-use super::error::{Counter, ProtoError, ProtoStats, ProtoStatsSnapshot};
-use super::eth::{self, Mac, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
+use super::error::{ProtoStats, ProtoStatsSnapshot};
+use super::eth::{self, Mac, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use super::iface::{Iface, Policy};
 use super::ip::{self, Local};
 use super::ndisc::{self, NdRx};
 use super::ops::{ErrorHook, FrameSink, WireOps};
-use super::proxy::{Proxy, ProxyCtx};
-use super::L4Checksum;
+use super::proxy::Proxy;
 use crate::{
     Clock, DeviceConfig, MonotonicClock, NeighError, NeighTable, TableConfig, Tick, TimerTarget,
     TimerThread, Xmit,
@@ -64,12 +67,13 @@ impl Clock for HostClock {
 pub enum RxEvent {
     /// An ARP packet.
     Arp(ArpRx),
-    /// A Neighbor Solicitation or Advertisement.
+    /// A Neighbor Discovery message (NS, NA, RS, RA, Redirect).
     Nd(NdRx),
-    /// A packet for one of our addresses (echo requests are answered).
+    /// A packet for us: one of our addresses, or (IPv6) a group we joined
+    /// (echo requests from the link are answered).
     Local(Local),
-    /// A valid frame that is not for this host's layer (other ICMPv6 such
-    /// as router or multicast listener messages, IP to other addresses).
+    /// An IPv4 packet to a broadcast address or to all-hosts: accepted, and
+    /// nothing here answers it.
     Ignored,
 }
 
@@ -209,27 +213,18 @@ impl<S: FrameSink> Host<S> {
         TimerThread::spawn(self.clone(), clock, period)
     }
 
-    /// Process the requests of our device's proxy queue that are due at
-    /// `now` (`neigh_proxy_process`), one at a time, each answered as a
-    /// request that waited (`LOCALLY_ENQUEUED`). Returns how many were
-    /// processed. A panicking sink or table callback propagates; the
-    /// requests not yet taken out stay queued.
-    pub fn run_proxy(&self, now: Tick) -> usize {
-        let mut n = 0;
-        while let Some(frame) = self.proxy.take_due(self.iface.dev, now) {
-            n += 1;
-            // Refusals are counted in the protocol statistics.
-            let _ = self.dispatch(&frame, L4Checksum::Trusted, true);
-        }
-        n
-    }
-
-    /// The multicast MACs the interface must receive: all-nodes and the
-    /// solicited-node groups of our IPv6 addresses and of the IPv6
-    /// addresses we proxy on it (a proxied IPv6 *prefix* needs every
-    /// multicast frame: [`needs_all_multicast`](Self::needs_all_multicast)).
+    /// The multicast MACs the interface must receive: all-nodes, all-routers
+    /// when forwarding, and the solicited-node groups of our IPv6 addresses
+    /// and of the IPv6 addresses we proxy on it (a proxied IPv6 *prefix*
+    /// needs every multicast frame:
+    /// [`needs_all_multicast`](Self::needs_all_multicast)).
     pub fn multicast_macs(&self) -> Vec<Mac> {
         let mut v = vec![eth::ipv6_multicast_mac(&ndisc::ALL_NODES)];
+        if self.policy.forwarding {
+            v.push(eth::ipv6_multicast_mac(&Ipv6Addr::new(
+                0xff02, 0, 0, 0, 0, 0, 0, 2,
+            )));
+        }
         let proxied = self.proxy.entries().into_iter().filter_map(|e| {
             let mine = e.dev.is_none_or(|d| d == self.iface.dev);
             match e.prefix.addr() {
@@ -262,137 +257,6 @@ impl<S: FrameSink> Host<S> {
                 && e.prefix.addr().is_ipv6()
                 && !e.prefix.is_host()
         })
-    }
-
-    /// Handle one received Ethernet frame: ARP and NS/NA update the tables
-    /// and are answered; echo requests to our addresses are answered
-    /// through the cache; refused frames are counted and returned as the
-    /// error. Layer-4 checksums are verified.
-    pub fn receive(&self, frame: &[u8]) -> Result<RxEvent, ProtoError> {
-        self.receive_with(frame, L4Checksum::Verify)
-    }
-
-    /// [`receive`](Self::receive), trusting layer-4 checksums if `csum`
-    /// says the device vouched for them (see [`L4Checksum`]).
-    pub fn receive_with(&self, frame: &[u8], csum: L4Checksum) -> Result<RxEvent, ProtoError> {
-        self.dispatch(frame, csum, false)
-    }
-
-    /// `redo`: a proxied request whose delay ran out.
-    fn dispatch(&self, frame: &[u8], csum: L4Checksum, redo: bool) -> Result<RxEvent, ProtoError> {
-        let ethertype = eth::parse(frame).map(|(h, _)| h.ethertype);
-        let ctx = |now| {
-            Some(ProxyCtx {
-                proxy: &self.proxy,
-                now,
-                redo,
-            })
-        };
-        match ethertype {
-            Ok(ETHERTYPE_ARP) => {
-                let rx = arp::receive_with_proxy(
-                    &self.v4,
-                    &self.iface,
-                    &self.policy,
-                    ctx(self.v4.jiffies()),
-                    frame,
-                    &self.stats,
-                )?;
-                if let Some(r) = &rx.reply {
-                    self.send_frame(r);
-                }
-                Ok(RxEvent::Arp(rx))
-            }
-            Ok(ETHERTYPE_IPV6) if is_ndisc(&frame[eth::HEADER_LEN..]) => {
-                let rx = ndisc::receive_with_proxy(
-                    &self.v6,
-                    &self.iface,
-                    &self.policy,
-                    ctx(self.v6.jiffies()),
-                    frame,
-                    csum,
-                    &self.stats,
-                )?;
-                if let Some(r) = &rx.reply {
-                    self.stats.inc(Counter::NaSent);
-                    if rx.proxy.is_some() {
-                        self.stats.inc(Counter::ProxyReplies);
-                    }
-                    match r.eth_dst {
-                        Some(mac) => {
-                            let f = eth::build(
-                                mac,
-                                self.iface.mac,
-                                ETHERTYPE_IPV6,
-                                r.packet.len(),
-                                |b| b.copy_from_slice(&r.packet),
-                            );
-                            self.send_frame(&f);
-                        }
-                        None => {
-                            self.v6
-                                .resolve_output(r.dst, self.iface.dev, r.packet.clone());
-                        }
-                    }
-                }
-                Ok(RxEvent::Nd(rx))
-            }
-            _ => {
-                self.stats.inc(Counter::RxFrames);
-                let ev = self.stats.track(self.receive_ip(frame, csum))?;
-                match &ev {
-                    RxEvent::Local(_) => self.stats.inc(Counter::RxLocal),
-                    _ => self.stats.inc(Counter::RxIgnored),
-                }
-                Ok(ev)
-            }
-        }
-    }
-
-    fn receive_ip(&self, frame: &[u8], csum: L4Checksum) -> Result<RxEvent, ProtoError> {
-        let (h, _, payload) = eth::parse_for(frame, &self.iface.mac)?;
-        let local = match h.ethertype {
-            ETHERTYPE_IPV4 => match self.iface.ipv4 {
-                Some(a) => ip::parse_local_v4(payload, a.addr, csum)?,
-                None => None,
-            },
-            ETHERTYPE_IPV6 => {
-                let ours: Vec<Ipv6Addr> = self
-                    .iface
-                    .ipv6
-                    .map(|a| a.addr)
-                    .into_iter()
-                    .chain(self.iface.link_local_addr())
-                    .collect();
-                ip::parse_local_v6(payload, &ours, csum)?
-            }
-            t => return Err(ProtoError::UnsupportedEtherType(t)),
-        };
-        let Some(local) = local else {
-            return Ok(RxEvent::Ignored);
-        };
-        if let Local::EchoRequest {
-            src,
-            ident,
-            seq,
-            data,
-        } = &local
-        {
-            // icmp_echo: answer from the address it was sent to, through the cache.
-            if let Ok(our) = self.source_for(*src) {
-                let pkt = ip::echo(our, *src, *ident, *seq, data, true);
-                self.stats.inc(Counter::EchoReplies);
-                self.send_ip(*src, pkt);
-            }
-        }
-        Ok(RxEvent::Local(local))
-    }
-
-    fn send_frame(&self, f: &[u8]) {
-        self.stats.inc(Counter::TxFrames);
-        if self.sink.send_frame(self.iface.dev, f, &[]).is_err() {
-            self.stats.inc(Counter::TxFailed);
-        }
     }
 
     /// Our source address for talking to `dst`.
@@ -489,9 +353,4 @@ impl<S: FrameSink> TimerTarget for Host<S> {
     fn jiffies(&self) -> Tick {
         self.v4.jiffies().min(self.v6.jiffies())
     }
-}
-
-/// Does this IPv6 packet carry an NS or NA directly?
-fn is_ndisc(ipv6: &[u8]) -> bool {
-    ipv6.len() > 40 && ipv6[6] == 58 && matches!(ipv6[40], 135 | 136)
 }

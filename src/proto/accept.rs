@@ -16,7 +16,9 @@
 //!   so is a routing header with no segment left in a unicast packet to our
 //!   MAC (`ipv6_rthdr_rcv`; segment routing, RPL and Mobile IPv6 headers
 //!   are dropped, as with their sysctls off); options whose type says
-//!   "discard" are refused (RFC 8200 §4.2).
+//!   "discard" are refused (RFC 8200 §4.2), and so are, in a hop-by-hop
+//!   header, a router alert not 2 bytes long, any CALIPSO option (no
+//!   CALIPSO domain here) and an IOAM option not 4n-aligned.
 //! * IPv4 (`ip_rcv_core`, `ip_route_input_slow`, `fib_validate_source`
 //!   with `rp_filter` 0, `ip_check_mc_rcu`): header length, version,
 //!   checksum; a multicast, limited-broadcast, 0.0.0.0 or loopback source
@@ -302,47 +304,66 @@ fn extension_headers(
     }
 }
 
+/// Hop-by-hop option: router alert (`ipv6_hop_ra`).
+const OPT_ROUTER_ALERT: u8 = 5;
+/// Hop-by-hop option: CALIPSO (RFC 5570, `ipv6_hop_calipso`).
+const OPT_CALIPSO: u8 = 7;
+/// Hop-by-hop option: IOAM (RFC 9486, `ipv6_hop_ioam`).
+const OPT_IOAM: u8 = 0x31;
+
 /// `ip6_parse_tlv` over one options header: padding of at most 7 zero
-/// bytes in a row, a router alert of length 2 (hop-by-hop), at most
-/// [`MAX_OPTIONS`] other options, each unknown one skipped only if its
-/// type's top two bits are 00 (RFC 8200 §4.2); a jumbo payload never fits
-/// an Ethernet frame.
-fn options(header: u8, mut opts: &[u8]) -> Result<(), ProtoError> {
+/// bytes in a row, at most [`MAX_OPTIONS`] other options, each unknown one
+/// skipped only if its type's top two bits are 00 (RFC 8200 §4.2); a jumbo
+/// payload never fits an Ethernet frame. In a hop-by-hop header, the
+/// options Linux interprets: a router alert must be 2 bytes long; a
+/// CALIPSO option is dropped (`calipso_validate` finds no CALIPSO domain:
+/// none is configured on a host by default, and this layer has none); an
+/// IOAM option must start 4n-aligned in the packet, and is otherwise
+/// skipped (`ioam6_enabled` off).
+fn options(header: u8, opts: &[u8]) -> Result<(), ProtoError> {
     let bad = Err(ProtoError::BadExtensionHeader(header));
-    let (mut pad, mut count) = (0usize, 0usize);
-    while let Some(&kind) = opts.first() {
+    let hbh = header == HOP_BY_HOP;
+    let (mut at, mut pad, mut count) = (0usize, 0usize, 0usize);
+    while let Some(&kind) = opts.get(at) {
         if kind == 0 {
             // Pad1.
             pad += 1;
             if pad > 7 {
                 return bad;
             }
-            opts = &opts[1..];
+            at += 1;
             continue;
         }
-        let Some(&len) = opts.get(1) else {
+        let Some(&len) = opts.get(at + 1) else {
             return bad;
         };
-        let end = 2 + usize::from(len);
-        let Some(data) = opts.get(2..end) else {
+        let end = at + 2 + usize::from(len);
+        let Some(data) = opts.get(at + 2..end) else {
             return bad;
         };
         if kind == 1 {
             // PadN: zeros only (RFC 4942), with Pad1 at most 7 in a row.
-            pad += end;
+            pad += 2 + usize::from(len);
             if pad > 7 || data.iter().any(|&b| b != 0) {
                 return bad;
             }
         } else {
             pad = 0;
             count += 1;
-            // A router alert (hop-by-hop, type 5) must be 2 bytes long.
-            let bad_alert = header == HOP_BY_HOP && kind == 5 && len != 2;
-            if count > MAX_OPTIONS || bad_alert || kind >> 6 != 0 {
+            let refused = match kind {
+                OPT_ROUTER_ALERT if hbh => len != 2,
+                OPT_CALIPSO if hbh => true,
+                // The hop-by-hop header is at offset 40 (first, always),
+                // its options 2 bytes in: the option's offset in the
+                // packet is 4n when `2 + at` is.
+                OPT_IOAM if hbh => (2 + at) % 4 != 0,
+                _ => kind >> 6 != 0,
+            };
+            if count > MAX_OPTIONS || refused {
                 return bad;
             }
         }
-        opts = &opts[end..];
+        at = end;
     }
     Ok(())
 }

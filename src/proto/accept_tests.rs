@@ -114,6 +114,25 @@ fn hop_by_hop_option_rules() {
 }
 
 #[test]
+fn hop_by_hop_calipso_and_ioam_as_linux_treats_them() {
+    let ok = |o: &[u8]| options(HOP_BY_HOP, o).is_ok();
+    // CALIPSO (type 7, top bits 00): Linux drops it without a CALIPSO
+    // domain (ipv6_hop_calipso), short or long.
+    assert!(!ok(&[7, 4, 0, 0, 0, 0]), "short CALIPSO");
+    assert!(!ok(&[7, 8, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 0, 0]), "CALIPSO");
+    // IOAM (0x31): at packet offset 42 (the first option) it is not
+    // 4n-aligned and is dropped (ipv6_hop_ioam); after a 2-byte PadN it
+    // is at 44 and skipped (ioam6_enabled off).
+    assert!(!ok(&[0x31, 4, 0, 0, 0, 0]), "IOAM at offset 42");
+    assert!(!ok(&[0, 0x31, 3, 0, 0, 0]), "IOAM at offset 43");
+    assert!(ok(&[1, 0, 0x31, 2, 0, 0]), "IOAM at offset 44");
+    // Both are only hop-by-hop options: in destination options they are
+    // unknown ones with top bits 00, skipped.
+    assert!(options(DEST_OPTS, &[7, 4, 0, 0, 0, 0]).is_ok());
+    assert!(options(DEST_OPTS, &[0x31, 4, 0, 0, 0, 0]).is_ok());
+}
+
+#[test]
 fn ipv6_scopes_and_groups() {
     let h = host();
     let policy = Policy::default();

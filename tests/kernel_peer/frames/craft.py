@@ -421,6 +421,12 @@ def ns_corpus():
         ("hbh-padn-not-zero", [(0, bytes([0, 0, 1, 4, 0, 7, 0, 0]))], None),
         ("hbh-pad-8", [(0, bytes([0, 0, 0, 0, 0, 0, 0, 0])), (60, bytes([0, 0, 1, 4, 0, 0, 0, 0]))], None),
         ("hbh-past-end", [(0, bytes([0, 9, 1, 4, 0, 0, 0, 0]))], None),
+        # Options Linux interprets in a hop-by-hop header: CALIPSO (dropped
+        # without a CALIPSO domain), IOAM (dropped unless 4n-aligned).
+        ("hbh-calipso", [(0, bytes([0, 1, 7, 8, 0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 0, 0]))], None),
+        ("hbh-calipso-short", [(0, bytes([0, 0, 7, 4, 0, 0, 0, 0]))], None),
+        ("hbh-ioam-misaligned", [(0, bytes([0, 0, 0x31, 4, 0, 0, 0, 0]))], None),
+        ("hbh-ioam-aligned", [(0, bytes([0, 0, 1, 0, 0x31, 2, 0, 0]))], None),
         ("routing-to-multicast", [(43, bytes([0, 0, 0, 0, 0, 0, 0, 0]))], None),
         ("routing-segments-left", [(43, bytes([0, 0, 0, 1, 0, 0, 0, 0]))], K6),
         ("routing-srh", [(43, bytes([0, 0, 4, 0, 0, 0, 0, 0]))], K6),

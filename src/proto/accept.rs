@@ -25,7 +25,10 @@
 //!   is a martian (the rest of `0.0.0.0/8` is unicast since Linux 5.3); so
 //!   is one of our own addresses; the destination
 //!   must be ours, the limited or our subnet's broadcast, or all-hosts
-//!   (224.0.0.1).
+//!   (224.0.0.1); then the options (`ip_options_compile`,
+//!   `ip_rcv_options`): malformed ones, CIPSO and source routes are
+//!   dropped (Linux sends a Parameter Problem for the malformed ones; this
+//!   layer sends no ICMP errors).
 //!
 //! Where this layer is stricter than Linux, on purpose (each is a counted
 //! refusal, and SPEC.md §18 lists it):
@@ -421,41 +424,133 @@ pub fn ipv4<'a>(iface: &Iface, packet: &'a [u8]) -> Result<Ipv4Rx<'a>, ProtoErro
     let addr =
         |at: usize| Ipv4Addr::new(packet[at], packet[at + 1], packet[at + 2], packet[at + 3]);
     let (src, dst) = (addr(12), addr(16));
+    let delivery = destination_v4(iface, src, dst)?;
+    // ip_rcv_finish_core: the options after the route (ip_rcv_options).
+    options_v4(&packet[20..ihl])?;
     let flags_frag = u16::from_be_bytes([packet[6], packet[7]]);
-    let rx = |delivery| Ipv4Rx {
+    Ok(Ipv4Rx {
         src,
         dst,
         protocol: packet[9],
         fragment: flags_frag & 0x3fff != 0,
         payload: &packet[ihl..total],
         delivery,
-    };
-    // ip_route_input_slow: a limited broadcast (also from 0.0.0.0, DHCP).
+    })
+}
+
+/// `ip_route_input_slow` / `ip_route_input_mc` for a host without routes
+/// beyond its subnet: is `dst` for us, and may `src` send to it?
+fn destination_v4(iface: &Iface, src: Ipv4Addr, dst: Ipv4Addr) -> Result<Delivery, ProtoError> {
+    // A limited broadcast (also from 0.0.0.0, DHCP).
     if dst.is_broadcast() && (src.is_unspecified() || check_source_v4(iface, src).is_ok()) {
-        return Ok(rx(Delivery::Broadcast));
+        return Ok(Delivery::Broadcast);
     }
     if dst.is_multicast() {
-        // ip_route_input_mc: 0.0.0.0 only to link-local groups.
-        let local_group = dst.octets()[..3] == [224, 0, 0];
         if dst != ALL_HOSTS {
             return Err(ProtoError::NotOurDestination(IpAddr::V4(dst)));
         }
-        if !(src.is_unspecified() && local_group) {
+        // ip_route_input_mc: 0.0.0.0 only to link-local groups (all-hosts is one).
+        if !src.is_unspecified() {
             check_source_v4(iface, src)?;
         }
-        return Ok(rx(Delivery::Multicast));
+        return Ok(Delivery::Multicast);
     }
     check_source_v4(iface, src)?;
     if dst.is_loopback() {
         return Err(ProtoError::Loopback(IpAddr::V4(dst)));
     }
     if iface.owns_v4(dst) {
-        return Ok(rx(Delivery::Local));
+        return Ok(Delivery::Local);
     }
     if dst.is_broadcast() || iface.ipv4.and_then(|a| a.broadcast()) == Some(dst) {
-        return Ok(rx(Delivery::Broadcast));
+        return Ok(Delivery::Broadcast);
     }
     Err(ProtoError::NotOurDestination(IpAddr::V4(dst)))
+}
+
+/// IPv4 option types `ip_options_compile` checks (RFC 791, 1108, 2113).
+const IPOPT_END: u8 = 0;
+const IPOPT_NOOP: u8 = 1;
+const IPOPT_RR: u8 = 7;
+const IPOPT_TIMESTAMP: u8 = 68;
+const IPOPT_LSRR: u8 = 131;
+const IPOPT_CIPSO: u8 = 134;
+const IPOPT_SSRR: u8 = 137;
+const IPOPT_RA: u8 = 148;
+/// Timestamp flags with an address per entry (`IPOPT_TS_TSANDADDR`,
+/// `IPOPT_TS_PRESPEC`).
+const TS_TSANDADDR: u8 = 1;
+const TS_PRESPEC: u8 = 3;
+
+/// `ip_options_compile` over a received packet's options, then
+/// `ip_rcv_options`'s source-route rule: each option framed (a length of
+/// at least 2 within the header), record-route and timestamp pointers
+/// within their option and each of them, like a source route, at most once;
+/// a router alert at least 4 bytes; a CIPSO option dropped
+/// (`cipso_v4_validate` finds no CIPSO domain: none is configured on a
+/// host by default, and this layer has none); a timestamp whose overflow
+/// counter is full dropped; a source route (loose or strict) dropped,
+/// `accept_source_route` being off. Other options are skipped. Linux
+/// answers the malformed ones with a Parameter Problem; this layer sends no
+/// ICMP errors.
+fn options_v4(mut opts: &[u8]) -> Result<(), ProtoError> {
+    let bad = |why| Err(ProtoError::BadIpHeader(why));
+    let (mut srr, mut rr, mut ts) = (false, false, false);
+    while let Some(&kind) = opts.first() {
+        match kind {
+            IPOPT_END => break,
+            IPOPT_NOOP => {
+                opts = &opts[1..];
+                continue;
+            }
+            _ => {}
+        }
+        let len = usize::from(opts.get(1).copied().unwrap_or(0));
+        let Some(opt) = opts.get(..len).filter(|_| len >= 2) else {
+            return bad("IPv4 option length");
+        };
+        // The pointer and the flags, where the option is long enough.
+        let ptr = opt.get(2).map_or(0, |&p| usize::from(p));
+        let flags = opt.get(3).copied().unwrap_or(0);
+        // `mem::replace`: a source route, a record route, a timestamp:
+        // each at most once.
+        let ok = match kind {
+            IPOPT_LSRR | IPOPT_SSRR => !std::mem::replace(&mut srr, true) && len >= 3 && ptr >= 4,
+            IPOPT_RR => {
+                !std::mem::replace(&mut rr, true)
+                    && len >= 3
+                    && ptr >= 4
+                    && (ptr > len || ptr + 3 <= len)
+            }
+            IPOPT_TIMESTAMP => {
+                let entry = match flags & 0x0f {
+                    TS_TSANDADDR | TS_PRESPEC => 8,
+                    _ => 4,
+                };
+                let in_option = ptr + entry - 1 <= len;
+                let overflow_full = flags & 0x0f != TS_PRESPEC && flags >> 4 == 15;
+                !std::mem::replace(&mut ts, true)
+                    && len >= 4
+                    && ptr >= 5
+                    && if ptr <= len {
+                        in_option
+                    } else {
+                        !overflow_full
+                    }
+            }
+            IPOPT_RA => len >= 4,
+            IPOPT_CIPSO => false,
+            _ => true,
+        };
+        if !ok {
+            return bad("IPv4 option malformed, repeated or not accepted (CIPSO)");
+        }
+        opts = &opts[len..];
+    }
+    if srr {
+        return bad("IPv4 source route (accept_source_route off)");
+    }
+    Ok(())
 }
 
 /// The Internet checksum of `data` (RFC 1071): 0 when a header carrying

@@ -179,3 +179,64 @@ fn ipv6_scopes_and_groups() {
     let r = ipv6(&h, &router, None, pt, &p);
     assert_eq!(r.map(|r| r.delivery), Ok(Delivery::Multicast));
 }
+
+/// `p` (an IPv4 packet without options) with `opts` inserted after its
+/// header: IHL, total length and header checksum fixed.
+fn with_options(p: &[u8], opts: &[u8]) -> Vec<u8> {
+    assert_eq!(opts.len() % 4, 0);
+    let mut v = [&p[..20], opts, &p[20..]].concat();
+    let ihl = 20 + opts.len();
+    v[0] = 0x40 | (ihl / 4) as u8;
+    let total = v.len() as u16;
+    v[2..4].copy_from_slice(&total.to_be_bytes());
+    v[10..12].fill(0);
+    let c = internet_checksum(&v[..ihl]);
+    v[10..12].copy_from_slice(&c.to_be_bytes());
+    v
+}
+
+#[test]
+fn ipv4_options_as_ip_options_compile_and_ip_rcv_options() {
+    let h = host();
+    let p = udp4([198, 18, 0, 2], [198, 18, 0, 1]);
+    let accepted = |o: &[u8]| ipv4(&h, &with_options(&p, o)).map(|r| r.payload.len());
+    // Well-formed options are skipped; the payload is after them.
+    for ok in [
+        &[1, 1, 1, 0][..],            // NOOPs, END
+        &[0x07, 7, 4, 0, 0, 0, 0, 0], // record route, room for one
+        &[0x07, 7, 8, 0, 0, 0, 0, 0], // record route, full
+        &[0x44, 8, 5, 0, 0, 0, 0, 0], // timestamps, room for one
+        &[0x44, 4, 5, 0xe0],          // timestamps, full, overflow 14
+        &[0x94, 4, 0, 0],             // router alert
+        &[0x82, 4, 0, 0],             // security: skipped
+        &[0x1e, 4, 0, 0],             // unknown: skipped
+        &[0, 0x83, 0xff, 0xff],       // anything after END
+    ] {
+        assert_eq!(accepted(ok), Ok(p.len() - 20), "{ok:02x?}");
+    }
+    // Refused: Linux drops these (a Parameter Problem for the malformed
+    // ones, silently for a source route).
+    for bad in [
+        &[0x07, 1, 0, 0][..],            // length below 2
+        &[0x07, 9, 4, 0],                // length past the header
+        &[0x07, 7, 3, 0, 0, 0, 0, 0],    // pointer below 4
+        &[0x07, 7, 5, 0, 0, 0, 0, 0],    // pointer inside an entry
+        &[0x07, 3, 4, 0x07, 3, 4, 0, 0], // record route twice
+        &[0x44, 8, 4, 0, 0, 0, 0, 0],    // timestamp pointer below 5
+        &[0x44, 4, 5, 0xf0],             // timestamp overflow full
+        &[0x44, 8, 5, 1, 0, 0, 0, 0],    // address + time: no room
+        &[0x94, 2, 0, 0],                // router alert too short
+        &[0x86, 6, 0, 0, 0, 1, 0, 0],    // CIPSO: no domain
+        &[0x83, 7, 4, 198, 18, 0, 9, 0], // loose source route
+        &[0x89, 7, 4, 198, 18, 0, 9, 0], // strict source route
+        &[0x07],                         // no length (padded below)
+    ] {
+        let mut o = bad.to_vec();
+        o.resize(o.len().div_ceil(4) * 4, 0);
+        assert!(
+            matches!(accepted(&o), Err(ProtoError::BadIpHeader(_))),
+            "{o:02x?}: {:?}",
+            accepted(&o)
+        );
+    }
+}

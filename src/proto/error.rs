@@ -81,7 +81,10 @@ pub enum ProtoError {
     BadTargetAddress(IpAddr),
     /// A gratuitous ARP dropped by policy (`drop_gratuitous_arp`).
     GratuitousDropped,
-    /// A malformed IP header (wrong version, length fields that do not fit).
+    /// A malformed IP header (wrong version, length fields that do not
+    /// fit), or IPv4 options Linux drops: malformed or repeated ones, a
+    /// CIPSO option (no CIPSO domain), a source route
+    /// (`accept_source_route` 0).
     BadIpHeader(&'static str),
     /// An IPv6 packet handed to ND whose upper layer (after the extension
     /// headers this layer skips) is not ICMPv6.

@@ -84,6 +84,21 @@ pub const EXPECTED: &[Known] = &[
               Parameter Problem (accept_source_route off), resolving the sender",
     },
     Known {
+        id: "echo4-ip-option-malformed/length-1",
+        why: "no ICMP errors: both drop an IPv4 option of length 1; Linux also sends a \
+              Parameter Problem (ip_options_compile)",
+    },
+    Known {
+        id: "echo4-ip-option-malformed/cipso",
+        why: "no ICMP errors: both drop a CIPSO option (no CIPSO domain); Linux also sends a \
+              Parameter Problem",
+    },
+    Known {
+        id: "echo4-ip-option-malformed/timestamp-overflow",
+        why: "no ICMP errors: both drop a timestamp option whose overflow counter is full; \
+              Linux also sends a Parameter Problem",
+    },
+    Known {
         id: "redirect-unrouted-destination/dest-2001:db8:77::1",
         why: "no routing table: a Redirect from a router we know is taken for any destination; \
               Linux takes it only from the current first hop of that destination (RFC 4861 8.1)",

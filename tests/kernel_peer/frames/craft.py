@@ -71,16 +71,19 @@ def arp(op, sha, sip, tha, tip, eth_dst=BCAST, eth_src=None, hrd=1, pro=0x0800, 
     return eth(eth_dst, eth_src or sha, 0x0806, body)
 
 
-def ip4(src, dst, proto, payload, ttl=64, frag=0):
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, frag, ttl, proto, 0, src, dst)
+def ip4(src, dst, proto, payload, ttl=64, frag=0, opts=b""):
+    """IPv4 packet; `opts` (a multiple of 4 bytes) follow the fixed header."""
+    ihl = 5 + len(opts) // 4
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, ihl * 4 + len(payload), 0, frag, ttl, proto, 0,
+                      src, dst) + opts
     hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
     return hdr + payload
 
 
-def echo4(src, dst, ident=7, seq=1, data=b"ping"):
+def echo4(src, dst, ident=7, seq=1, data=b"ping", opts=b""):
     m = struct.pack("!BBHHH", 8, 0, 0, ident, seq) + data
     m = m[:2] + struct.pack("!H", csum(m)) + m[4:]
-    return ip4(src, dst, 1, m)
+    return ip4(src, dst, 1, m, opts=opts)
 
 
 def icmp6(src, dst, msg):
@@ -293,6 +296,32 @@ def echo_corpus():
     bad[14 + 10] ^= 0xFF
     c.frame("bad-header-checksum", bytes(bad))
     c.frame("truncated", eth(MAC_K, MAC_B, 0x0800, echo4(B4, K4))[:30])
+    # IPv4 options (ip_options_compile, ip_rcv_options), B known so that
+    # an answer leaves at once.
+    known_b = neigh("198.18.0.2", MAC_B, "reachable")
+    echo_opts = lambda o: eth(MAC_K, MAC_B, 0x0800, echo4(B4, K4, opts=o))
+    c.scenario("echo4-ip-options", known_b)
+    for label, o in [
+        ("noop", bytes([1, 1, 1, 0])),
+        ("record-route", bytes([0x07, 7, 4, 0, 0, 0, 0, 0])),
+        ("timestamp", bytes([0x44, 8, 5, 0, 0, 0, 0, 0])),
+        ("router-alert", bytes([0x94, 4, 0, 0])),
+        ("security", bytes([0x82, 4, 0, 0])),
+        ("unknown", bytes([0x1E, 4, 0, 0])),
+    ]:
+        c.frame(label, echo_opts(o))
+    for label, o in [
+        ("loose-source-route", bytes([0x83, 7, 4]) + N4 + b"\0"),
+        ("strict-source-route", bytes([0x89, 7, 4]) + N4 + b"\0"),
+    ]:
+        c.scenario("echo4-ip-option-" + label, known_b)
+        c.frame("echo", echo_opts(o))
+    # Malformed: the kernel answers each with a Parameter Problem (three at
+    # most: ICMPv4 errors to one peer are rate-limited after a burst of 6).
+    c.scenario("echo4-ip-option-malformed", known_b)
+    c.frame("length-1", echo_opts(bytes([0x07, 1, 0, 0])))
+    c.frame("cipso", echo_opts(bytes([0x86, 6, 0, 0, 0, 1, 0, 0])))
+    c.frame("timestamp-overflow", echo_opts(bytes([0x44, 4, 5, 0xF0])))
     c.scenario("echo6-from-neighbour")
     c.frame("unresolved", echo6(B6, K6))
     c.scenario("echo6-from-link-local")

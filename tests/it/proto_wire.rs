@@ -9,7 +9,7 @@ use crate::proto_common;
 use neighcache::proto::arp::ArpOp;
 use neighcache::proto::eth::{self, BROADCAST, ETHERTYPE_IPV4};
 use neighcache::proto::{ip, ndisc, CacheAction, Counter, ErrorKind, Host, RxEvent};
-use neighcache::NudState;
+use neighcache::{NudState, UpdateFlags};
 use proto_common::*;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -354,4 +354,33 @@ fn an_echo_to_all_nodes_is_answered_from_our_address() {
     assert!(matches!(r, Ok(RxEvent::Local(_))), "{r:?}");
     assert_eq!(h.stats().get(Counter::EchoReplies), 1);
     assert_eq!(entry6(&h, ip6_b()).unwrap().state, NudState::INCOMPLETE);
+}
+
+#[test]
+fn an_echo_is_answered_from_the_address_it_was_sent_to() {
+    // icmpv6_echo_reply: saddr = the request's destination when it is
+    // ours; a request from B's link-local address to our global one is
+    // answered from our global one, and the other way round.
+    let mut me = iface(true);
+    me.link_local = true;
+    let our_ll = me.link_local_addr().unwrap();
+    let h = Host::new(me, Default::default(), cfg(), Rec::default()).unwrap();
+    let b_ll = v6("fe80::2");
+    let admin = UpdateFlags::ADMIN | UpdateFlags::OVERRIDE;
+    for b in [b_ll, ip6_b()] {
+        let n = h.v6().lookup_or_create(b, DEV).unwrap();
+        h.v6()
+            .update(&n, Some(&MAC_B), NudState::PERMANENT, admin)
+            .unwrap();
+    }
+    for (src, dst) in [(b_ll, ip6_a()), (ip6_b(), our_ll)] {
+        let p = ip::echo(IpAddr::V6(src), IpAddr::V6(dst), 7, 1, b"ping", false);
+        let r = h.receive(&ipv6_frame(MAC_A, MAC_B, &p));
+        assert!(matches!(r, Ok(RxEvent::Local(_))), "{r:?}");
+        let sent = h.sink().take();
+        assert_eq!(sent.len(), 1, "{src} -> {dst}: one reply");
+        let from = Ipv6Addr::from(<[u8; 16]>::try_from(&sent[0][14 + 8..14 + 24]).unwrap());
+        let to = Ipv6Addr::from(<[u8; 16]>::try_from(&sent[0][14 + 24..14 + 40]).unwrap());
+        assert_eq!((from, to), (dst, src), "{src} -> {dst}");
+    }
 }

@@ -26,6 +26,7 @@ use crate::proto::ops::FrameSink;
 use crate::proto::proxy::ProxyCtx;
 use crate::proto::L4Checksum;
 use crate::Tick;
+use std::net::IpAddr;
 
 impl<S: FrameSink> Host<S> {
     /// Handle one received Ethernet frame: ARP and Neighbor Discovery
@@ -116,7 +117,7 @@ impl<S: FrameSink> Host<S> {
                     return Ok(RxEvent::Ignored);
                 }
                 let local = ip::local_v4(&rx, csum)?;
-                self.answer_echo(&local);
+                self.answer_echo(&local, IpAddr::V4(rx.dst), rx.delivery);
                 Ok(RxEvent::Local(local))
             }
             ETHERTYPE_IPV6 => {
@@ -131,7 +132,7 @@ impl<S: FrameSink> Host<S> {
                     return self.receive_nd(frame, pkt_type, &rx, csum, redo);
                 }
                 let local = ip::local_v6(&rx, csum)?;
-                self.answer_echo(&local);
+                self.answer_echo(&local, IpAddr::V6(rx.dst), rx.delivery);
                 Ok(RxEvent::Local(local))
             }
             t => Err(ProtoError::UnsupportedEtherType(t)),
@@ -181,9 +182,12 @@ impl<S: FrameSink> Host<S> {
         }
     }
 
-    /// `icmp_echo` / `icmpv6_echo_reply` for an accepted request: from our
-    /// address for the sender, through the cache, to an on-link sender only.
-    fn answer_echo(&self, local: &Local) {
+    /// `icmp_echo` / `icmpv6_echo_reply` for an accepted request sent to
+    /// `to`: from `to` itself when that is one of our addresses
+    /// (`fib_compute_spec_dst`, `icmpv6_echo_reply`'s `saddr`), else (a
+    /// group) from our address for the sender; through the cache, to an
+    /// on-link sender only.
+    fn answer_echo(&self, local: &Local, to: IpAddr, delivery: Delivery) {
         let Local::EchoRequest {
             src,
             ident,
@@ -197,7 +201,11 @@ impl<S: FrameSink> Host<S> {
             self.stats.inc(Counter::EchoOffLink);
             return;
         }
-        if let Ok(our) = self.source_for(*src) {
+        let our = match delivery {
+            Delivery::Local => Ok(to),
+            _ => self.source_for(*src),
+        };
+        if let Ok(our) = our {
             let pkt = ip::echo(our, *src, *ident, *seq, data, true);
             self.stats.inc(Counter::EchoReplies);
             self.send_ip(*src, pkt);

@@ -326,6 +326,11 @@ def echo_corpus():
     c.frame("unresolved", echo6(B6, K6))
     c.scenario("echo6-from-link-local")
     c.frame("to-our-link-local", echo6(BLL, KLL))
+    # The reply leaves from the address the request was sent to (B known).
+    c.scenario("echo6-link-local-to-global", neigh("fe80::2", MAC_B, "reachable"))
+    c.frame("answered-from-global", echo6(BLL, K6))
+    c.scenario("echo6-global-to-link-local", neigh("2001:db8::2", MAC_B, "reachable"))
+    c.frame("answered-from-link-local", echo6(B6, KLL))
     c.scenario("echo6-to-all-nodes")
     c.frame("from-neighbour", echo6(B6, ALL_NODES))
     for name, src in [("unspecified", "::"), ("multicast", "ff02::1"), ("loopback", "::1"),

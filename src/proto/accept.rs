@@ -11,7 +11,8 @@
 //!   destination must be one of our unicast addresses, a group we joined
 //!   (all-nodes, the solicited-node groups of our addresses, all-routers
 //!   when forwarding, those of proxied addresses), or — for ND only, with
-//!   `forwarding` and `proxy_ndp` — an address we proxy; a hop-by-hop
+//!   `forwarding` and `proxy_ndp`, in a frame to our MAC (`ip6_forward`
+//!   drops others) — an address we proxy; a hop-by-hop
 //!   header is processed only first, destination options are skipped, and
 //!   so is a routing header with no segment left in a unicast packet to our
 //!   MAC (`ipv6_rthdr_rcv`; segment routing, RPL and Mobile IPv6 headers
@@ -39,6 +40,9 @@
 //!   (Linux's IP layer does not check);
 //! * `::` as an IPv6 source is accepted only for ICMPv6 Neighbor Discovery
 //!   and MLD (RFC 4861 §7.1.1, RFC 3590), where the RFCs allow it;
+//! * no anycast address is ours: a Linux router (`forwarding`) also
+//!   accepts its prefixes' subnet-router anycast addresses (RFC 4291
+//!   §2.6.1) and their solicited-node groups, and answers for them;
 //! * fragments are not reassembled: a fragment is accepted as such
 //!   ([`FRAGMENT`]) and never handed to ND (Linux drops fragmented ND too,
 //!   `suppress_frag_ndisc`) nor answered.
@@ -199,7 +203,7 @@ pub fn ipv6<'a>(
     let icmp_type = (protocol == ICMPV6)
         .then(|| payload.first().copied())
         .flatten();
-    let delivery = destination_v6(iface, policy, proxy, dst, icmp_type)?;
+    let delivery = destination_v6(iface, policy, proxy, dst, icmp_type, pkt_type)?;
     // Our additions: sources that cannot be another host's.
     if src.is_unspecified() && !icmp_type.is_some_and(may_come_from_unspecified) {
         return Err(ProtoError::BadSenderAddress(IpAddr::V6(src)));
@@ -225,6 +229,7 @@ fn destination_v6(
     proxy: Option<&Proxy>,
     dst: Ipv6Addr,
     icmp_type: Option<u8>,
+    pkt_type: PacketType,
 ) -> Result<Delivery, ProtoError> {
     let refuse = Err(ProtoError::NotOurDestination(IpAddr::V6(dst)));
     let proxying = policy.forwarding && policy.proxy_ndp;
@@ -244,12 +249,14 @@ fn destination_v6(
     if iface.owns_v6(dst) {
         return Ok(Delivery::Local);
     }
-    // ip6_forward: with proxy_ndp, ND for a proxied (non-link-local)
-    // address is handed to input.
+    // ip6_forward: a frame not to our MAC is dropped before anything
+    // else; then, with proxy_ndp, ND for a proxied address (link-local
+    // ones too: ip6_forward_proxy_check hands ND to input before its
+    // link-local check) is handed to input.
     let nd = icmp_type.is_some_and(is_nd_type);
     if nd
         && proxying
-        && !is_link_local(&dst)
+        && pkt_type == PacketType::Host
         && proxy.is_some_and(|p| p.lookup(IpAddr::V6(dst), iface.dev).is_some())
     {
         return Ok(Delivery::Proxied);

@@ -264,6 +264,37 @@ fn broadcast_requests_wait_proxy_delay_unicast_ones_do_not() {
 }
 
 #[test]
+fn nd_to_a_proxied_address_must_be_sent_to_our_mac_and_may_be_link_local() {
+    // ip6_forward drops a frame not sent to our MAC before its proxy check:
+    // a unicast NS for a proxied address in a broadcast or multicast frame
+    // is never answered (Linux 6.18, p-proxy-nd-unicast-l2-* in the
+    // frame corpus).
+    let h = proxy_host(router(), 0);
+    let q = Iface::new(DEV, "vq", Q_MAC);
+    let group_mac = eth::ipv6_multicast_mac(&eth::solicited_node(&p6()));
+    for eth_dst in [BROADCAST, group_mac] {
+        let f = ipv6_frame(eth_dst, Q_MAC, &ndisc::ns_packet(&q, q6(), p6(), p6()));
+        let r = h.receive(&f);
+        assert!(
+            matches!(r, Err(ProtoError::NotOurDestination(_))),
+            "{eth_dst:02x?}: {r:?}"
+        );
+        assert!(h.sink().take().is_empty());
+        assert_eq!(state6(&h, q6()), None);
+    }
+    // ip6_forward_proxy_check hands ND to input before its link-local
+    // check: a unicast NS for a proxied link-local address is answered.
+    let ll: Ipv6Addr = "fe80::50".parse().unwrap();
+    h.proxy()
+        .add(Prefix::host(IpAddr::V6(ll)).unwrap(), Some(DEV), false)
+        .unwrap();
+    let q_ll: Ipv6Addr = "fe80::1:1".parse().unwrap();
+    let rx = nd_rx(h.receive(&ns(q_ll, ll, ll)));
+    assert_eq!(rx.proxy, Some(Proxied::Answered));
+    assert_eq!(h.sink().take().len(), 1);
+}
+
+#[test]
 fn no_answer_for_dad_probes_or_self_announcements_but_nd_dad_is_defended() {
     let h = proxy_host(router(), 0);
     for f in [

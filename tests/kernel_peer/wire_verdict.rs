@@ -84,6 +84,21 @@ pub const EXPECTED: &[Known] = &[
               Parameter Problem (accept_source_route off), resolving the sender",
     },
     Known {
+        id: "echo4-code-1/echo",
+        why: "stricter: an echo request whose code is not 0 is not answered (smoltcp's parser \
+              refuses it); Linux answers it, echoing the code",
+    },
+    Known {
+        id: "echo6-code-1/echo",
+        why: "stricter: as above, ICMPv6",
+    },
+    Known {
+        id: "ns-subnet-router-anycast/multicast",
+        why: "no anycast addresses: a Linux router joins its prefix's subnet-router anycast \
+              address (RFC 4291 2.6.1) and answers an NS for it (O=0); this layer owns only its \
+              unicast addresses and drops the NS (NotOurDestination)",
+    },
+    Known {
         id: "echo4-ip-option-malformed/length-1",
         why: "no ICMP errors: both drop an IPv4 option of length 1; Linux also sends a \
               Parameter Problem (ip_options_compile)",

@@ -10,7 +10,8 @@
 //! route or not at all, never by resolving it on the link (counted as
 //! [`Counter::EchoOffLink`]). IPv4 requests to a broadcast or multicast
 //! address are not answered (`icmp_echo_ignore_broadcasts`, on by
-//! default).
+//! default). Stricter than Linux: a request whose code is not 0 is not
+//! answered (it is `Local::Other`; Linux answers it).
 //!
 //! This module owns dispatch and the echo responder; the rules are in
 //! `proto::accept`, `proto::arp`, `proto::ndisc` and `proto::ip`.

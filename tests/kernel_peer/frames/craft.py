@@ -326,6 +326,12 @@ def echo_corpus():
     c.frame("unresolved", echo6(B6, K6))
     c.scenario("echo6-from-link-local")
     c.frame("to-our-link-local", echo6(BLL, KLL))
+    # An echo request with a code other than 0 (B known).
+    c.scenario("echo4-code-1", neigh("198.18.0.2", MAC_B, "reachable"))
+    m = struct.pack("!BBHHH", 8, 1, 0, 7, 1) + b"ping"
+    c.frame("echo", eth(MAC_K, MAC_B, 0x0800, ip4(B4, K4, 1, m[:2] + struct.pack("!H", csum(m)) + m[4:])))
+    c.scenario("echo6-code-1", neigh("2001:db8::2", MAC_B, "reachable"))
+    c.frame("echo", nd6(B6, K6, struct.pack("!BBHHH", 128, 1, 0, 7, 1) + b"ping", hl=64))
     # The reply leaves from the address the request was sent to (B known).
     c.scenario("echo6-link-local-to-global", neigh("fe80::2", MAC_B, "reachable"))
     c.frame("answered-from-global", echo6(BLL, K6))
@@ -476,10 +482,24 @@ def ns_corpus():
     c.frame("unicast", nd6(B6, v6("2001:db8::50"), ns_msg(v6("2001:db8::50"), opt(1, MAC_B))))
     c.scenario("proxy-nd-dad", "sysctl forwarding=1", "sysctl proxy_ndp=1", "proxy 2001:db8::50")
     c.frame("dad", nd6(bytes(16), sn(v6("2001:db8::50")), ns_msg(v6("2001:db8::50"))))
+    # ip6_forward drops a unicast packet in a frame not to our MAC before
+    # its proxy check.
+    p50 = v6("2001:db8::50")
+    for label, eth_dst in [("broadcast", BCAST), ("multicast", mc_mac(sn(p50)))]:
+        c.scenario("proxy-nd-unicast-in-l2-" + label, "sysctl forwarding=1", "sysctl proxy_ndp=1",
+                   "proxy 2001:db8::50")
+        c.frame("ns", nd6(B6, p50, ns_msg(p50, opt(1, MAC_B)), eth_dst=eth_dst))
+    # A proxied link-local address: ND to it is handed to input too.
+    c.scenario("proxy-nd-link-local", "sysctl forwarding=1", "sysctl proxy_ndp=1", "proxy fe80::50")
+    c.frame("unicast", nd6(BLL, v6("fe80::50"), ns_msg(v6("fe80::50"), opt(1, MAC_B))))
+    c.frame("multicast", nd6(BLL, sn(v6("fe80::50")), ns_msg(v6("fe80::50"), opt(1, MAC_B))))
     c.scenario("proxy-nd-off", "proxy 2001:db8::50")
     c.frame("multicast", nd6(B6, sn(v6("2001:db8::50")), ns_msg(v6("2001:db8::50"), opt(1, MAC_B))))
     c.scenario("ns-as-router", "sysctl forwarding=1")
     c.frame("multicast", ns_k())
+    # A router's subnet-router anycast address (RFC 4291 2.6.1).
+    c.scenario("ns-subnet-router-anycast", "sysctl forwarding=1")
+    c.frame("multicast", nd6(B6, sn(v6("2001:db8::")), ns_msg(v6("2001:db8::"), opt(1, MAC_B))))
     return c.write()
 
 

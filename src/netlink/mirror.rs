@@ -22,7 +22,8 @@ use std::time::Duration;
 /// The `NDA_PROTOCOL` value pushed entries carry by default (the loop
 /// mark): unassigned in Linux's `rtnetlink.h` and iproute2's `rt_protos`.
 pub const DEFAULT_PROTOCOL: u8 = 0xfa;
-/// How long a dump may take before [`MirrorError::Timeout`].
+/// How long a dump, or the acknowledgement of a pushed entry, may take
+/// before [`MirrorError::Timeout`].
 pub const DUMP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What to mirror and how.
@@ -135,7 +136,8 @@ pub struct MirrorStats {
 pub enum MirrorError {
     /// The socket failed.
     Io(io::Error),
-    /// The kernel did not finish a dump within [`DUMP_TIMEOUT`].
+    /// The kernel did not finish a dump, or acknowledge a pushed entry,
+    /// within [`DUMP_TIMEOUT`].
     Timeout,
     /// The table refused the push direction's subscription.
     Table(crate::NeighError),
@@ -145,7 +147,7 @@ impl core::fmt::Display for MirrorError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             MirrorError::Io(e) => write!(f, "rtnetlink socket: {e}"),
-            MirrorError::Timeout => write!(f, "the kernel did not finish a dump in time"),
+            MirrorError::Timeout => write!(f, "the kernel did not answer in time"),
             MirrorError::Table(e) => write!(f, "table: {e}"),
         }
     }

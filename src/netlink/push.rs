@@ -11,14 +11,19 @@
 //! and deleted when it stops being VALID or is removed. `pushed` records
 //! what the kernel has, so an unchanged entry costs no request. A lost
 //! event (the queue overflowed) costs a full reconciliation against
-//! `dump()`. Acknowledgements are read back at once; a refusal is counted.
+//! `dump()`. Each request's acknowledgement is read before the next
+//! request is sent (the kernel queues it before `send` returns), so that a
+//! pass over thousands of entries cannot overflow the socket with
+//! acknowledgements; a refusal is counted and the entry is not recorded as
+//! the kernel's, so that its next change is tried again.
 
 use super::decode::{decode_datagram, Decoded};
-use super::mirror::{KernelMirror, MirrorError};
+use super::mirror::{KernelMirror, MirrorError, DUMP_TIMEOUT};
 use super::socket::Recv;
 use super::Family;
 use crate::neigh::{DevId, EventKind, NeighFlags, NeighOps, NudState, Received};
 use std::collections::HashMap;
+use std::time::Instant;
 
 /// What the kernel should have for an entry: its address and router flag
 /// while VALID, nothing otherwise.
@@ -57,7 +62,7 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         if lost {
             self.push_reconcile()?;
         }
-        self.read_acks()
+        Ok(())
     }
 
     /// Make the kernel hold exactly the table's own VALID entries (at the
@@ -76,7 +81,7 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         for (k, want) in wants {
             self.push_one(k, want)?;
         }
-        self.read_acks()
+        Ok(())
     }
 
     /// Bring the kernel's copy of one entry to `want`.
@@ -94,46 +99,58 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         if have == want.as_ref() {
             return Ok(());
         }
-        match want {
+        let seq = match &want {
             Some((lladdr, router)) => {
-                sock.push_neigh(dev.0, key.to_ip(), &lladdr, router, self.cfg.protocol)?;
+                sock.push_neigh(dev.0, key.to_ip(), lladdr, *router, self.cfg.protocol)?
+            }
+            None => sock.delete_neigh(dev.0, key.to_ip())?,
+        };
+        // Whatever the answer, the kernel's copy is known only on success.
+        self.pushed.remove(&(dev, key));
+        if !self.push_ack(seq)? {
+            self.stats.push_errors += 1;
+            return Ok(());
+        }
+        match want {
+            Some(w) => {
                 self.stats.pushed += 1;
-                self.pushed.insert((dev, key), (lladdr, router));
+                self.pushed.insert((dev, key), w);
             }
-            None => {
-                sock.delete_neigh(dev.0, key.to_ip())?;
-                self.stats.push_deleted += 1;
-                self.pushed.remove(&(dev, key));
-            }
+            None => self.stats.push_deleted += 1,
         }
         Ok(())
     }
 
-    /// Read the acknowledgements of the push socket; count refusals.
-    fn read_acks(&mut self) -> Result<(), MirrorError> {
+    /// Wait (at most [`DUMP_TIMEOUT`]) for the acknowledgement of push
+    /// request `seq`: `Ok(true)` if the kernel applied it, `Ok(false)` if it
+    /// refused it (or the answer was lost).
+    fn push_ack(&mut self, seq: u32) -> Result<bool, MirrorError> {
+        let deadline = Instant::now() + DUMP_TIMEOUT;
         let Some(sock) = self.push_sock.as_mut() else {
-            return Ok(());
+            return Ok(false);
         };
         loop {
             let msgs = match sock.recv()? {
                 Recv::Data(d) => decode_datagram(d),
-                Recv::Empty => return Ok(()),
-                // The push socket joins no group; a lost or cut ack is one
-                // refusal we cannot tell.
-                Recv::Overrun | Recv::Truncated => {
-                    self.stats.push_errors += 1;
+                Recv::Empty => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(MirrorError::Timeout);
+                    }
+                    sock.wait_readable(Some(left))?;
                     continue;
                 }
+                // The push socket joins no group and has one request out:
+                // a lost or cut answer is this request's.
+                Recv::Overrun | Recv::Truncated => return Ok(false),
                 Recv::Foreign => {
                     self.stats.not_from_kernel += 1;
                     continue;
                 }
             };
             for m in msgs {
-                if let Decoded::Error { code } = m.what {
-                    if code != 0 {
-                        self.stats.push_errors += 1;
-                    }
+                if let (true, Decoded::Error { code }) = (m.seq == seq, m.what) {
+                    return Ok(code == 0);
                 }
             }
         }

@@ -309,6 +309,7 @@ fn mirror_pushes_ours_without_a_loop() {
     println!("\nkernel mirror, both directions:");
     let mut bad = mirror_push::both_directions(&env);
     bad.extend(mirror_push::foreign_senders(&env));
+    bad.extend(mirror_push::bulk(&env));
     assert!(
         bad.is_empty(),
         "mirror, both directions:\n  {}",

@@ -8,7 +8,7 @@
 use crate::mirror::Env;
 use crate::netlink::KEntry;
 use neighcache::netlink::{MirrorConfig, DEFAULT_PROTOCOL};
-use neighcache::{DevId, EventFilter, NeighFlags, NudState, UpdateFlags};
+use neighcache::{DevId, DeviceConfig, EventFilter, NeighFlags, NudState, UpdateFlags};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -182,5 +182,46 @@ pub fn foreign_senders(env: &Env) -> Vec<String> {
     if table.dump() != before {
         bad.push("a foreign datagram changed the table".into());
     }
+    bad
+}
+
+/// Many entries of ours at once (the reconciliation at `open` pushes them
+/// in one pass): every one reaches the kernel, and no acknowledgement is
+/// lost (a lost one would count as a refusal the kernel never made).
+pub fn bulk(env: &Env) -> Vec<String> {
+    const N: u32 = 3000;
+    let mut bad = Vec::new();
+    let table = Env::table::<Ipv4Addr>();
+    let dev = DevId(env.ifindex);
+    table
+        .add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+        .expect("v0 in the table");
+    let addr = |i: u32| Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 78, 0, 0)) + i);
+    for i in 0..N {
+        let mac = [2, 0, 0, 0x78, (i >> 8) as u8, i as u8];
+        table.event_ns(addr(i), dev, &mac).expect("event_ns");
+    }
+    let cfg = MirrorConfig {
+        to_kernel: true,
+        ..env.cfg()
+    };
+    let s = env.mirror(&table, cfg).stats();
+    let mut rt = env.rtnl();
+    let pushed = rt
+        .entries(libc::AF_INET as u8)
+        .expect("RTM_GETNEIGH")
+        .into_iter()
+        .filter(|e| e.ifindex == env.ifindex && e.ext_learned)
+        .count();
+    println!(
+        "  bulk push: {N} of ours, {pushed} in the kernel; pushed {}, push_errors {}",
+        s.pushed, s.push_errors
+    );
+    if pushed != N as usize || s.pushed != u64::from(N) || s.push_errors != 0 {
+        bad.push(format!(
+            "bulk push: {pushed} of {N} in the kernel, counters {s:?}"
+        ));
+    }
+    env.ip("neigh flush dev v0");
     bad
 }

@@ -130,20 +130,14 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
             return Ok(false);
         };
         loop {
-            let msgs = match sock.recv()? {
-                Recv::Data(d) => decode_datagram(d),
-                Recv::Empty => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(MirrorError::Timeout);
-                    }
-                    sock.wait_readable(Some(left))?;
-                    continue;
-                }
+            let msgs = match sock.recv_by(deadline)? {
+                None => return Err(MirrorError::Timeout),
+                Some(Recv::Data(d)) => decode_datagram(d),
+                Some(Recv::Empty) => continue,
                 // The push socket joins no group and has one request out:
                 // a lost or cut answer is this request's.
-                Recv::Overrun | Recv::Truncated => return Ok(false),
-                Recv::Foreign => {
+                Some(Recv::Overrun | Recv::Truncated) => return Ok(false),
+                Some(Recv::Foreign) => {
                     self.stats.not_from_kernel += 1;
                     continue;
                 }

@@ -83,19 +83,13 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         let deadline = Instant::now() + DUMP_TIMEOUT;
         let mut out = Vec::new();
         loop {
-            let msgs = match self.dump_sock.recv()? {
-                Recv::Data(d) => decode_datagram(d),
-                Recv::Empty => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(MirrorError::Timeout);
-                    }
-                    self.dump_sock.wait_readable(Some(left))?;
-                    continue;
-                }
+            let msgs = match self.dump_sock.recv_by(deadline)? {
+                None => return Err(MirrorError::Timeout),
+                Some(Recv::Data(d)) => decode_datagram(d),
+                Some(Recv::Empty) => continue,
                 // Only replies arrive here; a lost or cut one spoils the dump.
-                Recv::Overrun | Recv::Truncated => return Ok(None),
-                Recv::Foreign => {
+                Some(Recv::Overrun | Recv::Truncated) => return Ok(None),
+                Some(Recv::Foreign) => {
                     self.stats.not_from_kernel += 1;
                     continue;
                 }

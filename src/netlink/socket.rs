@@ -22,7 +22,7 @@ use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// `RTNLGRP_LINK`.
 const RTNLGRP_LINK: u32 = 1;
@@ -103,6 +103,17 @@ impl Rtnl {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(Recv::Empty),
             Err(e) => Err(e),
         }
+    }
+
+    /// Receive one datagram, waiting for it until `deadline`: `Ok(None)`
+    /// once the deadline has passed with nothing to read (`Recv::Empty`
+    /// after an interrupted wait: ask again).
+    pub(crate) fn recv_by(&mut self, deadline: Instant) -> io::Result<Option<Recv<'_>>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !self.wait_readable(Some(left))? && Instant::now() >= deadline {
+            return Ok(None);
+        }
+        self.recv().map(Some)
     }
 
     /// Wait until a datagram is waiting or `timeout` passed (`None`:

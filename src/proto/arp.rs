@@ -24,7 +24,7 @@
 //!   broadcast, loopback, one of our addresses; and our subnet's
 //!   broadcast, stricter than Linux with `rp_filter` 0, which answers it
 //!   and keeps a NOARP entry).
-//! * a request for an address we proxy (a [`Proxy`] entry for the target on
+//! * a request for an address we proxy (a [`Proxy`](super::Proxy) entry for the target on
 //!   this device, and `forwarding`): the sender's entry as for a request for
 //!   us, and a reply with our MAC for the target — at once if the request
 //!   was unicast to us (`PACKET_HOST`), `proxy_delay` is 0 or it is a queued
@@ -41,7 +41,7 @@ use super::cache;
 use super::error::{Counter, Layer, ProtoError, ProtoStats};
 use super::eth::{self, EthHeader, Mac, PacketType, BROADCAST, ETHERTYPE_ARP};
 use super::iface::{Iface, Policy};
-use super::proxy::{Proxied, Proxy, ProxyCtx};
+use super::proxy::{Proxied, ProxyCtx};
 use super::{CacheAction, Untouched};
 use crate::{NeighOps, NeighTable, NudState, Probe, UpdateFlags};
 use smoltcp::wire::{ArpOperation, ArpPacket as ArpView, ArpRepr, EthernetAddress};
@@ -134,14 +134,21 @@ pub fn parse_arp(payload: &[u8]) -> Result<ArpPacket, ProtoError> {
         ArpOperation::Reply => ArpOp::Reply,
         ArpOperation::Unknown(o) => return Err(ProtoError::ArpOperation(o)),
     };
-    let mac = |b: &[u8]| -> Mac { b.try_into().expect("hln checked") };
-    let ip = |b: &[u8]| -> Ipv4Addr { <[u8; 4]>::try_from(b).expect("pln checked").into() };
+    // The lengths were checked above: these conversions cannot fail, and
+    // would refuse the packet rather than panic if they did.
+    let bad_len = || ProtoError::ArpAddressLength { hln, pln };
+    let mac = |b: &[u8]| Mac::try_from(b).map_err(|_| bad_len());
+    let ip = |b: &[u8]| {
+        <[u8; 4]>::try_from(b)
+            .map(Ipv4Addr::from)
+            .map_err(|_| bad_len())
+    };
     let p = ArpPacket {
         op,
-        sender_mac: mac(v.source_hardware_addr()),
-        sender_ip: ip(v.source_protocol_addr()),
-        target_mac: mac(v.target_hardware_addr()),
-        target_ip: ip(v.target_protocol_addr()),
+        sender_mac: mac(v.source_hardware_addr())?,
+        sender_ip: ip(v.source_protocol_addr())?,
+        target_mac: mac(v.target_hardware_addr())?,
+        target_ip: ip(v.target_protocol_addr())?,
     };
     // arp_process: "Check for bad requests for 127.x.x.x and requests for
     // multicast addresses".
@@ -184,7 +191,7 @@ pub fn receive<O: NeighOps<Ipv4Addr>>(
 /// [`receive`], also answering requests for the addresses of `proxy`'s
 /// entries. A request to be answered later is queued in the proxy
 /// ([`Proxied::Queued`]); whoever runs the queue
-/// ([`Proxy::take_due`]) calls this again with [`ProxyCtx::redo`] set. A
+/// ([`Proxy::take_due`](super::Proxy::take_due)) calls this again with [`ProxyCtx::redo`] set. A
 /// redone frame is not counted as received again.
 pub fn receive_with_proxy<O: NeighOps<Ipv4Addr>>(
     table: &NeighTable<Ipv4Addr, O>,
@@ -231,15 +238,15 @@ fn event_ns<O: NeighOps<Ipv4Addr>>(
     )
 }
 
-/// The proxy entry answering for `tip`, if this request is one a proxy
-/// answers (`arp_process`: `IN_DEV_FORWARD`, a unicast target that is not
-/// ours, `pneigh_lookup`; and not sender = target, see the module docs).
+/// The proxy context, if this request is one its proxy answers
+/// (`arp_process`: `IN_DEV_FORWARD`, a unicast target that is not ours,
+/// `pneigh_lookup`; and not sender = target, see the module docs).
 fn proxied<'a>(
     ctx: Option<ProxyCtx<'a>>,
     iface: &Iface,
     policy: &Policy,
     p: &ArpPacket,
-) -> Option<&'a Proxy> {
+) -> Option<ProxyCtx<'a>> {
     let ctx = ctx?;
     let ok = p.op == ArpOp::Request
         && policy.forwarding
@@ -249,7 +256,7 @@ fn proxied<'a>(
         .proxy
         .lookup(IpAddr::V4(p.target_ip), iface.dev)
         .is_some())
-    .then_some(ctx.proxy)
+    .then_some(ctx)
 }
 
 fn process<O: NeighOps<Ipv4Addr>>(
@@ -296,10 +303,10 @@ fn process<O: NeighOps<Ipv4Addr>>(
         }
         return Ok(rx);
     }
-    if let Some(px) = proxied(proxy, iface, policy, &p) {
+    if let Some(ctx) = proxied(proxy, iface, policy, &p) {
         // The kernel replies whether or not neigh_event_ns got an entry.
         rx.cache = event_ns(table, sip, dev, &sha);
-        let ctx = proxy.expect("proxied() had a context");
+        let px = ctx.proxy;
         let delay = px.parms(dev).map_or(0, |d| d.delay);
         if ctx.redo || pkt_type == PacketType::Host || delay == 0 {
             rx.reply = Some(reply_frame(iface, tip, sha, sip));

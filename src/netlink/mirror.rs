@@ -234,7 +234,11 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
             stats: MirrorStats::default(),
             shared: Arc::new(Mutex::new(MirrorStats::default())),
         };
-        m.read_links()?;
+        if !m.read_links()? {
+            return Err(MirrorError::Io(io::Error::other(
+                "the kernel refused the link dump",
+            )));
+        }
         m.resync()?;
         if m.cfg.to_kernel {
             m.push_reconcile()?;

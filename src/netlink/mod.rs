@@ -25,7 +25,8 @@
 //!   the kernel's next notification for the entry, or the next dump.
 //! * **Overrun.** When the socket reports `ENOBUFS` (the kernel dropped
 //!   notifications), it dumps again (on a second socket, whose replies
-//!   cannot be dropped for notifications) and applies the dump: an entry already
+//!   cannot be dropped for notifications): the links (a link message lost
+//!   is in no neighbour dump), then the neighbours: an entry already
 //!   equal is left alone ([`Applied::Unchanged`](crate::Applied), no
 //!   event), so subscribers see one event per real change; entries the
 //!   dump lacks (and no notification during it created) are removed.

@@ -11,14 +11,17 @@
 //! change after the dump read an entry is announced after it); (5) remove
 //! the kernel's entries that neither names. If the notification socket
 //! overran again during (2)-(3), (5) is skipped and the round repeats, at
-//! most [`MAX_RESYNC_ROUNDS`] times per call.
+//! most [`MAX_RESYNC_ROUNDS`] times per call. After an overrun, the links
+//! are dumped again before (2): a lost `RTM_NEWLINK` or `RTM_DELLINK` is in
+//! no neighbour dump, so links the dump lists are applied as notified and
+//! links it lacks are removed with their entries.
 //!
 //! Rules: dumps are asked and read on `dump_sock`, which joins no group,
 //! so a dump's replies are never dropped for notifications; every wait is
 //! bounded by [`DUMP_TIMEOUT`]; a failed dump (an error reply) changes
 //! nothing and is retried like an overrun.
 
-use super::decode::{decode_datagram, Decoded, KernelNeigh};
+use super::decode::{decode_datagram, Decoded, KernelLink, KernelNeigh};
 use super::mirror::{KernelMirror, MirrorError, DUMP_TIMEOUT};
 use super::socket::Recv;
 use super::Family;
@@ -77,11 +80,14 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         Ok(read)
     }
 
-    /// Send a dump request on the request socket and read its reply to
-    /// the end: the neighbour messages, or `None` if the kernel refused.
-    fn dump_reply(&mut self, seq: u32, links: bool) -> Result<Option<Collected>, MirrorError> {
+    /// Read the reply to dump request `seq` to the end: its neighbour
+    /// messages and its links, or `None` if the kernel refused.
+    fn dump_reply(
+        &mut self,
+        seq: u32,
+    ) -> Result<Option<(Collected, Vec<KernelLink>)>, MirrorError> {
         let deadline = Instant::now() + DUMP_TIMEOUT;
-        let mut out = Vec::new();
+        let (mut out, mut links) = (Vec::new(), Vec::new());
         loop {
             let msgs = match self.dump_sock.recv_by(deadline)? {
                 None => return Err(MirrorError::Timeout),
@@ -100,10 +106,10 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
                 }
                 self.stats.messages += 1;
                 match m.what {
-                    Decoded::Done => return Ok(Some(out)),
+                    Decoded::Done => return Ok(Some((out, links))),
                     Decoded::Error { .. } => return Ok(None),
                     Decoded::Neigh { del, n } => out.push((del, n)),
-                    Decoded::Link { del, l } if links => self.on_link(del, l, true),
+                    Decoded::Link { del: false, l } => links.push(l),
                     Decoded::Bad(b) => self.count_bad(b),
                     _ => {}
                 }
@@ -111,26 +117,46 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
         }
     }
 
-    /// Read every link (at the start).
-    pub(super) fn read_links(&mut self) -> Result<(), MirrorError> {
+    /// Read every link (at the start, and after an overrun): each is
+    /// applied as notified, and the links the mirror knew that the dump
+    /// lacks are removed (their `RTM_DELLINK` was lost). `Ok(false)` if
+    /// the kernel refused the dump (nothing changed).
+    pub(super) fn read_links(&mut self) -> Result<bool, MirrorError> {
         let seq = self.dump_sock.dump_links()?;
-        match self.dump_reply(seq, true)? {
-            Some(_) => Ok(()),
-            None => Err(MirrorError::Io(std::io::Error::other(
-                "the kernel refused the link dump",
-            ))),
+        let Some((_, links)) = self.dump_reply(seq)? else {
+            return Ok(false);
+        };
+        let listed: HashSet<u32> = links.iter().map(|l| l.ifindex).collect();
+        let gone: Vec<u32> = self
+            .links
+            .keys()
+            .filter(|i| !listed.contains(i))
+            .copied()
+            .collect();
+        for l in links {
+            self.on_link(false, l, true);
         }
+        for ifindex in gone {
+            let l = KernelLink {
+                ifindex,
+                name: String::new(),
+                address: None,
+                noarp: false,
+            };
+            self.on_link(true, l, true);
+        }
+        Ok(true)
     }
 
     /// The kernel's neighbours (and proxies, with a `Proxy`), or `None`.
     fn dump_neighs(&mut self) -> Result<Option<Collected>, MirrorError> {
         let seq = self.dump_sock.dump_neighs(K::AF, false)?;
-        let Some(mut all) = self.dump_reply(seq, false)? else {
+        let Some((mut all, _)) = self.dump_reply(seq)? else {
             return Ok(None);
         };
         if self.proxy_enabled() {
             let seq = self.dump_sock.dump_neighs(K::AF, true)?;
-            let Some(p) = self.dump_reply(seq, false)? else {
+            let Some((p, _)) = self.dump_reply(seq)? else {
                 return Ok(None);
             };
             all.extend(p);
@@ -151,7 +177,12 @@ impl<K: Family, O: NeighOps<K>> KernelMirror<K, O> {
                 self.stats.resyncs += 1;
             }
             self.drain(None)?;
-            // What was lost before now is in the dump below.
+            // What was lost before now is in the dumps below: the links
+            // first, after an overrun (a lost link message is in no
+            // neighbour dump).
+            if self.need_resync && !self.read_links()? {
+                continue;
+            }
             self.need_resync = false;
             let Some(dumped) = self.dump_neighs()? else {
                 continue;

@@ -268,6 +268,7 @@ fn mirror_follows_every_kernel_change() {
     let mut bad = mirror_changes::run::<std::net::Ipv4Addr>(&env);
     bad.extend(mirror_changes::run::<std::net::Ipv6Addr>(&env));
     bad.extend(mirror_changes::links(&env));
+    bad.extend(mirror_changes::links_lost_in_an_overrun(&env));
     assert!(
         bad.is_empty(),
         "mirror differs from the kernel:\n  {}",

@@ -6,7 +6,8 @@
 //! Groups:
 //! * `lookup_hit/<id>/<size>`: one thread. `limit` is the two-miss
 //!   physical limit of this design (`common/limit.rs`): a bucket-array slot,
-//!   then a 128-byte cell, over a working set the size of the table's.
+//!   then a 128-byte cell, over a working set the size of the table's;
+//!   `limit_pinned` adds the per-packet `pin()` of the cache's RCU.
 //! * `lookup_hit_mt/<id>/<size>x<threads>t`: the same loop on N threads
 //!   (`Barrier` + `iter_custom`, as sharded-slab's benches); throughput is
 //!   lookups per second over all threads.
@@ -56,6 +57,31 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
+
+/// The limit plus the read-side pin a `lookup_noref` caller takes per
+/// packet (crossbeam-epoch's, the cache's RCU): what the pin alone costs.
+struct LimitPinned<'a>(&'a limit::Limit);
+
+impl Target for LimitPinned<'_> {
+    #[inline]
+    fn hit(&self, k: Ipv4Addr, seq: u32) {
+        let guard = neighcache::rcu::pin();
+        self.0.hit(k, seq);
+        drop(guard);
+    }
+    fn create(&self, _: Ipv4Addr) {
+        unreachable!("read-only")
+    }
+    fn update(&self, _: Ipv4Addr, _: bool) {
+        unreachable!("read-only")
+    }
+    fn remove_churn(&self, _: &[Ipv4Addr]) {
+        unreachable!("read-only")
+    }
+    fn scan(&self) {
+        unreachable!("read-only")
+    }
+}
 
 impl Target for limit::Limit {
     #[inline]
@@ -134,6 +160,7 @@ fn lookup_hit(c: &mut Criterion) {
         let all = build(&k);
         let lim = limit::Limit::new(&k, all.table.stats().hash_buckets);
         bench_single(&mut g, "limit", size, &lim, &q);
+        bench_single(&mut g, "limit_pinned", size, &LimitPinned(&lim), &q);
         bench_single(&mut g, "neighcache_noref", size, &Noref(&all.table), &q);
         bench_single(&mut g, "neighcache_ref", size, &Ref(&all.table), &q);
         bench_single(&mut g, "hashmap", size, &all.plain, &q);

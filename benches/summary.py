@@ -48,7 +48,7 @@ def key(k):
         return (g, 1, 0, 0, v)
 
 
-LOOKUP_PEERS = ["limit", "hashmap", "rwlock_hashmap", "mutex_hashmap", "dashmap", "papaya"]
+LOOKUP_PEERS = ["limit", "limit_pinned", "hashmap", "rwlock_hashmap", "mutex_hashmap", "dashmap", "papaya"]
 # group -> (ours, [peers]) with ratio peer/ours
 TIMER = {
     "timer_core": ("wheel_core", ["binary_heap"]),

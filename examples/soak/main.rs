@@ -364,14 +364,19 @@ fn drive(sh: &Shared, a: &args::Args, t0: Instant) -> Totals {
     let mut solicits = Vec::new();
     let run_start = Instant::now();
     let mut next = run_start + PERIOD;
-    let mut second = 1;
+    // The next report is due at `second` seconds; the last one was at
+    // `last` (a stalled call can make an interval span several seconds).
+    let (mut second, mut last) = (1, Duration::ZERO);
     println!("{}", report::header());
     loop {
         let now = Instant::now();
         if next > now {
             std::thread::sleep(next - now);
+            next += PERIOD;
+        } else {
+            // Behind (a long call): no burst of catch-up calls.
+            next = now + PERIOD;
         }
-        next += PERIOD;
         let tick = u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX);
         let c = Instant::now();
         if let Err(e) = t.run_timers(tick) {
@@ -390,19 +395,23 @@ fn drive(sh: &Shared, a: &args::Args, t0: Instant) -> Totals {
             let _ = t.receive_arp(*key, DEV, &MAC_A, true);
             reply.record(elapsed_ns(c));
         }
-        if run_start.elapsed() < Duration::from_secs(second) {
+        let el = run_start.elapsed();
+        if el < Duration::from_secs(second) {
             continue;
         }
+        let span = (el - last).as_secs_f64();
+        last = el;
+        let per_sec = |n: u64| (n as f64 / span).round() as u64;
         std::mem::swap(&mut *lock(&sh.pkt), &mut pkt);
         std::mem::swap(&mut *lock(&sh.churn), &mut ch);
         let mut churn_all = ch.create.clone();
         churn_all.add(&ch.update);
         churn_all.add(&ch.remove);
         let row = Row {
-            t: second,
+            t: el.as_secs(),
             entries: t.stats().entries,
-            pkts: pkt.handed_in,
-            churn: churn_all.count(),
+            pkts: per_sec(pkt.handed_in),
+            churn: per_sec(churn_all.count()),
             rss: report::rss(),
             pkt_p50: pkt.hit.q(0.5),
             pkt_p99: pkt.hit.q(0.99),
@@ -448,10 +457,10 @@ fn drive(sh: &Shared, a: &args::Args, t0: Instant) -> Totals {
         reply.reset();
         pkt.handed_in = 0;
         ch.errors = 0;
-        if second >= a.secs {
+        if el.as_secs() >= a.secs {
             break;
         }
-        second += 1;
+        second = el.as_secs() + 1;
     }
     tot
 }
@@ -518,17 +527,11 @@ fn finish(sh: &Shared, a: &args::Args, mut tot: Totals, seen: Ledger) -> Vec<Str
         tot.unanswered
     );
     let mut failures = Vec::new();
-    let warm = tot
-        .rows
-        .iter()
-        .find(|r| r.t == a.warmup)
-        .map_or(0, |r| r.rss);
-    let peak = tot
-        .rows
-        .iter()
-        .filter(|r| r.t > a.warmup)
-        .map(|r| r.rss)
-        .max()
+    // The first report at or after the warm-up, and every one after it.
+    let w = tot.rows.iter().position(|r| r.t >= a.warmup);
+    let warm = w.map_or(0, |i| tot.rows[i].rss);
+    let peak = w
+        .and_then(|i| tot.rows[i + 1..].iter().map(|r| r.rss).max())
         .unwrap_or(0);
     let last = tot.rows.last().map_or(0, |r| r.rss);
     if warm > 0 {

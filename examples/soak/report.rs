@@ -67,9 +67,12 @@ pub fn dur(ns: u64) -> String {
     }
 }
 
-/// One second of the run, as printed and plotted.
+/// One second of the run, as printed and plotted (longer when a call
+/// stalled the main thread past a second boundary: then the rates are per
+/// second of that longer interval and its row is stamped with its end).
 #[derive(Clone, Copy, Debug)]
 pub struct Row {
+    /// Whole seconds since the start of the run, at the report.
     pub t: u64,
     pub entries: usize,
     pub pkts: u64,

@@ -42,7 +42,7 @@ use neighcache::{
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 
 /// Sizes tracked one by one; larger allocations share the last slot.
 const TRACKED: usize = 1024;
@@ -55,12 +55,48 @@ const ZERO: AtomicIsize = AtomicIsize::new(0);
 static LIVE_BY_SIZE: [AtomicIsize; TRACKED + 1] = [ZERO; TRACKED + 1];
 static LIVE_BIG_BYTES: AtomicIsize = AtomicIsize::new(0);
 
-fn track(size: usize, sign: isize) {
+/// Live allocations of at least 1 MiB: (address, size) pairs, 0 when
+/// free (a few dozen at most in this program).
+const HUGE: usize = 1 << 20;
+const HUGE_SLOTS: usize = 64;
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO_U: AtomicUsize = AtomicUsize::new(0);
+static HUGE_PTR: [AtomicUsize; HUGE_SLOTS] = [ZERO_U; HUGE_SLOTS];
+static HUGE_SIZE: [AtomicUsize; HUGE_SLOTS] = [ZERO_U; HUGE_SLOTS];
+
+fn track(p: *mut u8, size: usize, sign: isize) {
     LIVE_BYTES.fetch_add(sign * size as isize, Ordering::Relaxed);
     LIVE_BY_SIZE[size.min(TRACKED)].fetch_add(sign, Ordering::Relaxed);
     if size >= TRACKED {
         LIVE_BIG_BYTES.fetch_add(sign * size as isize, Ordering::Relaxed);
     }
+    if size >= HUGE {
+        let (from, to) = if sign > 0 {
+            (0, p as usize)
+        } else {
+            (p as usize, 0)
+        };
+        for (ptr, sz) in HUGE_PTR.iter().zip(&HUGE_SIZE) {
+            if ptr
+                .compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+            {
+                sz.store(if sign > 0 { size } else { 0 }, Ordering::Relaxed);
+                break;
+            }
+        }
+    }
+}
+
+/// Sizes of the live allocations of at least 1 MiB, largest first.
+fn huge_allocations() -> Vec<usize> {
+    let mut v: Vec<usize> = HUGE_SIZE
+        .iter()
+        .map(|s| s.load(Ordering::Relaxed))
+        .filter(|&s| s != 0)
+        .collect();
+    v.sort_unstable_by(|a, b| b.cmp(a));
+    v
 }
 
 // SAFETY: every call is forwarded unchanged to `System`; the counters are
@@ -70,7 +106,7 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded with the caller's layout.
         let p = unsafe { System.alloc(l) };
         if !p.is_null() {
-            track(l.size(), 1);
+            track(p, l.size(), 1);
         }
         p
     }
@@ -78,12 +114,12 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded with the caller's layout.
         let p = unsafe { System.alloc_zeroed(l) };
         if !p.is_null() {
-            track(l.size(), 1);
+            track(p, l.size(), 1);
         }
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        track(l.size(), -1);
+        track(p, l.size(), -1);
         // SAFETY: forwarded; `p` was allocated by `System` with `l`.
         unsafe { System.dealloc(p, l) }
     }
@@ -91,8 +127,8 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded; `p` was allocated by `System` with `l`.
         let q = unsafe { System.realloc(p, l, new) };
         if !q.is_null() {
-            track(l.size(), -1);
-            track(new, 1);
+            track(p, l.size(), -1);
+            track(q, new, 1);
         }
         q
     }
@@ -386,6 +422,14 @@ fn flood() {
         mib((post.heap - empty.heap) as f64),
         mib(buckets),
         s.hash_buckets
+    );
+    let huge: Vec<String> = huge_allocations()
+        .iter()
+        .map(|&b| format!("{:.1}", mib(b as f64)))
+        .collect();
+    println!(
+        "  live heap allocations of 1 MiB or more after (MiB): {} (largest first)",
+        huge.join(", ")
     );
     println!(
         "flood: {:.1} MiB resident after the flood receded vs {:.1} MiB before ({:.2}x; bound 1.25x + bucket array = {:.1} MiB); peak {:.1} MiB",

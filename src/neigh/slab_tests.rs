@@ -32,18 +32,28 @@ fn cell(id: usize, drops: &Arc<AtomicUsize>) -> Cell {
     }
 }
 
-/// Wait until `drops` reaches `n` (crossbeam frees in batches).
-fn wait_drops(drops: &AtomicUsize, n: usize) {
-    for _ in 0..100_000 {
-        if drops.load(Ordering::Relaxed) >= n {
-            return;
-        }
+/// Wait (running deferred functions) until `done` holds. crossbeam frees
+/// in batches, not while any thread of the process is pinned, and on
+/// whichever thread pins: the tests run in parallel, some holding a guard
+/// for a while, and another test's thread may be running one of our
+/// returns; so the limit is time, and generous.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
         rcu::barrier();
+        std::thread::yield_now();
     }
-    panic!(
-        "only {} of {n} values dropped",
-        drops.load(Ordering::Relaxed)
-    );
+}
+
+/// Wait until `drops` reaches `n`.
+fn wait_drops(drops: &AtomicUsize, n: usize) {
+    wait_until(&format!("{n} values dropped"), || {
+        drops.load(Ordering::Relaxed) >= n
+    });
 }
 
 const PER_CHUNK: usize = CHUNK / 128 - 1;
@@ -122,7 +132,7 @@ fn freed_cells_are_reused_and_empty_chunks_go_back() {
     drop(guard);
     wait_drops(&drops, n - 1);
     // The first chunk (one cell in use) and one spare stay.
-    assert_eq!(slab.bytes(), 2 * CHUNK);
+    wait_until("two chunks left", || slab.bytes() == 2 * CHUNK);
     // New cells come from the partly used chunk first, then the spare.
     let guard = rcu::pin();
     let again: Vec<*const Cell> = (0..2 * PER_CHUNK - 1)
@@ -139,7 +149,7 @@ fn freed_cells_are_reused_and_empty_chunks_go_back() {
     }
     drop(guard);
     wait_drops(&drops, n + again.len());
-    assert_eq!(slab.bytes(), CHUNK, "only the spare is kept");
+    wait_until("only the spare is kept", || slab.bytes() == CHUNK);
 }
 
 #[test]
@@ -182,10 +192,7 @@ fn returns_from_other_threads_race_allocations() {
         t.join().expect("thread");
     }
     wait_drops(&drops, 4 * per);
-    for _ in 0..100 {
-        rcu::barrier();
-    }
-    assert_eq!(slab.bytes(), CHUNK, "every chunk back but the spare");
+    wait_until("every chunk back but the spare", || slab.bytes() == CHUNK);
 }
 
 #[test]

@@ -11,8 +11,11 @@ churning a pool of other neighbours (create + resolve, MAC change, remove)
 at --churn-rate, and the main thread driving the timers (run_timers every
 10 ms, 1 tick = 1 ms: NUD timers and the periodic GC at their real periods)
 and answering the solicitations they send (but for silent neighbours).
-Every second a progress line; at the end a summary with the packet ledger,
-checked exactly. Latencies are HDR histograms (3 significant digits).
+Every second a progress line (entries, packets and churn calls per second,
+RSS, p50/p99/p99.9/max of lookup+output and of the churn calls, the longest
+run_timers call, the longest call of any kind in the second and since the
+start); at the end a summary with the packet ledger, checked exactly.
+Latencies are HDR histograms (3 significant digits).
 
 options:
   --entries N          resolved neighbours before the run (default 1048576)

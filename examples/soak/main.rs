@@ -432,6 +432,12 @@ fn drive(sh: &Shared, a: &args::Args, t0: Instant) -> Totals {
             .into_iter()
             .max()
             .unwrap_or(0),
+            pause_seen: 0,
+        };
+        let seen = tot.rows.last().map_or(0, |r| r.pause_seen);
+        let row = Row {
+            pause_seen: seen.max(row.pause),
+            ..row
         };
         println!("{}", row.line());
         tot.rows.push(row);

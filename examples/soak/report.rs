@@ -89,11 +89,13 @@ pub struct Row {
     pub timers_max: u64,
     /// The longest single call of any kind in this second.
     pub pause: u64,
+    /// The longest single call of any kind since the start.
+    pub pause_seen: u64,
 }
 
 pub fn header() -> String {
     format!(
-        "{:>4} {:>9} {:>8} {:>7} {:>7} | {:>33} | {:>33} | {:>8} {:>8}",
+        "{:>4} {:>9} {:>8} {:>7} {:>7} | {:>33} | {:>33} | {:>8} {:>8} {:>8}",
         "t s",
         "entries",
         "pkts/s",
@@ -102,14 +104,15 @@ pub fn header() -> String {
         "lookup+output p50 / p99 / p99.9 / max",
         "create/update/remove p50 / p99 / p99.9 / max",
         "timers",
-        "pause"
+        "pause",
+        "longest"
     )
 }
 
 impl Row {
     pub fn line(&self) -> String {
         format!(
-            "{:>4} {:>9} {:>8} {:>7} {:>7.1} | {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8}",
+            "{:>4} {:>9} {:>8} {:>7} {:>7.1} | {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8}",
             self.t,
             self.entries,
             self.pkts,
@@ -125,6 +128,7 @@ impl Row {
             dur(self.churn_max),
             dur(self.timers_max),
             dur(self.pause),
+            dur(self.pause_seen),
         )
     }
 }

@@ -4,13 +4,20 @@
 //! frame buffer, [`common::emit`]).
 //!
 //! Groups:
-//! * `lookup_hit/<id>/<size>`: one thread.
+//! * `lookup_hit/<id>/<size>`: one thread. `limit` is the two-miss
+//!   physical limit of this design (`common/limit.rs`): a bucket-array slot,
+//!   then a 128-byte cell, over a working set the size of the table's;
+//!   `limit_pinned` adds the per-packet `pin()` of the cache's RCU.
 //! * `lookup_hit_mt/<id>/<size>x<threads>t`: the same loop on N threads
 //!   (`Barrier` + `iter_custom`, as sharded-slab's benches); throughput is
 //!   lookups per second over all threads.
 //! * `lookup_mix_mt/<id>/<size>x<threads>t`: read-mostly: 1% of operations
-//!   create a churn key or change an entry's address, and a GC thread
-//!   removes the churn keys and scans the table every 5 ms.
+//!   create a churn key or change an entry's address. Every contender gets
+//!   the same background work from one mostly idle thread: every 5 ms it
+//!   removes the 1,024 churn keys, and once a second (on a clock shared by
+//!   all samples of an id) it visits the whole table as a periodic GC pass
+//!   does (neighcache `gc()`, the maps `retain`). Neighcache's own period is
+//!   `gc_interval` (30 s); once a second keeps the pass in every sample.
 //! * `lookup_burst/<id>/<size>` (and `<id>/ipv6-65536`): one thread, bursts
 //!   of 32 keys (consecutive windows of the shuffled query list), throughput
 //!   per key. `neighcache_burst` = one `pin()` per burst and
@@ -18,6 +25,12 @@
 //!   then compare and output); `neighcache_loop` = one `pin()` per burst and
 //!   32 single `lookup_noref` + `output` (what the burst API replaces);
 //!   `hashmap` = 32 `HashMap::get` + the same frame copy.
+//! * `create_resolve/<id>/<size>` and `remove/<id>/<size>` (64k and 1M):
+//!   fill an empty structure with every key (neighcache: `lookup_or_create`
+//!   then `update` to REACHABLE; the maps: `insert`), or remove every key from
+//!   a full one (`remove`), in query order; time per key. Building, dropping
+//!   and (neighcache) waiting for RCU reclamation between iterations are not
+//!   timed; reclamation that crossbeam runs inside the timed calls is.
 //!
 //! `NEIGHCACHE_BENCH_SKIP_1M=1` leaves out the 1,048,576-entry size.
 
@@ -25,12 +38,19 @@
 #![allow(missing_docs)]
 
 mod common;
+#[path = "common/contenders.rs"]
+mod contenders;
+#[path = "common/fill.rs"]
+mod fill;
+#[path = "common/limit.rs"]
+mod limit;
 
-use common::{churn_keys, emit, eth_header, keys, keys6, resolved_table, Hdr, Pkt, Table, DEV};
-use common::{TestOps, MAC_A, MAC_B};
+use common::TestOps;
+use common::{churn_keys, emit, keys, keys6, resolved_table, Hdr, Pkt, DEV};
+use contenders::{build, hdr, Noref, Ref, Target};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use neighcache::{DevId, NeighKey, NeighTable, NudState, UpdateFlags, Xmit};
-use parking_lot::{Mutex, RwLock};
+use neighcache::{DevId, NeighKey, NeighTable, Xmit};
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -38,79 +58,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-type Key = (Ipv4Addr, DevId);
+/// The limit plus the read-side pin a `lookup_noref` caller takes per
+/// packet (crossbeam-epoch's, the cache's RCU): what the pin alone costs.
+struct LimitPinned<'a>(&'a limit::Limit);
 
-/// One contender: how it serves a hit, and (for the mix) a write and a GC
-/// sweep.
-trait Target: Sync {
-    fn hit(&self, k: Ipv4Addr, seq: u32);
-    fn create(&self, k: Ipv4Addr);
-    fn update(&self, k: Ipv4Addr, alt: bool);
-    fn gc_sweep(&self, churn: &[Ipv4Addr]);
-}
-
-fn hdr(alt: bool) -> Hdr {
-    eth_header(if alt { MAC_B } else { MAC_A })
-}
-
-/// `lookup_noref` + `output` (the data plane's pattern, one pin per packet).
-struct Noref<'a>(&'a Table);
-
-impl Target for Noref<'_> {
+impl Target for LimitPinned<'_> {
     #[inline]
     fn hit(&self, k: Ipv4Addr, seq: u32) {
-        let t = self.0;
-        let guard = t.pin();
-        let n = t.lookup_noref(k, DEV, &guard).expect("hit");
-        black_box(t.output(n, Pkt(seq), &guard));
-    }
-    fn create(&self, k: Ipv4Addr) {
-        black_box(self.0.lookup_or_create(k, DEV).is_ok());
-    }
-    fn update(&self, k: Ipv4Addr, alt: bool) {
-        let t = self.0;
-        let guard = t.pin();
-        if let Some(n) = t.lookup_noref(k, DEV, &guard) {
-            let mac = if alt { MAC_B } else { MAC_A };
-            let _ = t.update(n, Some(&mac), NudState::REACHABLE, UpdateFlags::OVERRIDE);
-        }
-    }
-    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
-        for &k in churn {
-            let _ = self.0.remove(k, DEV);
-        }
-        black_box(self.0.gc());
-    }
-}
-
-/// The refcounted `lookup` (inc-not-zero) and its release on drop.
-struct Ref<'a>(&'a Table);
-
-impl Target for Ref<'_> {
-    #[inline]
-    fn hit(&self, k: Ipv4Addr, _seq: u32) {
-        let h = self.0.lookup(k, DEV).expect("hit");
-        black_box(&*h);
-    }
-    fn create(&self, k: Ipv4Addr) {
-        Noref(self.0).create(k)
-    }
-    fn update(&self, k: Ipv4Addr, alt: bool) {
-        Noref(self.0).update(k, alt)
-    }
-    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
-        Noref(self.0).gc_sweep(churn)
-    }
-}
-
-/// A plain `HashMap` (SipHash, std's default), read-only: the floor.
-struct Plain(HashMap<Key, Hdr>);
-
-impl Target for Plain {
-    #[inline]
-    fn hit(&self, k: Ipv4Addr, seq: u32) {
-        let v = self.0.get(&(k, DEV)).expect("hit");
-        emit(v.header(), Pkt(seq));
+        let guard = neighcache::rcu::pin();
+        self.0.hit(k, seq);
+        drop(guard);
     }
     fn create(&self, _: Ipv4Addr) {
         unreachable!("read-only")
@@ -118,110 +75,30 @@ impl Target for Plain {
     fn update(&self, _: Ipv4Addr, _: bool) {
         unreachable!("read-only")
     }
-    fn gc_sweep(&self, _: &[Ipv4Addr]) {
+    fn remove_churn(&self, _: &[Ipv4Addr]) {
+        unreachable!("read-only")
+    }
+    fn scan(&self) {
         unreachable!("read-only")
     }
 }
 
-struct Rw(RwLock<HashMap<Key, Hdr>>);
-
-impl Target for Rw {
+impl Target for limit::Limit {
     #[inline]
     fn hit(&self, k: Ipv4Addr, seq: u32) {
-        let m = self.0.read();
-        let v = m.get(&(k, DEV)).expect("hit");
-        emit(v.header(), Pkt(seq));
+        limit::Limit::hit(self, k, seq)
     }
-    fn create(&self, k: Ipv4Addr) {
-        self.0.write().entry((k, DEV)).or_insert_with(|| hdr(false));
+    fn create(&self, _: Ipv4Addr) {
+        unreachable!("read-only")
     }
-    fn update(&self, k: Ipv4Addr, alt: bool) {
-        if let Some(v) = self.0.write().get_mut(&(k, DEV)) {
-            *v = hdr(alt);
-        }
+    fn update(&self, _: Ipv4Addr, _: bool) {
+        unreachable!("read-only")
     }
-    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
-        for &k in churn {
-            self.0.write().remove(&(k, DEV));
-        }
-        self.0
-            .write()
-            .retain(|_, v| black_box(!v.header().is_empty()));
+    fn remove_churn(&self, _: &[Ipv4Addr]) {
+        unreachable!("read-only")
     }
-}
-
-struct Mx(Mutex<HashMap<Key, Hdr>>);
-
-impl Target for Mx {
-    #[inline]
-    fn hit(&self, k: Ipv4Addr, seq: u32) {
-        let m = self.0.lock();
-        let v = m.get(&(k, DEV)).expect("hit");
-        emit(v.header(), Pkt(seq));
-    }
-    fn create(&self, k: Ipv4Addr) {
-        self.0.lock().entry((k, DEV)).or_insert_with(|| hdr(false));
-    }
-    fn update(&self, k: Ipv4Addr, alt: bool) {
-        if let Some(v) = self.0.lock().get_mut(&(k, DEV)) {
-            *v = hdr(alt);
-        }
-    }
-    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
-        for &k in churn {
-            self.0.lock().remove(&(k, DEV));
-        }
-        self.0
-            .lock()
-            .retain(|_, v| black_box(!v.header().is_empty()));
-    }
-}
-
-struct Dash(dashmap::DashMap<Key, Hdr>);
-
-impl Target for Dash {
-    #[inline]
-    fn hit(&self, k: Ipv4Addr, seq: u32) {
-        let v = self.0.get(&(k, DEV)).expect("hit");
-        emit(v.header(), Pkt(seq));
-    }
-    fn create(&self, k: Ipv4Addr) {
-        self.0.entry((k, DEV)).or_insert_with(|| hdr(false));
-    }
-    fn update(&self, k: Ipv4Addr, alt: bool) {
-        if let Some(mut v) = self.0.get_mut(&(k, DEV)) {
-            *v = hdr(alt);
-        }
-    }
-    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
-        for &k in churn {
-            self.0.remove(&(k, DEV));
-        }
-        self.0.retain(|_, v| black_box(!v.header().is_empty()));
-    }
-}
-
-struct Papaya(papaya::HashMap<Key, Hdr>);
-
-impl Target for Papaya {
-    #[inline]
-    fn hit(&self, k: Ipv4Addr, seq: u32) {
-        let m = self.0.pin();
-        let v = m.get(&(k, DEV)).expect("hit");
-        emit(v.header(), Pkt(seq));
-    }
-    fn create(&self, k: Ipv4Addr) {
-        self.0.pin().get_or_insert_with((k, DEV), || hdr(false));
-    }
-    fn update(&self, k: Ipv4Addr, alt: bool) {
-        self.0.pin().insert((k, DEV), hdr(alt));
-    }
-    fn gc_sweep(&self, churn: &[Ipv4Addr]) {
-        let m = self.0.pin();
-        for &k in churn {
-            m.remove(&(k, DEV));
-        }
-        m.retain(|_, v| black_box(!v.header().is_empty()));
+    fn scan(&self) {
+        unreachable!("read-only")
     }
 }
 
@@ -247,39 +124,6 @@ fn thread_counts() -> Vec<usize> {
     v.sort_unstable();
     v.dedup();
     v
-}
-
-/// Every structure, holding the same resolved neighbours.
-struct Contenders {
-    table: Table,
-    plain: Plain,
-    rw: Rw,
-    mx: Mx,
-    dash: Dash,
-    papaya: Papaya,
-}
-
-fn build(keys: &[Ipv4Addr]) -> Contenders {
-    let map: HashMap<Key, Hdr> = keys.iter().map(|&k| ((k, DEV), hdr(false))).collect();
-    let dash = dashmap::DashMap::new();
-    let pap = papaya::HashMap::new();
-    {
-        let p = pap.pin();
-        for &k in keys {
-            dash.insert((k, DEV), hdr(false));
-            p.insert((k, DEV), hdr(false));
-        }
-    }
-    let table = resolved_table(keys);
-    common::settle();
-    Contenders {
-        table,
-        plain: Plain(map.clone()),
-        rw: Rw(RwLock::new(map.clone())),
-        mx: Mx(Mutex::new(map)),
-        dash: Dash(dash),
-        papaya: Papaya(pap),
-    }
 }
 
 /// Query order: the keys, shuffled again (length a power of two).
@@ -314,6 +158,9 @@ fn lookup_hit(c: &mut Criterion) {
         let k = keys(size, 42);
         let q = queries(&k, 7);
         let all = build(&k);
+        let lim = limit::Limit::new(&k, all.table.stats().hash_buckets);
+        bench_single(&mut g, "limit", size, &lim, &q);
+        bench_single(&mut g, "limit_pinned", size, &LimitPinned(&lim), &q);
         bench_single(&mut g, "neighcache_noref", size, &Noref(&all.table), &q);
         bench_single(&mut g, "neighcache_ref", size, &Ref(&all.table), &q);
         bench_single(&mut g, "hashmap", size, &all.plain, &q);
@@ -321,7 +168,7 @@ fn lookup_hit(c: &mut Criterion) {
         bench_single(&mut g, "mutex_hashmap", size, &all.mx, &q);
         bench_single(&mut g, "dashmap", size, &all.dash, &q);
         bench_single(&mut g, "papaya", size, &all.papaya, &q);
-        drop(all);
+        drop((all, lim));
         common::settle();
     }
     g.finish();
@@ -329,7 +176,7 @@ fn lookup_hit(c: &mut Criterion) {
 
 /// Run `work(thread, iters)` on `threads` threads released together by a
 /// barrier; the time from release to the last thread's finish. With `gc`,
-/// one more thread sweeps every 5 ms while they run.
+/// one more thread calls it every 5 ms while they run.
 fn run_threads<W, G>(threads: usize, iters: u64, work: W, gc: Option<G>) -> Duration
 where
     W: Fn(usize, u64) + Sync,
@@ -430,6 +277,9 @@ fn lookup_hit_mt(c: &mut Criterion) {
     g.finish();
 }
 
+/// How often the mix's background thread scans the whole table.
+const SCAN_PERIOD: Duration = Duration::from_secs(1);
+
 /// 99% hits; 1% writes, half creating a churn key, half changing a resolved
 /// entry's address.
 fn mix_loop<T: Target>(t: &T, q: &[Ipv4Addr], churn: &[Ipv4Addr], thread: usize, iters: u64) {
@@ -465,6 +315,8 @@ fn bench_mix<T: Target>(
     churn: &[Ipv4Addr],
 ) {
     g.throughput(Throughput::Elements(threads as u64));
+    // The scan's clock, shared by every sample of this id.
+    let last_scan = Mutex::new(Instant::now());
     g.bench_with_input(
         BenchmarkId::new(id, format!("{size}x{threads}t")),
         &size,
@@ -474,7 +326,15 @@ fn bench_mix<T: Target>(
                     threads,
                     iters,
                     |th, n| mix_loop(t, q, churn, th, n),
-                    Some(|| t.gc_sweep(churn)),
+                    Some(|| {
+                        t.remove_churn(churn);
+                        let mut last = last_scan.lock();
+                        if last.elapsed() >= SCAN_PERIOD {
+                            *last = Instant::now();
+                            drop(last);
+                            t.scan();
+                        }
+                    }),
                 )
             })
         },
@@ -588,11 +448,26 @@ fn lookup_burst(c: &mut Criterion) {
     g.finish();
 }
 
+/// Sizes of the fill and removal groups: 64k and (unless skipped) 1M.
+fn big_sizes() -> Vec<usize> {
+    sizes().into_iter().filter(|&s| s >= 65536).collect()
+}
+
+fn create_resolve(c: &mut Criterion) {
+    fill::create_resolve(c, &big_sizes(), |k| queries(k, 7));
+}
+
+fn remove(c: &mut Criterion) {
+    fill::remove(c, &big_sizes(), |k| queries(k, 7));
+}
+
 criterion_group!(
     benches,
     lookup_hit,
     lookup_hit_mt,
     lookup_mix_mt,
-    lookup_burst
+    lookup_burst,
+    create_resolve,
+    remove
 );
 criterion_main!(benches);

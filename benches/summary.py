@@ -8,8 +8,12 @@ the mean with its 95% interval, ns) and throughput, then the ratios computed
 from the same run's medians (the median is less sensitive than the mean to
 the preemptions of a shared machine):
 
-* lookup groups: neighcache time / peer time (below 1: neighcache faster);
-  for `lookup_burst`, `neighcache_burst` and `neighcache_loop` / `hashmap`;
+* lookup groups: neighcache time / peer time (below 1: neighcache faster),
+  `limit` (the two-miss limit, `benches/common/limit.rs`) among the peers
+  of `lookup_hit`; for `lookup_burst`, `neighcache_burst` and
+  `neighcache_loop` / `hashmap`; for `create_resolve` and `remove`,
+  `neighcache` / each map; for `lookup_mix_mt` also each id's mean / median
+  (how far preemptions and stalls pull the mean);
 * timer groups: peer time / neighcache time (above 1: neighcache faster).
 """
 import json
@@ -44,7 +48,7 @@ def key(k):
         return (g, 1, 0, 0, v)
 
 
-LOOKUP_PEERS = ["hashmap", "rwlock_hashmap", "mutex_hashmap", "dashmap", "papaya"]
+LOOKUP_PEERS = ["limit", "limit_pinned", "hashmap", "rwlock_hashmap", "mutex_hashmap", "dashmap", "papaya"]
 # group -> (ours, [peers]) with ratio peer/ours
 TIMER = {
     "timer_core": ("wheel_core", ["binary_heap"]),
@@ -76,7 +80,11 @@ for k in sorted(rows, key=key):
             ]
             print("  ratio neighcache/hashmap (time):", ", ".join(r))
     else:
-        ours = ids.get("neighcache_noref")
+        name = "neighcache_noref" if "neighcache_noref" in ids else "neighcache"
+        ours = ids.get(name)
         if ours:
             r = [f"{p} {ours[0] / ids[p][0]:.2f}" for p in LOOKUP_PEERS if p in ids]
-            print("  ratio neighcache_noref/peer (time):", ", ".join(r))
+            print(f"  ratio {name}/peer (time):", ", ".join(r))
+        if g == "lookup_mix_mt":
+            r = [f"{f} {m / med:.2f}" for f, (med, m, _, _, _) in sorted(ids.items())]
+            print("  mean/median:", ", ".join(r))

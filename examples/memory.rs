@@ -1,29 +1,44 @@
-//! Memory per resolved IPv4 and IPv6 neighbour, measured with a counting
-//! global allocator (requested bytes; the allocator's own rounding and
-//! headers are not included).
+//! Memory per resolved IPv4 and IPv6 neighbour: what the process holds from
+//! the system (resident set, `VmRSS`, Linux) beside what it asked the
+//! allocators for (a counting global allocator, plus the entry slab's
+//! chunks, `NeighStats::slab_bytes`), and what stays resident after a flood.
 //!
 //! ```text
-//! cargo run --release --example memory [-- N]
+//! cargo run --release --example memory [-- N...]
 //! ```
 //!
-//! For each key type: creates `N` (default 65536) entries, resolves each
-//! (`update` to REACHABLE, which publishes the cached header and arms the
-//! entry timer), waits for RCU grace periods so retired chains and arrays
-//! are freed, and reports the live-heap delta: in total, per entry, and per
-//! entry without the bucket array (the headline figure, including the timer
-//! wheel's node). A histogram of the live allocations by size shows what
-//! each byte is. The last lines are one summary per key type:
+//! Each measurement runs in a fresh child process (this program started
+//! again with `--one` or `--flood`), so that memory freed by an earlier
+//! measurement, which the allocator may keep, is not counted for or
+//! against a later one.
 //!
-//! ```text
-//! IPv4: 160.0 B per resolved entry (entry 128 B + timer node 32 B; 168.0 B with the bucket array)
-//! ```
+//! * **Per entry**, for each key type and each `N` (default 65536 and
+//!   1048576): create `N` entries and resolve each (`update` to REACHABLE,
+//!   which caches the header and arms the entry timer), wait for the RCU
+//!   garbage to be freed, and divide the growth of the resident set and of
+//!   the requested bytes by `N`. Both include the bucket array (printed
+//!   beside). A histogram of the live heap allocations by size shows what
+//!   the requested bytes are. The summary lines read:
+//!
+//!   ```text
+//!   IPv4: 180.2 B per resolved entry resident (requested 176.4 B) at 1048576 entries; bucket array 16.0 B of it
+//!   ```
+//!
+//! * **Flood**: a table holding 65,536 resolved IPv4 entries, with
+//!   `gc_thresh3` = 1,048,576, is flooded with unresolved entries (output
+//!   to new destinations: INCOMPLETE, a queued packet, a probe, as an ARP
+//!   scan does) up to 1,048,576; nobody answers, the flood entries fail
+//!   after their probes and a periodic GC pass collects them, bringing the
+//!   table back to its 65,536 resolved entries. Reported: the resident set
+//!   before, at the peak and after, against 1.25 x the pre-flood figure
+//!   plus the (grown) bucket array.
 //!
 //! The counting allocator is the only `unsafe` here: it forwards to the
 //! system allocator.
 
 use neighcache::{
-    DevId, DeviceConfig, NeighKey, NeighOps, NeighTable, Neighbour, NudState, Packet, Probe,
-    TableConfig, UpdateFlags,
+    DevId, DeviceConfig, NeighKey, NeighOps, NeighTable, NudState, Packet, Probe, TableConfig,
+    UpdateFlags, HZ,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -39,22 +54,29 @@ static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
 const ZERO: AtomicIsize = AtomicIsize::new(0);
 static LIVE_BY_SIZE: [AtomicIsize; TRACKED + 1] = [ZERO; TRACKED + 1];
 static LIVE_BIG_BYTES: AtomicIsize = AtomicIsize::new(0);
-/// The live allocations of at least `TRACKED` bytes: (address, size) pairs,
-/// 0 when free. A few hundred slots are plenty for this program.
-const BIG_SLOTS: usize = 512;
+
+/// Live allocations of at least 1 MiB: (address, size) pairs, 0 when
+/// free (a few dozen at most in this program).
+const HUGE: usize = 1 << 20;
+const HUGE_SLOTS: usize = 64;
 #[allow(clippy::declare_interior_mutable_const)]
 const ZERO_U: AtomicUsize = AtomicUsize::new(0);
-static BIG_PTR: [AtomicUsize; BIG_SLOTS] = [ZERO_U; BIG_SLOTS];
-static BIG_SIZE: [AtomicUsize; BIG_SLOTS] = [ZERO_U; BIG_SLOTS];
+static HUGE_PTR: [AtomicUsize; HUGE_SLOTS] = [ZERO_U; HUGE_SLOTS];
+static HUGE_SIZE: [AtomicUsize; HUGE_SLOTS] = [ZERO_U; HUGE_SLOTS];
 
 fn track(p: *mut u8, size: usize, sign: isize) {
     LIVE_BYTES.fetch_add(sign * size as isize, Ordering::Relaxed);
     LIVE_BY_SIZE[size.min(TRACKED)].fetch_add(sign, Ordering::Relaxed);
     if size >= TRACKED {
         LIVE_BIG_BYTES.fetch_add(sign * size as isize, Ordering::Relaxed);
-        let a = p as usize;
-        let (from, to) = if sign > 0 { (0, a) } else { (a, 0) };
-        for (ptr, sz) in BIG_PTR.iter().zip(&BIG_SIZE) {
+    }
+    if size >= HUGE {
+        let (from, to) = if sign > 0 {
+            (0, p as usize)
+        } else {
+            (p as usize, 0)
+        };
+        for (ptr, sz) in HUGE_PTR.iter().zip(&HUGE_SIZE) {
             if ptr
                 .compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
@@ -66,13 +88,14 @@ fn track(p: *mut u8, size: usize, sign: isize) {
     }
 }
 
-/// Sizes of the live big allocations (a fixed array, so that taking a
-/// snapshot allocates nothing and the snapshots do not count themselves).
-fn big_allocations() -> [usize; BIG_SLOTS] {
-    let mut v = [0; BIG_SLOTS];
-    for (d, s) in v.iter_mut().zip(&BIG_SIZE) {
-        *d = s.load(Ordering::Relaxed);
-    }
+/// Sizes of the live allocations of at least 1 MiB, largest first.
+fn huge_allocations() -> Vec<usize> {
+    let mut v: Vec<usize> = HUGE_SIZE
+        .iter()
+        .map(|s| s.load(Ordering::Relaxed))
+        .filter(|&s| s != 0)
+        .collect();
+    v.sort_unstable_by(|a, b| b.cmp(a));
     v
 }
 
@@ -114,13 +137,13 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// The heap at one moment. Plain arrays: a snapshot allocates nothing, so
-/// an earlier snapshot is not part of a later one's live bytes.
+/// The heap and the resident set at one moment. Plain arrays: a snapshot
+/// allocates nothing that outlives it.
 struct Snapshot {
-    bytes: isize,
+    heap: isize,
     by_size: [isize; TRACKED + 1],
     big: isize,
-    big_sizes: [usize; BIG_SLOTS],
+    rss: u64,
 }
 
 fn snapshot() -> Snapshot {
@@ -128,12 +151,25 @@ fn snapshot() -> Snapshot {
     for (d, c) in by_size.iter_mut().zip(&LIVE_BY_SIZE) {
         *d = c.load(Ordering::Relaxed);
     }
+    let heap = LIVE_BYTES.load(Ordering::Relaxed);
+    let big = LIVE_BIG_BYTES.load(Ordering::Relaxed);
     Snapshot {
-        bytes: LIVE_BYTES.load(Ordering::Relaxed),
+        heap,
         by_size,
-        big: LIVE_BIG_BYTES.load(Ordering::Relaxed),
-        big_sizes: big_allocations(),
+        big,
+        rss: rss(),
     }
+}
+
+/// `VmRSS` in bytes (0 where there is no `/proc/self/status`).
+fn rss() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 struct Pkt;
@@ -151,117 +187,155 @@ impl<K: NeighKey> NeighOps<K> for Ops {
 }
 
 fn settle() {
-    // Let every retired chain, array, header and entry go back: each flush
-    // frees only a few bags of garbage, so repeat until the heap is steady.
+    // Let every retired chain, array and entry go back: each flush frees
+    // only a few bags of garbage, so repeat until the heap is steady. A
+    // crossbeam bag node can keep circulating (the free of the queue node
+    // that carried the last bag is itself deferred), so stop after 20,000
+    // rounds anyway: what is left is that node, about 2 KiB.
     let mut last = LIVE_BYTES.load(Ordering::Relaxed);
     let mut steady = 0;
-    while steady < 64 {
+    for _ in 0..20_000 {
         neighcache::rcu::barrier();
         let now = LIVE_BYTES.load(Ordering::Relaxed);
         steady = if now == last { steady + 1 } else { 0 };
         last = now;
+        if steady >= 64 {
+            break;
+        }
     }
 }
 
-/// One summary line of a measurement.
-struct Summary {
-    name: &'static str,
-    per_entry: f64,
-    with_buckets: f64,
-    entry: usize,
+const DEV: DevId = DevId(1);
+
+fn v4_keys(n: usize) -> Vec<Ipv4Addr> {
+    // Distinct keys: a multiplicative permutation (odd factor) of 0..2^24.
+    (0..n as u32)
+        .map(|i| Ipv4Addr::from((10 << 24) | (i.wrapping_mul(2_654_435_761) & 0x00ff_ffff)))
+        .collect()
 }
 
-fn main() {
-    let n: usize = std::env::args()
-        .nth(1)
-        .map_or(65536, |s| s.parse().expect("N"));
-    // Distinct keys: a multiplicative permutation of 0..n.
-    let v4: Vec<Ipv4Addr> = (0..n as u32)
-        .map(|i| Ipv4Addr::from((10 << 24) | i.wrapping_mul(2_654_435_761) >> 8))
-        .collect();
-    let v6: Vec<Ipv6Addr> = (0..n as u128)
+fn v6_keys(n: usize) -> Vec<Ipv6Addr> {
+    (0..n as u128)
         .map(|i| {
             Ipv6Addr::from((0x2001_0db8_u128 << 96) | (i.wrapping_mul(0x9e37_79b9) & 0xffff_ffff))
         })
-        .collect();
-    // Warm the per-thread RCU and stats state before the first baseline.
-    settle();
-    let sums = [measure("IPv4", &v4), measure("IPv6", &v6)];
-    println!();
-    for s in &sums {
-        println!(
-            "{}: {:.1} B per resolved entry (entry {} B + timer node and other per-entry heap {:.1} B; {:.1} B with the bucket array)",
-            s.name,
-            s.per_entry,
-            s.entry,
-            s.per_entry - s.entry as f64,
-            s.with_buckets
-        );
-    }
+        .collect()
 }
 
-fn measure<K: NeighKey>(name: &'static str, keys: &[K]) -> Summary {
-    let n = keys.len();
-    let dev = DevId(1);
-    let mut sorted = keys.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    assert_eq!(sorted.len(), n, "keys are distinct");
-    drop(sorted);
-
+fn table<K: NeighKey>(thresh: usize) -> NeighTable<K, Ops> {
     let cfg = TableConfig {
         gc_thresh1: 128,
-        gc_thresh2: 1 << 23,
-        gc_thresh3: 1 << 23,
+        gc_thresh2: thresh,
+        gc_thresh3: thresh,
         seed: 1,
         ..TableConfig::default()
     };
-    let table = NeighTable::<K, Ops>::new(cfg, Ops).expect("config");
-    table
-        .add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+    let t = NeighTable::<K, Ops>::new(cfg, Ops).expect("config");
+    t.add_device(DEV, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
         .expect("device");
-    settle();
-    let base = snapshot();
+    t
+}
 
+fn resolve<K: NeighKey>(t: &NeighTable<K, Ops>, keys: &[K]) {
     for (i, &k) in keys.iter().enumerate() {
-        let h = table.lookup_or_create(k, dev).expect("create");
+        let h = t.lookup_or_create(k, DEV).expect("create");
         let mac = [2, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8, 9];
-        table
-            .update(&h, Some(&mac), NudState::REACHABLE, UpdateFlags::OVERRIDE)
+        t.update(&h, Some(&mac), NudState::REACHABLE, UpdateFlags::OVERRIDE)
             .expect("resolve");
     }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("--one") => {
+            let n = args
+                .get(2)
+                .and_then(|s| s.parse().ok())
+                .expect("--one v4|v6 N");
+            match args.get(1).map(String::as_str) {
+                Some("v4") => one("IPv4", &v4_keys(n)),
+                Some("v6") => one("IPv6", &v6_keys(n)),
+                _ => panic!("--one v4|v6 N"),
+            }
+        }
+        Some("--flood") => flood(),
+        _ => {
+            let sizes: Vec<usize> = if args.is_empty() {
+                vec![65536, 1 << 20]
+            } else {
+                args.iter().map(|s| s.parse().expect("N")).collect()
+            };
+            let me = std::env::current_exe().expect("own path");
+            let mut summary = Vec::new();
+            let mut run = |a: &[&str]| {
+                let out = std::process::Command::new(&me)
+                    .args(a)
+                    .output()
+                    .expect("run child");
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                print!("{text}");
+                assert!(out.status.success(), "child {a:?} failed");
+                summary.extend(
+                    text.lines()
+                        .filter(|l| l.starts_with("IPv") || l.starts_with("flood:"))
+                        .map(String::from),
+                );
+            };
+            for fam in ["v4", "v6"] {
+                for n in &sizes {
+                    run(&["--one", fam, &n.to_string()]);
+                }
+            }
+            run(&["--flood"]);
+            println!();
+            for l in summary {
+                println!("{l}");
+            }
+        }
+    }
+}
+
+/// One measurement: `keys.len()` resolved entries of one key type.
+fn one<K: NeighKey>(name: &str, keys: &[K]) {
+    let n = keys.len();
+    let t = table::<K>(1 << 23);
+    // Warm the per-thread RCU and stats state before the baseline.
+    resolve(&t, &keys[..1]);
+    t.remove(keys[0], DEV).expect("remove");
+    settle();
+    let base = snapshot();
+    let slab0 = t.stats().slab_bytes;
+    resolve(&t, keys);
     settle();
     let after = snapshot();
-    let stats = table.stats();
+    let stats = t.stats();
     assert_eq!(stats.entries, n);
-    assert_eq!(
-        table.timers().pending(),
-        n,
-        "every entry has its timer armed"
-    );
-
-    let total = after.bytes - base.bytes;
-    // The bucket array: one pointer-sized atomic per bucket (the chains it
-    // points to are per-entry cost and stay in the per-entry figure).
-    let bucket_array = (stats.hash_buckets * std::mem::size_of::<usize>()) as isize;
-    let entry = std::mem::size_of::<Neighbour<K, Pkt>>();
+    assert_eq!(t.timers().pending(), n, "every entry has its timer armed");
+    let slab = stats.slab_bytes - slab0;
+    let heap = (after.heap - base.heap) as f64;
+    let requested = heap + slab as f64;
+    let resident = after.rss as f64 - base.rss as f64;
+    let buckets = (stats.hash_buckets * std::mem::size_of::<usize>()) as f64;
     println!(
-        "neighcache memory, {n} resolved {name} entries (REACHABLE, header cached, timer armed; entry {entry} B)"
+        "{n} resolved {name} entries (REACHABLE, header cached, timer armed), {} hash buckets",
+        stats.hash_buckets
     );
     println!(
-        "  hash buckets: {} ({} B bucket array)",
-        stats.hash_buckets, bucket_array
-    );
-    println!("  live heap delta, total:                {total:>12} B");
-    println!(
-        "  per entry, total:                      {:>12.1} B",
-        total as f64 / n as f64
+        "  resident set growth (VmRSS):      {:>12.0} B  {:>7.1} B/entry",
+        resident,
+        resident / n as f64
     );
     println!(
-        "  per entry, excluding the bucket array: {:>12.1} B",
-        (total - bucket_array) as f64 / n as f64
+        "  requested: entry slab chunks      {:>12} B  {:>7.1} B/entry",
+        slab,
+        slab as f64 / n as f64
     );
-    println!("  live allocations added, by requested size (count x size = bytes, per entry):");
+    println!(
+        "             heap (counting alloc.) {:>12.0} B  {:>7.1} B/entry, by size:",
+        heap,
+        heap / n as f64
+    );
     for size in 0..TRACKED {
         let d = after.by_size[size] - base.by_size[size];
         if d != 0 {
@@ -276,39 +350,93 @@ fn measure<K: NeighKey>(name: &'static str, keys: &[K]) -> Summary {
     let big_n = after.by_size[TRACKED] - base.by_size[TRACKED];
     if big_n != 0 || big != 0 {
         println!(
-            "    {big_n:>9} x >=1KiB = {big:>11} B  ({:>6.1} B/entry)",
+            "    {big_n:>9} x >=1KiB = {big:>11} B  ({:>6.1} B/entry: the bucket array {buckets} B, the timer wheel's node slab, the gc_list)",
             big as f64 / n as f64
         );
-        let mut before: Vec<usize> = base.big_sizes.iter().copied().filter(|&s| s != 0).collect();
-        let added: Vec<usize> = after
-            .big_sizes
-            .iter()
-            .copied()
-            .filter(|&s| s != 0)
-            .filter(|s| match before.iter().position(|b| b == s) {
-                Some(i) => {
-                    before.swap_remove(i);
-                    false
-                }
-                None => true,
-            })
-            .collect();
-        println!("      the big ones added (B): {added:?}");
-        println!(
-            "      (the {bucket_array} B one is the bucket array; the 32 B x N one is the timer wheel's node slab)"
-        );
     }
-    drop(table);
-    settle();
-    let end = snapshot();
     println!(
-        "  after dropping the table: {} B still live vs. baseline",
-        end.bytes - base.bytes
+        "{name}: {:.1} B per resolved entry resident (requested {:.1} B) at {n} entries; bucket array {:.1} B of it",
+        resident / n as f64,
+        requested / n as f64,
+        buckets / n as f64
     );
-    Summary {
-        name,
-        per_entry: (total - bucket_array) as f64 / n as f64,
-        with_buckets: total as f64 / n as f64,
-        entry,
+}
+
+/// The flood case (IPv4): 65,536 resolved entries, a flood of unresolved
+/// ones to 1,048,576, failed and collected; the resident set throughout.
+fn flood() {
+    const BEFORE: usize = 65536;
+    const PEAK: usize = 1 << 20;
+    let keys = v4_keys(PEAK);
+    let t = table::<Ipv4Addr>(PEAK);
+    resolve(&t, &keys[..1]);
+    t.remove(keys[0], DEV).expect("remove");
+    settle();
+    let empty = snapshot();
+    resolve(&t, &keys[..BEFORE]);
+    settle();
+    let pre = snapshot();
+    let pre_slab = t.stats().slab_bytes;
+    // The flood: packets to new destinations (INCOMPLETE, queued, probed).
+    for &k in &keys[BEFORE..] {
+        t.resolve_output(k, DEV, Pkt);
     }
+    settle();
+    let peak = snapshot();
+    let peak_stats = t.stats();
+    assert_eq!(peak_stats.entries, PEAK);
+    // Nobody answers: after the probes (3 x 1 s) every flood entry is
+    // FAILED; then one periodic GC pass.
+    let mut now = 0;
+    while now < 4 * HZ {
+        now += 10;
+        t.run_timers(now).expect("timers");
+    }
+    let report = t.gc();
+    settle();
+    let post = snapshot();
+    let s = t.stats();
+    assert_eq!(s.entries, BEFORE, "the flood was collected ({report:?})");
+    let buckets = (s.hash_buckets * std::mem::size_of::<usize>()) as f64;
+    let mib = |b: f64| b / (1024.0 * 1024.0);
+    let pre_b = pre.rss as f64 - empty.rss as f64;
+    let peak_b = peak.rss as f64 - empty.rss as f64;
+    let post_b = post.rss as f64 - empty.rss as f64;
+    let bound = 1.25 * pre_b + buckets;
+    println!(
+        "flood (IPv4): {BEFORE} resolved entries, flooded with unresolved ones to {PEAK}, collected after failing"
+    );
+    println!(
+        "  resident set growth over the empty table: before {:.1} MiB (slab {:.1} MiB), peak {:.1} MiB (slab {:.1} MiB), after {:.1} MiB (slab {:.1} MiB)",
+        mib(pre_b),
+        mib(pre_slab as f64),
+        mib(peak_b),
+        mib(peak_stats.slab_bytes as f64),
+        mib(post_b),
+        mib(s.slab_bytes as f64)
+    );
+    println!(
+        "  heap requested: before {:.1} MiB, peak {:.1} MiB, after {:.1} MiB; bucket array after {:.1} MiB ({} buckets)",
+        mib((pre.heap - empty.heap) as f64),
+        mib((peak.heap - empty.heap) as f64),
+        mib((post.heap - empty.heap) as f64),
+        mib(buckets),
+        s.hash_buckets
+    );
+    let huge: Vec<String> = huge_allocations()
+        .iter()
+        .map(|&b| format!("{:.1}", mib(b as f64)))
+        .collect();
+    println!(
+        "  live heap allocations of 1 MiB or more after (MiB): {} (largest first)",
+        huge.join(", ")
+    );
+    println!(
+        "flood: {:.1} MiB resident after the flood receded vs {:.1} MiB before ({:.2}x; bound 1.25x + bucket array = {:.1} MiB); peak {:.1} MiB",
+        mib(post_b),
+        mib(pre_b),
+        post_b / pre_b,
+        mib(bound),
+        mib(peak_b)
+    );
 }

@@ -23,6 +23,7 @@ pub(crate) mod entry;
 pub mod key;
 pub(crate) mod lladdr;
 pub mod nud;
+pub(crate) mod slab;
 pub mod stats;
 mod table;
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]

@@ -159,10 +159,16 @@ impl Stats {
             .sum()
     }
 
-    pub(crate) fn snapshot(&self, entries: usize, hash_buckets: usize) -> NeighStats {
+    pub(crate) fn snapshot(
+        &self,
+        entries: usize,
+        hash_buckets: usize,
+        slab_bytes: usize,
+    ) -> NeighStats {
         NeighStats {
             entries,
             hash_buckets,
+            slab_bytes,
             allocs: self.sum(C::ALLOCS),
             destroys: self.sum(C::DESTROYS),
             hash_grows: self.sum(C::HASH_GROWS),
@@ -209,6 +215,12 @@ pub struct NeighStats {
     pub entries: usize,
     /// Current number of hash buckets.
     pub hash_buckets: usize,
+    /// Bytes the entry slab holds from the system now: its chunks, in
+    /// use or kept as the one spare (SPEC.md §6). Entries take 128 bytes
+    /// of it each; the rest is free cells (partly used chunks) and chunk
+    /// headers. 0 in the model-checking builds, which allocate entries one
+    /// by one.
+    pub slab_bytes: usize,
     /// Entries allocated.
     pub allocs: u64,
     /// Entries destroyed (reference count reached zero).

@@ -101,6 +101,27 @@ impl Guard {
     }
 }
 
+/// Production builds only: the deferred return of an entry's cell to its
+/// table's slab (`neigh::slab`), which needs a function run after the grace
+/// period rather than a `Box` freed. The model RCU tracks whole allocations
+/// instead; the slab does not exist there.
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+impl Guard {
+    /// Run `f` once every read-side section that is active now has ended,
+    /// on whichever thread crossbeam-epoch runs deferred functions (inside
+    /// a later `pin()` or `flush()`, under whatever locks that thread
+    /// holds: `f` must take only leaf locks and must not pin).
+    ///
+    /// # Safety
+    /// `f` may touch only what is unreachable for read sections that start
+    /// after this call (the retired object) or what it owns.
+    pub(crate) unsafe fn defer_unchecked<F: FnOnce() + Send + 'static>(&self, f: F) {
+        // SAFETY: forwarded contract; `F: Send + 'static`, so running it on
+        // another thread, later, is sound for what it owns.
+        unsafe { self.0.defer_unchecked(f) }
+    }
+}
+
 impl fmt::Debug for Guard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("rcu::Guard")

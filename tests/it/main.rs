@@ -33,6 +33,7 @@ mod update_rules;
 mod api_state_machine;
 mod cache_model;
 mod cache_stress;
+mod entry_slab;
 
 // ----- misuse: the API as an adversary calls it ----------------------------
 mod misuse;

@@ -45,7 +45,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let nht = self.head.nht.load(Ordering::Acquire, &guard);
         // SAFETY: never null; guard held.
         let buckets = unsafe { nht.deref() }.slots.len();
-        self.stats.snapshot(self.entries(), buckets)
+        self.stats
+            .snapshot(self.entries(), buckets, self.slab.bytes())
     }
 
     /// Entries currently linked.

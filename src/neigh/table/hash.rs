@@ -460,27 +460,27 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         unsafe { nht.deref() }
     }
 
-    /// Publish `owned` at the head of its chain in `buckets` (the current
+    /// Publish `new` (an initialised entry from the slab, not yet
+    /// reachable) at the head of its chain in `buckets` (the current
     /// array; caller holds the table lock) and return it.
     pub(super) fn link<'g>(
         &self,
         buckets: &Buckets<K, Pkt<K, O>>,
-        owned: Owned<Entry<K, O>>,
+        new: Shared<'g, Entry<K, O>>,
         guard: &'g Guard,
     ) -> &'g Entry<K, O> {
-        let slot = buckets.slot_of(&owned.key, owned.dev);
+        // SAFETY: allocated under `guard` and not yet retired (only a
+        // destroy retires it, after an unlink under the table lock we hold).
+        let n = unsafe { new.deref() };
+        let slot = buckets.slot_of(&n.key, n.dev);
         // Relaxed: we are the only writer (table lock); the entry is not yet
         // visible, so its own `next` needs no ordering either.
-        owned
-            .next
+        n.next
             .store(slot.load(Ordering::Relaxed, guard), Ordering::Relaxed);
-        let new = rcu::into_shared(owned, guard);
         // Release: pairs with the Acquire loads in `lookup_noref`, publishing
         // the initialised entry.
         slot.store(new, Ordering::Release);
-        // SAFETY: the entry was just linked under the table lock and `guard`
-        // predates any unlink, so it outlives `'g`.
-        unsafe { new.deref() }
+        n
     }
 }
 

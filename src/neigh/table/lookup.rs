@@ -13,7 +13,7 @@ use crate::error::NeighError;
 use crate::neigh::entry::Neighbour;
 use crate::neigh::stats::C;
 use crate::neigh::{DevId, DropReason, NeighKey, NeighOps};
-use crate::rcu::{self, Guard, Owned, Shared};
+use crate::rcu::{self, Guard};
 use crate::sync::Ordering;
 use crate::variant::Rule;
 use core::ptr::NonNull;
@@ -172,17 +172,21 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         };
         let buckets = self.make_slot(&mut tbl, &key, dev, guard);
         let base = buckets.key.hash(&key, dev) as usize % self.wheel.bases();
-        let owned = Owned::new(Neighbour::new(
-            key,
-            self.id,
-            device,
-            self.jiffies(),
-            1 + u32::from(want_ref),
-            base,
-        ));
+        let new = self.slab.alloc(
+            Neighbour::new(
+                key,
+                self.id,
+                device,
+                self.jiffies(),
+                1 + u32::from(want_ref),
+                base,
+            ),
+            guard,
+        );
         // Listed and reported before anyone can reach it (SPEC.md §3).
-        self.note_created(&mut tbl, &owned, exempt);
-        let n = self.link(buckets, owned, guard);
+        // SAFETY: just allocated and initialised; nobody else has it yet.
+        self.note_created(&mut tbl, unsafe { new.deref() }, exempt);
+        let n = self.link(buckets, new, guard);
         ktrace!(
             "__neigh_create",
             "{key} created and linked, refcnt {}",
@@ -237,9 +241,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // SAFETY: the entry is unlinked (dead) and unreferenced: only readers
         // already inside a read-side section can still see it, and the grace
         // period waits for them (including `guard`, so `n` stays readable
-        // below). It is retired exactly once (refcount 1 -> 0 happens once);
-        // the model RCU panics on a second retire.
-        unsafe { guard.defer_destroy(Shared::from(n as *const Entry<K, O>)) };
+        // below). It came from this table's slab (`create`; entries of other
+        // tables are refused before any destroy, by their table id) and is
+        // retired exactly once (refcount 1 -> 0 happens once; `destroyed`
+        // above asserts it, and the model RCU panics on a second retire).
+        unsafe { self.slab.retire(n as *const Entry<K, O>, &guard) };
         Owed::new(self, n, q).report(DropReason::Destroyed);
         drop(guard);
     }

@@ -81,6 +81,7 @@ pub use output::{EventSend, Xmit};
 
 use super::entry::Neighbour;
 use super::key::{os_random, splitmix64, HashKey};
+use super::slab::EntrySlab;
 use super::stats::Stats;
 use super::{DevId, NeighKey, NeighOps};
 use crate::error::NeighError;
@@ -237,6 +238,9 @@ pub struct NeighTable<K: NeighKey, O: NeighOps<K>> {
     limiter: nud_timer::SolicitLimit,
     /// This table's id, stamped into every entry it creates.
     id: u32,
+    /// Where the entries live (`neigh::slab`): allocated by `create`,
+    /// returned by `destroy` after the grace period.
+    slab: EntrySlab<Entry<K, O>>,
     /// Model builds only: the rules removed from this table (`variant`).
     #[cfg(any(feature = "loom", feature = "shuttle"))]
     broken: crate::variant::Broken,
@@ -307,6 +311,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             events: sync::Arc::new(events::Hub::new()),
             limiter: nud_timer::SolicitLimit::new(&config),
             id,
+            slab: EntrySlab::new(),
             #[cfg(any(feature = "loom", feature = "shuttle"))]
             broken: Default::default(),
         })

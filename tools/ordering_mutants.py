@@ -427,7 +427,10 @@ def copy_tree(repo: Path, dst: Path) -> None:
             continue  # deleted in the working tree
         d = dst / rel
         d.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(s, d)
+        # Not copy2: the copy must be newer than the last build in the
+        # build directory, or cargo keeps the binary of the previous run's
+        # last mutant (its file was restored with the old contents since).
+        shutil.copy(s, d)
 
 
 def loom_targets(root: Path) -> list[str]:

@@ -184,7 +184,7 @@ fn l15_two_grows_vs_lookup_noref_fix_holds() {
 /// initialisation before the scan touches them. Nothing is collectable
 /// (every entry was just used), so nothing is removed.
 fn l16_gc_scan_and_stats_vs_create_and_grow_fix_holds() {
-    fix_holds("L16", Some(4), || {
+    fix_holds("L16", Some(5), || {
         let t = Arc::new(table());
         let k1 = key_where(&[], |_| true);
         let k2 = key_where(&[k1], |k| bucket(&t, k, 2) == bucket(&t, k1, 2));
@@ -239,7 +239,7 @@ fn l17_unlink_vs_lookup_noref_fix_holds() {
 /// reply's header to it. Every packet is sent with the resolved header, or
 /// queued and flushed with it, exactly once.
 fn l18_state_handoff_vs_output_fix_holds() {
-    fix_holds("L18", Some(3), || {
+    fix_holds("L18", Some(5), || {
         let t = Arc::new(table());
         t.lookup_or_create(KEY, DEV).unwrap();
         let t1 = t.clone();

@@ -11,11 +11,16 @@
 //!   the timer handler): the subscriber receives them in the entry's order
 //!   (each event continues the previous one's state) and the last one is
 //!   the entry's state.
+//! * L19: L10's race with the device's parameter words modelled (they are
+//!   `sync::plain` elsewhere), so loom interleaves and reorders the
+//!   parameter seqlock itself: the handler's one snapshot is never torn.
 
 use crate::common::*;
 use loom::sync::Arc;
 use neighcache::variant::Rule;
+use neighcache::{DeviceConfig, NeighTable};
 use neighcache::{EventFilter, EventKind, NeighParms, NudState, Received, UpdateFlags};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Which outcomes the executions of a row produced (plain std: bookkeeping
@@ -54,6 +59,13 @@ fn new_parms() -> NeighParms {
 pub fn l10_scenario(broken: bool, seen: &Seen) {
     let t = Arc::new(table());
     t.break_rule(Rule::ParmsOneSnapshot, broken);
+    parms_race(t, seen, L10_FAILURE[0]);
+}
+
+/// L10's race on table `t` (its device [`DEV`] registered with
+/// `test_config`'s parameters); `mixed` names the failure when the handler
+/// re-armed with a mix of the old and the new parameters.
+fn parms_race(t: Arc<NeighTable<Ipv4Addr, TestOps>>, seen: &Seen, mixed: &str) {
     t.resolve_output(KEY, DEV, Pkt(0));
     neighcache::trace::clear(); // the race (and its timeline) begins
     let t1 = t.clone();
@@ -70,11 +82,7 @@ pub fn l10_scenario(broken: bool, seen: &Seen) {
             seen.mark(false);
         }
         NudState::INCOMPLETE => {
-            assert_eq!(
-                t.timers().next_expiry(),
-                Some(START + 300 + 500),
-                "re-armed with a mix of two parameter snapshots"
-            );
+            assert_eq!(t.timers().next_expiry(), Some(START + 300 + 500), "{mixed}");
             seen.mark(true);
         }
         s => panic!("unexpected state {s:?}"),
@@ -205,6 +213,46 @@ fn l12_event_after_unlock_bug_is_found() {
     });
 }
 
+/// L19: L10's table, whose device keeps its parameter words in modelled
+/// atomics (`model_parms_words`), its readers re-checking the seqlock's
+/// sequence count unless `broken` (`Rule::ParmsSeqlockRecheck`). Both
+/// switches are taken when the device is registered.
+pub fn l19_scenario(broken: bool, seen: &Seen) {
+    let t = NeighTable::with_start(test_config(), TestOps::default(), START).unwrap();
+    t.model_parms_words(true);
+    t.break_rule(Rule::ParmsSeqlockRecheck, broken);
+    t.add_device(DEV, DeviceConfig::ethernet(SRC_MAC, 0x0800))
+        .unwrap();
+    t.gc();
+    parms_race(Arc::new(t), seen, L19_FAILURE[0]);
+}
+
+/// L19's named failure: the handler's snapshot mixed the words of two
+/// writes (the old retransmit time with the new probe budget).
+pub const L19_FAILURE: &[&str] = &["re-armed with a torn parameter snapshot"];
+
+/// L19: `set_device_parms` (the seqlock's writer: odd count, Release
+/// fence, ten words, Release even count) vs `neigh_timer_handler` reading
+/// one snapshot lock-free (Acquire count, ten words, Acquire fence,
+/// re-check), every word a loom atomic: each snapshot is old or new, never
+/// torn, in every interleaving and every order loom lets the words be seen
+/// in. Weakening any of the four orderings tears it
+/// (`tools/ordering_mutants.py --sites device.rs`).
+fn l19_parms_seqlock_vs_timer_handler_fix_holds() {
+    static SEEN: Seen = Seen::new();
+    fix_holds("L19", None, || l19_scenario(false, &SEEN));
+    assert!(SEEN.both(), "the model did not explore both orders");
+}
+
+/// L19 without the re-check: the handler returns the words it loaded while
+/// the writer overwrote them, a torn snapshot.
+fn l19_torn_parms_snapshot_without_recheck_bug_is_found() {
+    static SEEN: Seen = Seen::new();
+    bug_is_found_with("L19", None, L19_FAILURE, Some(L10_COLUMNS), || {
+        l19_scenario(true, &SEEN)
+    });
+}
+
 /// This file's tests, in row order.
 pub fn tests() -> Vec<Test> {
     crate::tests![
@@ -213,5 +261,7 @@ pub fn tests() -> Vec<Test> {
         l11_parms_change_vs_event_send_fix_holds,
         l12_events_of_one_entry_stay_in_order_fix_holds,
         l12_event_after_unlock_bug_is_found,
+        l19_parms_seqlock_vs_timer_handler_fix_holds,
+        l19_torn_parms_snapshot_without_recheck_bug_is_found,
     ]
 }

@@ -77,7 +77,7 @@ fn l5_create_without_recheck_bug_is_found() {
 
 /// L5, three threads (the third through the output path's noref create).
 fn l5_concurrent_create_three_threads_fix_holds() {
-    fix_holds("L5/3", Some(3), || create_race(true, false));
+    fix_holds("L5/3", Some(4), || create_race(true, false));
 }
 
 /// L6: `neigh_hash_grow` relinks entries into a new bucket array while a

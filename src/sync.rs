@@ -230,7 +230,13 @@ impl Track {
 ///   count is at most a few high: a grow, forced GC or `TableFull` may come
 ///   one entry early. Lookups are correct for any array size, and GC and
 ///   `TableFull` are documented thresholds, not invariants.
-/// * **`NeighTable::bug_variant`** (model builds): set before threads start.
+/// * **`Device::parms`'s words** (`ParmsCell`): read lock-free only inside
+///   the parameter seqlock, whose sequence count is modelled; a reader that
+///   loaded words of two writes sees the count move and retries. A model
+///   build can make them modelled atomics for one table (race matrix L19),
+///   where loom checks the seqlock's orderings.
+/// * **`NeighTable`'s model switches** (`variant::Broken`,
+///   `parms_words_modelled`; model builds): set before threads start.
 /// * **`ManualClock`**: the caller's virtual clock; the table reads it only
 ///   through `run_timers(now)`.
 /// * **The model RCU's cell state** (`rcu/model.rs`): the poison flag; model

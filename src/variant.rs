@@ -50,12 +50,18 @@ pub enum Rule {
     /// Removed: it reports `TimeWentBackwards` though the table's clock was
     /// not past its `now` when it started.
     OvertakenCallerOk = 1 << 9,
+    /// L19: a lock-free reader of a device's parameters re-checks the
+    /// sequence count after loading the words, and retries if a write
+    /// overlapped. Removed: it returns the words it loaded, which may mix
+    /// two writes (a torn snapshot). A device takes it from its table when
+    /// it is registered.
+    ParmsSeqlockRecheck = 1 << 10,
 }
 
 impl Rule {
     /// Every rule, in row order.
     #[cfg(any(feature = "loom", feature = "shuttle"))]
-    pub const ALL: [Rule; 10] = [
+    pub const ALL: [Rule; 11] = [
         Rule::DeadCheck,
         Rule::FlushResetsState,
         Rule::CreateRechecks,
@@ -66,6 +72,7 @@ impl Rule {
         Rule::ParmsOneSnapshot,
         Rule::EventsUnderLock,
         Rule::OvertakenCallerOk,
+        Rule::ParmsSeqlockRecheck,
     ];
 }
 

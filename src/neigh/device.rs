@@ -78,18 +78,59 @@ impl DeviceConfig {
 ///
 /// The sequence count is a modelled atomic, so loom and shuttle see a
 /// change conflict with every reader and explore both orders (race matrix
-/// L10, L11); the words are unmodelled (`sync::plain`): under the model
-/// checkers a write runs between two scheduling points, and a reader that
-/// meets an odd count yields and retries. A table whose parameters never
-/// change costs the model two reads of a count nobody writes, which
-/// conflict with nothing. `parms_snapshots_are_never_torn` checks the
-/// protocol with real threads.
+/// L10, L11). The words are unmodelled (`sync::plain`) by default: under
+/// the model checkers a write then runs between two scheduling points, and
+/// a reader that meets an odd count yields and retries; a table whose
+/// parameters never change costs the model two reads of a count nobody
+/// writes, which conflict with nothing. Modelled words would add a
+/// scheduling point per word to every parameter read of every row, so a
+/// model build makes them loom (or shuttle) atomics only for the devices of
+/// a table that asks (`NeighTable::model_parms_words`, race matrix L19):
+/// there the checker interleaves and reorders the word accesses themselves
+/// and sees a torn snapshot when any of the four orderings below is
+/// weakened. `parms_snapshots_are_never_torn` also runs the protocol with
+/// real threads.
 pub(crate) struct ParmsCell {
     seq: sync::AtomicU32,
-    words: [plain::AtomicU64; PARMS_WORDS],
+    words: [ParmsWord; PARMS_WORDS],
+    /// Model builds only: L19's rule (`Rule::ParmsSeqlockRecheck`), taken
+    /// from the table when the device was registered.
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    recheck: bool,
+}
+
+/// One parameter word: an unmodelled atomic (see [`ParmsCell`]).
+#[cfg(not(any(feature = "loom", feature = "shuttle")))]
+type ParmsWord = plain::AtomicU64;
+
+/// One parameter word (model builds): unmodelled, or a modelled atomic for
+/// the devices of a table that asked (race matrix L19).
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+enum ParmsWord {
+    Plain(plain::AtomicU64),
+    Modelled(sync::AtomicU64),
+}
+
+#[cfg(any(feature = "loom", feature = "shuttle"))]
+impl ParmsWord {
+    fn load(&self, o: Ordering) -> u64 {
+        match self {
+            ParmsWord::Plain(w) => w.load(o),
+            ParmsWord::Modelled(w) => w.load(o),
+        }
+    }
+
+    fn store(&self, v: u64, o: Ordering) {
+        match self {
+            ParmsWord::Plain(w) => w.store(v, o),
+            ParmsWord::Modelled(w) => w.store(v, o),
+        }
+    }
 }
 
 impl ParmsCell {
+    /// A cell holding `p`, its words unmodelled.
+    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
     pub(crate) fn new(p: NeighParms) -> Self {
         ParmsCell {
             seq: sync::AtomicU32::new(0),
@@ -97,25 +138,54 @@ impl ParmsCell {
         }
     }
 
+    /// Model builds: a cell holding `p`, its words modelled atomics if
+    /// `modelled`, its readers re-checking the sequence unless `recheck` is
+    /// false (L19's broken variant).
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    pub(crate) fn new(p: NeighParms, modelled: bool, recheck: bool) -> Self {
+        ParmsCell {
+            seq: sync::AtomicU32::new(0),
+            words: p.to_words().map(|v| {
+                if modelled {
+                    ParmsWord::Modelled(sync::AtomicU64::new(v))
+                } else {
+                    ParmsWord::Plain(plain::AtomicU64::new(v))
+                }
+            }),
+            recheck,
+        }
+    }
+
+    /// Does a reader re-check the sequence count (L19's rule)? Always in a
+    /// default build.
+    #[inline(always)]
+    fn keeps_recheck(&self) -> bool {
+        #[cfg(any(feature = "loom", feature = "shuttle"))]
+        {
+            self.recheck
+        }
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        {
+            true
+        }
+    }
+
     /// A consistent snapshot.
     pub(crate) fn get(&self) -> NeighParms {
         loop {
             // Acquire: pairs with the Release store that ends a write in
-            // `set`, so the words read below are at least that new. Unseen by
-            // the model: the words are `sync::plain` (see the type's doc), so
-            // loom cannot observe a weakened ordering of this seqlock; it is
-            // the header seqlock's protocol (`Neighbour::read_hh`, killed by
-            // L14 on each of its four sites) on other words.
+            // `set`, so the words read below are at least that new.
             let s1 = self.seq.load(Ordering::Acquire);
             if s1 & 1 == 0 {
                 // Relaxed: validated by the sequence re-check below.
                 let w = core::array::from_fn(|i| self.words[i].load(Ordering::Relaxed));
                 // Acquire: orders the word loads before the re-check (pairs
-                // with the writer's Release fence after its odd store). Unseen
-                // by the model: as the first load above.
+                // with the writer's Release fence after its odd store).
                 sync::fence(Ordering::Acquire);
                 // Relaxed: ordered by the fence above.
-                if self.seq.load(Ordering::Relaxed) == s1 {
+                let unchanged = self.seq.load(Ordering::Relaxed) == s1;
+                // L19 broken (model builds only): trust the words loaded.
+                if unchanged || !self.keeps_recheck() {
                     return NeighParms::from_words(w);
                 }
             }
@@ -132,15 +202,20 @@ impl ParmsCell {
         // Relaxed + the fence below: the odd count is ordered before the
         // word stores.
         self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
-        // Release: pairs with the reader's Acquire fence. Unseen by the
-        // model: as in `get`.
+        // Release: pairs with the reader's Acquire fence.
         sync::fence(Ordering::Release);
         for (w, v) in self.words.iter().zip(p.to_words()) {
-            // Relaxed: published by the Release store below.
-            w.store(v, Ordering::Relaxed);
+            // Only the words that change are stored: a reader cannot tear
+            // a word whose value stays, and L19 then explores the changed
+            // words alone (each stored word doubles the values its reader
+            // may load). Relaxed: this is the only writer (the table
+            // lock), so the load returns its own last store.
+            if w.load(Ordering::Relaxed) != v {
+                // Relaxed: published by the Release store below.
+                w.store(v, Ordering::Relaxed);
+            }
         }
-        // Release: pairs with the reader's Acquire load of the count. Unseen
-        // by the model: as in `get`.
+        // Release: pairs with the reader's Acquire load of the count.
         self.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 }

@@ -16,6 +16,7 @@ use crate::neigh::{DevId, NeighKey, NeighOps};
 use crate::parms::NeighParms;
 use crate::sync::{self, plain, Ordering};
 use crate::timer::Tick;
+use crate::variant::Rule;
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Register a device. Its parameters (or a copy of the table's
@@ -56,12 +57,42 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let device = Device {
             id: dev,
             cfg,
-            parms: ParmsCell::new(parms),
+            parms: self.parms_cell(parms),
             reachable_time: plain::AtomicU64::new(reach),
             wheel: self.wheel.clone(),
         };
         tbl.devices.insert(dev, sync::Arc::new(device));
         Ok(())
+    }
+
+    /// A new device's parameter cell. Model builds: with the table's
+    /// choice of modelled words and L19's rule.
+    fn parms_cell(&self, parms: NeighParms) -> ParmsCell {
+        #[cfg(any(feature = "loom", feature = "shuttle"))]
+        {
+            // Relaxed: set before the model threads start (see `Broken`).
+            let modelled = self.parms_words_modelled.load(Ordering::Relaxed);
+            ParmsCell::new(parms, modelled, self.keeps(Rule::ParmsSeqlockRecheck))
+        }
+        #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+        {
+            // `keeps` is the constant true here: readers always re-check.
+            debug_assert!(self.keeps(Rule::ParmsSeqlockRecheck));
+            ParmsCell::new(parms)
+        }
+    }
+
+    /// Model builds only: the devices registered after this call keep their
+    /// run-time parameter words in modelled atomics, so the model checker
+    /// interleaves and reorders the parameter seqlock's word accesses (race
+    /// matrix L19). Off by default: each modelled word is a scheduling
+    /// point in every parameter read. Call before the model threads start;
+    /// [`Rule::ParmsSeqlockRecheck`] is likewise taken at registration.
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    #[doc(hidden)]
+    pub fn model_parms_words(&self, on: bool) {
+        // Relaxed: as `parms_cell`'s load.
+        self.parms_words_modelled.store(on, Ordering::Relaxed);
     }
 
     /// Change a device's parameters at run time (`net.ipv4.neigh.<dev>.*`,

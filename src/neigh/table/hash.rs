@@ -298,13 +298,10 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     #[cfg(any(test, feature = "loom", feature = "shuttle"))]
     #[doc(hidden)]
     pub fn key_hash(&self, key: K, dev: DevId) -> u32 {
+        // The array (and its hash key) as the lookups load it: `buckets`'
+        // Acquire (killed by L6) orders its initialisation before the read.
         let guard = rcu::pin();
-        // Acquire: as in `lookup_noref`. Defence in depth: a test/model-only
-        // helper that every test calls before starting its threads; Acquire
-        // keeps it sound if one ever calls it during a grow.
-        let nht = self.head.nht.load(Ordering::Acquire, &guard);
-        // SAFETY: never null; guard held.
-        unsafe { nht.deref() }.key.hash(&key, dev)
+        self.buckets(&guard).key.hash(&key, dev)
     }
 
     /// `neigh_hash_grow`: relink every entry into a new array of

@@ -244,6 +244,10 @@ pub struct NeighTable<K: NeighKey, O: NeighOps<K>> {
     /// Model builds only: the rules removed from this table (`variant`).
     #[cfg(any(feature = "loom", feature = "shuttle"))]
     broken: crate::variant::Broken,
+    /// Model builds only: devices registered from now on keep their
+    /// parameter words in modelled atomics (`model_parms_words`).
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    parms_words_modelled: plain::AtomicBool,
 }
 
 // SAFETY: the raw entry pointers inside are owned by the table and shared
@@ -314,6 +318,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             slab: EntrySlab::new(),
             #[cfg(any(feature = "loom", feature = "shuttle"))]
             broken: Default::default(),
+            #[cfg(any(feature = "loom", feature = "shuttle"))]
+            parms_words_modelled: plain::AtomicBool::new(false),
         })
     }
 

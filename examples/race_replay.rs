@@ -103,8 +103,8 @@ const LESSONS: &[Lesson] = &[
     },
     Lesson {
         row: "L6",
-        scenario: "CPU1 looks a key up lock-free while CPU0's create grows the hash (neigh_hash_grow relinks `next` pointers in place)",
-        removed: "the miss's resize_seq re-check and retry (the kernel tolerates this false miss)",
+        scenario: "CPU1 looks a key up lock-free while CPU0's create grows the hash (neigh_hash_grow moves entries, tail first, into a future array)",
+        removed: "the walk of the future array after a miss (the kernel tolerates this false miss)",
         invariant: "a present key is never reported missing",
         expected: table::L6_FAILURE,
         cols: table::L6_COLUMNS,

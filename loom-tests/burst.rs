@@ -56,14 +56,15 @@ fn teardown(t: &Table) {
     assert_eq!(s.allocs, s.destroys, "{s:?}");
 }
 
-/// L13 (growth): the writer creates k3, which grows the array and relinks
-/// k1 and k2 into different chains while the burst may be walking the old
-/// one (as L6 for a single lookup): both keys are present throughout, so
-/// the burst must find both. `broken`: L6's rule removed (a miss is
-/// trusted without the `resize_seq` re-check), which the burst shares.
+/// L13 (growth): the writer creates k3, which grows the array and moves
+/// k1 and k2 into different future chains while the burst may be walking
+/// the old one (as L6 for a single lookup): both keys are present
+/// throughout, so the burst must find both. `broken`: L6's rule removed (a
+/// miss in the array the burst loaded is trusted, the future array not
+/// looked at), which the burst shares.
 pub fn l13_growth(broken: bool) {
     let (t, k1, k2, k3) = setup();
-    t.break_rule(Rule::LookupRetriesOnResize, broken);
+    t.break_rule(Rule::LookupFollowsFuture, broken);
     neighcache::trace::clear(); // the race (and its timeline) begins
     let reader = burst_reader(t.clone(), k1, k2);
     t.lookup_or_create(k3, DEV).unwrap(); // grows to 4 buckets
@@ -89,8 +90,8 @@ pub const L13_COLUMNS: Columns = &[
     ("CPU1: lookup_noref_burst", Col::Thread(1)),
 ];
 
-/// L13 (growth) without the resize re-check: the burst's false miss.
-fn l13_burst_without_resize_retry_bug_is_found() {
+/// L13 (growth) without the future-array walk: the burst's false miss.
+fn l13_burst_ignores_future_array_bug_is_found() {
     bug_is_found_with("L13/grow", None, L13_FAILURE, Some(L13_COLUMNS), || {
         l13_growth(true)
     });
@@ -119,7 +120,7 @@ fn l13_burst_lookup_vs_removal_fix_holds() {
 pub fn tests() -> Vec<Test> {
     crate::tests![
         l13_burst_lookup_vs_growth_fix_holds,
-        l13_burst_without_resize_retry_bug_is_found,
+        l13_burst_ignores_future_array_bug_is_found,
         l13_burst_lookup_vs_removal_fix_holds,
     ]
 }

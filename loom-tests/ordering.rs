@@ -5,8 +5,8 @@
 //! * L14: the header seqlock under a concurrent rewrite of a three-word
 //!   header (the state stays REACHABLE, so only the seqlock orders it).
 //! * L15: two grows back to back (2 -> 4 -> 8 buckets) against a reader of
-//!   two old keys; the second grow relinks an old entry's `next` to an entry
-//!   the writer created after the reader started.
+//!   two old keys; the second grow moves an old entry into a future chain
+//!   that an entry created after the reader started shares.
 //! * L16: the periodic GC scan (an RCU walk without the table lock) and
 //!   `stats()` against creates and a grow.
 //! * L17: an unlink that redirects a chain head to an entry created after the
@@ -136,11 +136,12 @@ fn settle(t: &NeighTable<Ipv4Addr, TestOps>) {
 /// two keys linked before it started. `k1` and `k2` share a bucket of the
 /// 2-bucket array and split in the 4-bucket one (as in L6); `k4`, created
 /// by the writer after the reader started, shares `k2`'s bucket of the
-/// 8-bucket array, so the second grow relinks `k2.next` to `k4`. A reader
-/// still walking the 2-bucket array then steps from `k2` to `k4`: only the
-/// Acquire load of `next` (pairing with the relink's Release store) orders
-/// `k4`'s initialisation before that step. Each lookup must find its key:
-/// a walk that left its chain misses, and the miss must be retried.
+/// 8-bucket array, so the second grow moves both into one future chain. A
+/// reader still walking an older array can step from a moved entry into a
+/// future chain: only the Acquire load of `next` (pairing with the move's
+/// Release store) orders that chain's entries' initialisation before the
+/// step. Each lookup must find its key: a miss in an array continues in its
+/// future array, through both resizes.
 fn l15_two_grows_vs_lookup_noref_fix_holds() {
     fix_holds("L15", Some(3), || {
         let t = Arc::new(table());

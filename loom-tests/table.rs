@@ -80,14 +80,23 @@ fn l5_concurrent_create_three_threads_fix_holds() {
     fix_holds("L5/3", Some(4), || create_race(true, false));
 }
 
-/// L6: `neigh_hash_grow` relinks entries into a new bucket array while a
-/// reader walks an old chain: a present key is never missed. The two keys
-/// share a bucket of the 2-bucket array and split in the 4-bucket one, so a
-/// walk can follow a relinked `next` out of its chain (the kernel's false
-/// miss); the lookup must notice the resize and retry.
+/// L6: `neigh_hash_grow` moves entries into a future bucket array (tail
+/// first: linked there, then cut from the old chain) while a reader walks
+/// an old chain: a present key is never missed, and the reader never
+/// waits. The two keys share a bucket of the 2-bucket array and split in
+/// the 4-bucket one, so a walk can follow a moved entry's `next` out of its
+/// chain into a future one; a miss in the old array must continue in the
+/// future array. `broken`: the reader does not look in the future array.
 pub fn l6_scenario(broken: bool) {
+    l6_with(broken.then_some(Rule::LookupFollowsFuture));
+}
+
+/// L6 with `rule` removed (if any).
+fn l6_with(rule: Option<Rule>) {
     let t = Arc::new(table());
-    t.break_rule(Rule::LookupRetriesOnResize, broken);
+    if let Some(r) = rule {
+        t.break_rule(r, true);
+    }
     let (k1, _k2, k3) = splitting_keys(&t); // chain: k2 -> k1
     neighcache::trace::clear(); // the race (and its timeline) begins
     let t1 = t.clone();
@@ -110,10 +119,20 @@ fn l6_hash_grow_vs_lookup_noref_fix_holds() {
     fix_holds("L6", None, || l6_scenario(false));
 }
 
-/// L6 without the retry: the kernel's own tolerated false miss.
-fn l6_grow_without_retry_bug_is_found() {
+/// L6 with a reader that trusts a miss in the array it loaded: a key
+/// already moved to the future array is missed (the kernel's false miss
+/// during `neigh_hash_grow`).
+fn l6_reader_ignores_future_array_bug_is_found() {
     bug_is_found_with("L6", None, L6_FAILURE, Some(L6_COLUMNS), || {
         l6_scenario(true)
+    });
+}
+
+/// L6 with a move that cuts the entry from the old chain before linking it
+/// into the future one: for a moment it is in neither array.
+fn l6_move_cuts_before_linking_bug_is_found() {
+    bug_is_found_with("L6/move", None, L6_FAILURE, Some(L6_COLUMNS), || {
+        l6_with(Some(Rule::MoveLinksFirst))
     });
 }
 
@@ -171,7 +190,8 @@ pub fn tests() -> Vec<Test> {
         l5_create_without_recheck_bug_is_found,
         l5_concurrent_create_three_threads_fix_holds,
         l6_hash_grow_vs_lookup_noref_fix_holds,
-        l6_grow_without_retry_bug_is_found,
+        l6_reader_ignores_future_array_bug_is_found,
+        l6_move_cuts_before_linking_bug_is_found,
         l8_lookup_ref_vs_destroy_fix_holds,
         l8_plain_increment_bug_is_found,
     ]

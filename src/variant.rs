@@ -25,9 +25,11 @@ pub enum Rule {
     /// L5: `___neigh_create` looks the key up again under the table lock.
     /// Removed: two racing creators link two entries for one key.
     CreateRechecks = 1 << 2,
-    /// L6: a `lookup_noref` miss re-checks `resize_seq` and retries.
-    /// Removed: the kernel's tolerated false miss during `neigh_hash_grow`.
-    LookupRetriesOnResize = 1 << 3,
+    /// L6: during a resize, a `lookup_noref` that misses in an array looks
+    /// in its future array (`rhashtable`'s `future_tbl`). Removed: a key
+    /// already moved is missed (the kernel's false miss during
+    /// `neigh_hash_grow`, there for another reason).
+    LookupFollowsFuture = 1 << 3,
     /// L7: `__mod_timer` migrating a timer re-reads the timer's base under
     /// the locks it took (`lock_timer_base`). Removed: it trusts the base
     /// it read before locking.
@@ -56,16 +58,20 @@ pub enum Rule {
     /// two writes (a torn snapshot). A device takes it from its table when
     /// it is registered.
     ParmsSeqlockRecheck = 1 << 10,
+    /// L6: a resize links a moved entry into its future chain before it
+    /// cuts it from the old one. Removed: cut first, so the entry is in
+    /// neither array for a moment and a lookup misses it.
+    MoveLinksFirst = 1 << 11,
 }
 
 impl Rule {
     /// Every rule, in row order.
     #[cfg(any(feature = "loom", feature = "shuttle"))]
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 12] = [
         Rule::DeadCheck,
         Rule::FlushResetsState,
         Rule::CreateRechecks,
-        Rule::LookupRetriesOnResize,
+        Rule::LookupFollowsFuture,
         Rule::LockTimerBase,
         Rule::IncNotZero,
         Rule::HeaderBeforeState,
@@ -73,6 +79,7 @@ impl Rule {
         Rule::EventsUnderLock,
         Rule::OvertakenCallerOk,
         Rule::ParmsSeqlockRecheck,
+        Rule::MoveLinksFirst,
     ];
 }
 

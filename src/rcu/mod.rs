@@ -42,6 +42,19 @@ mod imp {
     pub(crate) fn assert_live<T>(_ptr: *const T) {}
 
     pub(crate) const IS_MODEL: bool = false;
+
+    /// An all-zero `Atomic` is a null pointer: crossbeam-epoch's `Atomic`
+    /// is one `AtomicUsize` (and a marker) and `null()` stores 0. The hash's
+    /// large bucket arrays are zero pages read as null slots
+    /// (`neigh::table::slots`), so this is checked at compile time.
+    #[cfg(not(crossbeam_loom))]
+    const _: () = {
+        assert!(core::mem::size_of::<Atomic<u64>>() == core::mem::size_of::<usize>());
+        // SAFETY: same size (asserted above); this reads the bits of a value
+        // that is never used as an `Atomic` again.
+        let bits: usize = unsafe { core::mem::transmute(Atomic::<u64>::null()) };
+        assert!(bits == 0);
+    };
 }
 
 #[cfg(all(
@@ -148,6 +161,9 @@ pub fn barrier() {
 }
 
 /// An RCU-published pointer whose loads need this module's [`Guard`].
+/// Transparent, so that in production builds its all-zero value is null
+/// as crossbeam-epoch's is (checked above).
+#[repr(transparent)]
 pub(crate) struct Atomic<T>(imp::Atomic<T>);
 
 impl<T> Atomic<T> {

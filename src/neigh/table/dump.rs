@@ -10,7 +10,6 @@ use crate::neigh::entry::Neighbour;
 use crate::neigh::lladdr::LlAddr;
 use crate::neigh::{DevId, NeighFlags, NeighKey, NeighOps, NeighStats, NudState};
 use crate::rcu;
-use crate::sync::Ordering;
 use crate::timer::Tick;
 use core::fmt;
 
@@ -40,11 +39,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// A snapshot of the counters.
     pub fn stats(&self) -> NeighStats {
         let guard = rcu::pin();
-        // Acquire: pairs with `rehash`'s Release store of a new array, whose
-        // length is read below (as in `lookup_noref`).
-        let nht = self.head.nht.load(Ordering::Acquire, &guard);
-        // SAFETY: never null; guard held.
-        let buckets = unsafe { nht.deref() }.slots.len();
+        // The array new entries go to (the future one during a resize).
+        let buckets = self.newest(&guard).slots.len();
         self.stats
             .snapshot(self.entries(), buckets, self.slab.bytes())
     }

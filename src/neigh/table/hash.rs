@@ -1,26 +1,26 @@
-//! The RCU hash (`struct neigh_hash_table`): bucket array, chains,
-//! `lookup_noref`, linking and unlinking, growth and re-keying.
+//! The RCU hash (`struct neigh_hash_table`): bucket arrays, chains,
+//! `lookup_noref` and its burst form, linking and unlinking. Growth and
+//! re-keying (moving entries to a future array) are `resize.rs`.
 //!
 //! Rules: chains are written only under the table lock; readers walk them
-//! under an RCU guard with no lock. A resize (grow or re-key) makes
-//! `resize_seq` odd while it relinks, and a lookup that misses re-checks it
-//! and retries (race matrix L6). This file knows nothing of NUD states, the
-//! refcount or the timers.
+//! under an RCU guard with no lock and never wait. While a resize is in
+//! progress the current array names its *future* array, the one new entries
+//! are linked into and the resize moves entries to; a lookup that misses in
+//! an array looks in its future one, so a miss is reported only when the key
+//! is in neither (race matrix L6, SPEC.md §5). This file knows nothing of NUD
+//! states, the refcount or the timers.
 //!
 //! Hash structure: as in the kernel, a bucket array (an RCU object) of RCU
 //! singly-linked chains threaded through the entries' `next` links: a hit
-//! touches the bucket slot and the entry, nothing else. Growth
-//! (`neigh_hash_grow`) relinks entries into a new array in place, which can
-//! send a reader walking an old chain into a new one; the kernel tolerates
-//! the resulting false miss, this table retries.
+//! touches the bucket slot and the entry, nothing else.
 
-use super::{Entry, NeighTable, Pkt, TableLocked};
+use super::slots::Slots;
+use super::{Entry, NeighTable, Pkt};
 use crate::neigh::entry::Neighbour;
 use crate::neigh::key::HashKey;
-use crate::neigh::stats::C;
 use crate::neigh::{DevId, NeighKey, NeighOps};
-use crate::rcu::{self, Atomic, Guard, Owned, Shared};
-use crate::sync::{self, Ordering};
+use crate::rcu::{Atomic, Guard, Shared};
+use crate::sync::Ordering;
 use crate::variant::Rule;
 
 /// The bucket array (`struct neigh_hash_table`): heads of RCU chains.
@@ -28,7 +28,13 @@ pub(crate) struct Buckets<K, P> {
     pub(super) shift: u32,
     /// The secret hash key (`hash_rnd`); replaced only with the whole array.
     pub(super) key: HashKey,
-    pub(super) slots: Box<[Atomic<Neighbour<K, P>>]>,
+    /// The array a resize is moving this one's entries to (the kernel's
+    /// `rhashtable` `future_tbl`): null until a resize starts, then set
+    /// once and never cleared (a reader still standing on this array after
+    /// the resize ends follows it). Not owned: an array is freed by the
+    /// resize that replaces it, or by the table's teardown.
+    pub(super) future: Atomic<Buckets<K, P>>,
+    pub(super) slots: Slots<Neighbour<K, P>>,
 }
 
 impl<K: NeighKey, P> Buckets<K, P> {
@@ -36,7 +42,8 @@ impl<K: NeighKey, P> Buckets<K, P> {
         Buckets {
             shift,
             key,
-            slots: (0..1usize << shift).map(|_| Atomic::null()).collect(),
+            future: Atomic::null(),
+            slots: Slots::new(1usize << shift),
         }
     }
 
@@ -52,50 +59,10 @@ impl<K: NeighKey, P> Buckets<K, P> {
     }
 }
 
-/// What every lookup reads first: the bucket array and the resize count,
-/// on one cache line that only a resize writes.
+/// What every lookup reads first: the current bucket array, on a cache
+/// line that only the end of a resize writes.
 pub(super) struct Head<K, P> {
     pub(super) nht: Atomic<Buckets<K, P>>,
-    /// Odd while `grow` relinks entries; bumped twice per resize.
-    pub(super) resize_seq: sync::AtomicU64,
-}
-
-/// A chain this long under a secret random hash key means the key leaked
-/// (or a one-in-10^13 draw): the table re-keys (SPEC.md §5).
-const LONG_CHAIN: usize = 16;
-
-/// From this many buckets on, the table keeps at most one entry per two
-/// buckets (load factor 1/2) instead of the kernel's one per bucket.
-const HALF_LOAD_FROM: usize = 64;
-
-/// The most entries an array of `buckets` buckets holds before it doubles.
-///
-/// A hit on a key at position `i` of its chain touches `i` entries, each a
-/// cache miss once the table outgrows the caches: with `n` entries in `b`
-/// buckets a hit touches `1 + n / 2b` on average, 1.5 at the kernel's limit
-/// (`n = b`, where every power-of-two table size sits) and 1.25 at `n =
-/// b / 2` (SPEC.md §5, §9). The bucket array costs 8 bytes per bucket, so
-/// tables small enough to live in the caches keep the kernel's rule.
-fn max_entries(buckets: usize) -> usize {
-    if buckets >= HALF_LOAD_FROM {
-        buckets / 2
-    } else {
-        buckets
-    }
-}
-
-/// Entries on the chain that starts at `slot` (the caller holds the table
-/// lock, so the walk is exact).
-fn chain_len<K, P>(slot: &Atomic<Neighbour<K, P>>, guard: &Guard) -> usize {
-    let mut len = 0;
-    // Relaxed: table lock held; nobody else writes chains.
-    let mut p = slot.load(Ordering::Relaxed, guard);
-    // SAFETY: linked entries outlive the guard (table lock held).
-    while let Some(n) = unsafe { p.as_ref() } {
-        len += 1;
-        p = n.next.load(Ordering::Relaxed, guard); // Relaxed: as above
-    }
-    len
 }
 
 /// Keys looked up together by [`NeighTable::lookup_noref_burst`]: enough
@@ -134,9 +101,9 @@ fn walk<'g, K: NeighKey, P>(
             return Some(n);
         }
         // Acquire: as for the slot (pairs with the Release stores of `link`,
-        // `unlink`, `rehash`); and a `next` relinked by `rehash` (Release)
-        // brings the odd `resize_seq` stored before it, so the caller's miss
-        // check sees the resize.
+        // `unlink` and a move in `resize.rs`): the next entry's initialised
+        // fields are visible; and a `next` a move pointed into a future
+        // chain brings that array's publication with it.
         p = n.next.load(Ordering::Acquire, guard);
     }
     None
@@ -147,7 +114,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     ///
     /// The result is valid only while `guard` lives and may be an entry that
     /// a concurrent GC has just unlinked (`dead`): every operation on it
-    /// re-checks under the entry lock. Takes no lock, writes nothing.
+    /// re-checks under the entry lock. Takes no lock, writes nothing, never
+    /// waits: during a resize a miss in the current array is followed by a
+    /// walk of the future one (race matrix L6).
     #[inline]
     pub fn lookup_noref<'g>(
         &self,
@@ -155,54 +124,81 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         dev: DevId,
         guard: &'g Guard,
     ) -> Option<&'g Entry<K, O>> {
+        let found = self.find_from(self.buckets(guard), key, dev, guard);
+        ktrace!(
+            "__neigh_lookup_noref",
+            "{key} {}",
+            if found.is_some() {
+                "found (no reference taken)"
+            } else {
+                "not found"
+            }
+        );
+        found
+    }
+
+    /// Walk `(key, dev)`'s chain in `b`, then in each future array of a
+    /// resize in progress (`rhashtable_lookup`'s `future_tbl` loop).
+    #[inline]
+    fn find_from<'g>(
+        &self,
+        mut b: &'g Buckets<K, Pkt<K, O>>,
+        key: K,
+        dev: DevId,
+        guard: &'g Guard,
+    ) -> Option<&'g Entry<K, O>> {
         loop {
-            // Acquire: pairs with the Release store that ends a resize in
-            // `rehash` (so the array loaded below is at least that new).
-            let seq = self.head.resize_seq.load(Ordering::Acquire);
-            let nht = self.buckets(guard);
             // Acquire: pairs with the Release stores that link an entry
-            // (`link`, `unlink`, `rehash`): its initialised fields are visible.
-            let p = nht.slot_of(&key, dev).load(Ordering::Acquire, guard);
+            // (`link`, `unlink`, a move): its initialised fields are visible.
+            let p = b.slot_of(&key, dev).load(Ordering::Acquire, guard);
             if let Some(n) = walk(p, key, dev, guard) {
-                ktrace!(
-                    "__neigh_lookup_noref",
-                    "found {key} {} refcnt={} (no reference taken)",
-                    n.state(),
-                    n.refcnt()
-                );
                 return Some(n);
             }
-            if self.no_resize_since(seq) {
-                ktrace!("__neigh_lookup_noref", "{key} not found (resize_seq {seq})");
-                return None;
-            }
-            sync::spin_wait();
+            b = self.future_of(b, guard)?;
         }
+    }
+
+    /// The array a resize in progress is moving `b`'s entries to.
+    #[inline]
+    pub(super) fn future_of<'g>(
+        &self,
+        b: &Buckets<K, Pkt<K, O>>,
+        guard: &'g Guard,
+    ) -> Option<&'g Buckets<K, Pkt<K, O>>> {
+        // L6 broken (model builds only): never look in the future array.
+        if !self.keeps(Rule::LookupFollowsFuture) {
+            return None;
+        }
+        // Acquire: pairs with the Release store that starts a resize
+        // (`resize.rs`, `start_resize`): the future array's slots and key are
+        // initialised. A walk that saw a move's effect (Acquire) is ordered
+        // after that store, so it sees this pointer set.
+        let f = b.future.load(Ordering::Acquire, guard);
+        // SAFETY: a future array is freed only after the array that names
+        // it was retired and a grace period passed; `b` is protected by
+        // `guard`, so is its future.
+        unsafe { f.as_ref() }
     }
 
     /// The current bucket array, under `guard`.
     #[inline]
-    fn buckets<'g>(&self, guard: &'g Guard) -> &'g Buckets<K, Pkt<K, O>> {
-        // Acquire: pairs with the Release store of a new array in `rehash`
-        // (its slots and fields are initialised).
+    pub(super) fn buckets<'g>(&self, guard: &'g Guard) -> &'g Buckets<K, Pkt<K, O>> {
+        // Acquire: pairs with the Release store of a new array at the end of
+        // a resize (`resize.rs`, `finish_resize`): its slots are initialised.
         let nht = self.head.nht.load(Ordering::Acquire, guard);
         // SAFETY: the bucket array is never null and is retired only after
         // being replaced; the guard protects the one we loaded.
         unsafe { nht.deref() }
     }
 
-    /// A miss counts only if no resize overlapped the walk (`seq` read
-    /// before it): `rehash` relinks `next` in place, so a walk may have left
-    /// its chain (race matrix L6).
-    #[inline]
-    fn no_resize_since(&self, seq: u64) -> bool {
-        // L6 broken (model builds only): trust every miss.
-        if !self.keeps(Rule::LookupRetriesOnResize) {
-            return true;
+    /// The array new entries go to: the future array of a resize in
+    /// progress, else the current one.
+    pub(super) fn newest<'g>(&self, guard: &'g Guard) -> &'g Buckets<K, Pkt<K, O>> {
+        let mut b = self.buckets(guard);
+        while let Some(f) = self.future_of(b, guard) {
+            b = f;
         }
-        // Relaxed: ordered after the walk's Acquire loads; pairs with the
-        // odd store in `rehash` (ordered before its Release relinks).
-        self.head.resize_seq.load(Ordering::Relaxed) == seq && seq & 1 == 0
+        b
     }
 
     /// [`lookup_noref`](Self::lookup_noref) for a burst of keys: `out[i]`
@@ -215,9 +211,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// one dependent pair per key, which is what bounds single lookups in a
     /// table larger than the caches. The results are exactly those of
     /// `lookup_noref` (same guard, same rules: an entry found may be dead;
-    /// a present key is never missed, because misses are retried one by one
-    /// when a resize overlapped the block). Takes no lock, writes nothing,
-    /// allocates nothing.
+    /// a present key is never missed, because during a resize the misses
+    /// are looked up in the future array one by one). Takes no lock, writes
+    /// nothing, allocates nothing, never waits.
     ///
     /// # Panics
     ///
@@ -247,9 +243,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         guard: &'g Guard,
     ) {
         debug_assert!(keys.len() <= BURST && keys.len() == out.len());
-        // Acquire: pairs with the Release store that ends a resize in
-        // `rehash`, as in `lookup_noref`.
-        let seq = self.head.resize_seq.load(Ordering::Acquire);
         let nht = self.buckets(guard);
         // Stage 1: hash, and start fetching every bucket slot.
         let mut slot = [0usize; BURST];
@@ -261,7 +254,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let mut head = [Shared::from(core::ptr::null()); BURST];
         for (h, &s) in head.iter_mut().zip(&slot[..keys.len()]) {
             // Acquire: pairs with the Release stores that link an entry
-            // (`link`, `unlink`, `rehash`): its initialised fields are visible.
+            // (`link`, `unlink`, a move): its initialised fields are visible.
             *h = nht.slots[s].load(Ordering::Acquire, guard);
             prefetch(h.as_raw());
         }
@@ -281,185 +274,83 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 }
             );
         }
-        if missed && !self.no_resize_since(seq) {
-            // A resize overlapped the block: a miss may be false. Retry
-            // those keys one by one (each with the retry rule).
+        if !missed {
+            return;
+        }
+        // A resize in progress: look for the misses in the future array(s),
+        // one by one (loaded after the walks, as in `find_from`).
+        if let Some(f) = self.future_of(nht, guard) {
             for (o, &(key, dev)) in out.iter_mut().zip(keys) {
                 if o.is_none() {
-                    *o = self.lookup_noref(key, dev, guard);
+                    *o = self.find_from(f, key, dev, guard);
                 }
             }
         }
     }
 
-    /// Model builds only: the table hash of `(key, dev)` (its top bits pick
-    /// the bucket), for scenarios that need keys sharing a bucket. A default
-    /// build has no way to learn a key's hash (SPEC.md §5, "Hash seeding").
+    /// Model builds only: the table hash of `(key, dev)` in the array new
+    /// entries go to (its top bits pick the bucket), for scenarios that need
+    /// keys sharing a bucket. A default build has no way to learn a key's
+    /// hash (SPEC.md §5, "Hash seeding").
     #[cfg(any(test, feature = "loom", feature = "shuttle"))]
     #[doc(hidden)]
     pub fn key_hash(&self, key: K, dev: DevId) -> u32 {
         // The array (and its hash key) as the lookups load it: `buckets`'
-        // Acquire (killed by L6) orders its initialisation before the read.
-        let guard = rcu::pin();
-        self.buckets(&guard).key.hash(&key, dev)
+        // Acquire orders its initialisation before the read.
+        let guard = crate::rcu::pin();
+        self.newest(&guard).key.hash(&key, dev)
     }
 
-    /// `neigh_hash_grow`: relink every entry into a new array of
-    /// `2^shift` buckets hashed with `key` (twice as large to grow; the same
-    /// size with a fresh key to re-key), then publish it. `resize_seq` is odd
-    /// meanwhile, so a lookup that misses while (or after) following a
-    /// relinked `next` retries. Caller holds the table lock.
-    ///
-    /// Nothing between the odd and the even store can unwind, so the count
-    /// never stays odd (every later miss would spin): the loop only loads,
-    /// stores and hashes (the sealed `NeighKey::to_bits` and overflow-free
-    /// arithmetic); the two allocations abort on failure; and `shift` stays
-    /// at most 25 (a grow from `b` buckets needs more than `b / 2` entries,
-    /// and creation stops below `MAX_ENTRIES < 2^24`), so neither the slot count nor `index`
-    /// can overflow. Model builds add only model failures, which end the
-    /// execution anyway (SPEC.md §5).
-    pub(super) fn rehash<'g>(
-        &self,
-        old: Shared<'g, Buckets<K, Pkt<K, O>>>,
-        shift: u32,
-        key: HashKey,
-        guard: &'g Guard,
-    ) -> Shared<'g, Buckets<K, Pkt<K, O>>> {
-        // SAFETY: never null; we hold the table lock.
-        let o = unsafe { old.deref() };
-        let new = Buckets::new(shift, key);
-        // Relaxed: only resizes (under the table lock) write it.
-        let seq = self.head.resize_seq.load(Ordering::Relaxed);
-        // Relaxed: ordered before the relinks by their Release stores, so a
-        // reader that sees a relinked `next` then sees an odd count.
-        self.head.resize_seq.store(seq + 1, Ordering::Relaxed);
-        ktrace!(
-            "neigh_hash_grow",
-            "resize_seq {} (odd): relink every entry into {} buckets, in place",
-            seq + 1,
-            1u64 << shift
-        );
-        for slot in o.slots.iter() {
-            // Relaxed: table lock held; nobody else writes chains.
-            let mut p = slot.load(Ordering::Relaxed, guard);
-            // SAFETY: linked entries outlive the guard (table lock held).
-            while let Some(n) = unsafe { p.as_ref() } {
-                let next = n.next.load(Ordering::Relaxed, guard); // Relaxed: table lock held
-                let head = new.slot_of(&n.key, n.dev);
-                // Release: pairs with a walk's Acquire load of `next`: a
-                // reader that follows the relinked pointer also sees the odd
-                // count above and the target entry's initialisation.
-                n.next
-                    .store(head.load(Ordering::Relaxed, guard), Ordering::Release);
-                ktrace!(
-                    "neigh_hash_grow",
-                    "{} relinked: its next now points into its new chain",
-                    n.key
-                );
-                // Relaxed: the new array is published by the Release below.
-                head.store(p, Ordering::Relaxed);
-                p = next;
-            }
-        }
-        let new = rcu::into_shared(Owned::new(new), guard);
-        // Release: pairs with the Acquire loads of the array in
-        // `lookup_noref`, `all_entries` and `stats`.
-        self.head.nht.store(new, Ordering::Release);
-        // Release: pairs with the Acquire load that starts a lookup.
-        self.head.resize_seq.store(seq + 2, Ordering::Release);
-        // SAFETY: replaced above; readers of the old array hold guards. Its
-        // slots own nothing (entries are retired by their destroy).
-        unsafe { guard.defer_destroy(old) };
-        new
-    }
-
-    /// Unlink `n` from its chain; caller holds the table lock. Returns
-    /// whether it was linked. Readers standing on `n` still follow its
-    /// `next` to the rest of the chain (an RCU list deletion).
+    /// Unlink `n` from its chain, in whichever array of a resize in
+    /// progress holds it; caller holds the table lock. Returns whether it was
+    /// linked. Readers standing on `n` still follow its `next` to the rest
+    /// of the chain (an RCU list deletion).
     pub(super) fn unlink(&self, n: &Entry<K, O>, guard: &Guard) -> bool {
-        // Relaxed: table lock held.
+        // Relaxed: table lock held (the only writer of the arrays).
         let nht = self.head.nht.load(Ordering::Relaxed, guard);
         // SAFETY: never null; table lock held.
-        let b = unsafe { nht.deref() };
-        let mut link = b.slot_of(&n.key, n.dev);
+        let mut b = unsafe { nht.deref() };
         loop {
-            // Relaxed: table lock held.
-            let p = link.load(Ordering::Relaxed, guard);
-            // SAFETY: linked entries outlive the guard (table lock held).
-            let Some(e) = (unsafe { p.as_ref() }) else {
-                return false;
-            };
-            if core::ptr::eq(e, n) {
-                // Release: pairs with the Acquire loads of a walk, which then
-                // see the successor's initialised fields.
-                link.store(n.next.load(Ordering::Relaxed, guard), Ordering::Release);
+            if unlink_from(b.slot_of(&n.key, n.dev), n, guard) {
                 return true;
             }
-            link = &e.next;
+            // Relaxed: table lock held (a future array is set under it).
+            let f = b.future.load(Ordering::Relaxed, guard);
+            // SAFETY: as above: set under the lock, freed only by a later
+            // resize's end under it.
+            match unsafe { f.as_ref() } {
+                Some(f) => b = f,
+                None => return false,
+            }
         }
     }
 
-    /// Every linked entry. Exact under the table lock; without it (GC's
-    /// scan) a concurrent resize may hide or repeat an entry.
+    /// Every linked entry. Exact under the table lock (each entry is in
+    /// exactly one array of a resize in progress); without it (GC's scan) a
+    /// concurrent move may hide or repeat an entry.
     pub(super) fn all_entries<'g>(&self, guard: &'g Guard) -> Vec<&'g Entry<K, O>> {
-        // Acquire: as in `lookup_noref` (GC's scan runs without the table
-        // lock, concurrently with `rehash`).
-        let nht = self.head.nht.load(Ordering::Acquire, guard);
-        // SAFETY: never null; guard held.
-        let b = unsafe { nht.deref() };
         let mut v = Vec::new();
-        for slot in b.slots.iter() {
-            // Acquire: as in `lookup_noref` (pairs with `link`, `unlink`,
-            // `rehash`).
-            let mut p = slot.load(Ordering::Acquire, guard);
-            // SAFETY: see `lookup_noref`.
-            while let Some(n) = unsafe { p.as_ref() } {
-                v.push(n);
-                // Acquire: as in `lookup_noref` (a relinked `next` may point
-                // at an entry linked after the scan began).
-                p = n.next.load(Ordering::Acquire, guard);
+        let mut b = Some(self.buckets(guard));
+        while let Some(a) = b {
+            for slot in a.slots.iter() {
+                // Acquire: as in `lookup_noref` (pairs with `link`, `unlink`,
+                // a move).
+                let mut p = slot.load(Ordering::Acquire, guard);
+                // SAFETY: see `walk`.
+                while let Some(n) = unsafe { p.as_ref() } {
+                    v.push(n);
+                    // Acquire: as in `walk`.
+                    p = n.next.load(Ordering::Acquire, guard);
+                }
             }
+            b = self.future_of(a, guard);
         }
         v
     }
 
-    /// Make room in the array for one more entry with `(key, dev)` and
-    /// return it: grow when entries would exceed the array's capacity
-    /// ([`max_entries`]), or re-key when the entry's chain is already
-    /// `LONG_CHAIN` long (SPEC.md §5, at most once per `entries` creates).
-    /// Caller holds the table lock.
-    pub(super) fn make_slot<'g>(
-        &self,
-        tbl: &mut TableLocked,
-        key: &K,
-        dev: DevId,
-        guard: &'g Guard,
-    ) -> &'g Buckets<K, Pkt<K, O>> {
-        let entries = self.entries();
-        // Relaxed: we hold the table lock, the only writer of the array.
-        let mut nht = self.head.nht.load(Ordering::Relaxed, guard);
-        // SAFETY: the array is never null; we hold the lock that replaces it.
-        let b = unsafe { nht.deref() };
-        if entries + 1 > max_entries(b.slots.len()) {
-            nht = self.rehash(nht, b.shift + 1, b.key, guard);
-            self.stats.inc(C::HASH_GROWS);
-        } else if tbl.created_since_rekey >= entries
-            && chain_len(b.slot_of(key, dev), guard) >= LONG_CHAIN
-        {
-            let fresh = HashKey::new(|| tbl.next_rand());
-            nht = self.rehash(nht, b.shift, fresh, guard);
-            tbl.created_since_rekey = 0;
-            self.stats.inc(C::HASH_RESEEDS);
-        }
-        tbl.created_since_rekey += 1;
-        // SAFETY: as above (the new array, if any, was published under the
-        // lock and is retired only by a later resize under it).
-        unsafe { nht.deref() }
-    }
-
     /// Publish `new` (an initialised entry from the slab, not yet
-    /// reachable) at the head of its chain in `buckets` (the current
-    /// array; caller holds the table lock) and return it.
+    /// reachable) at the head of its chain in `buckets` (the newest array;
+    /// caller holds the table lock) and return it.
     pub(super) fn link<'g>(
         &self,
         buckets: &Buckets<K, Pkt<K, O>>,
@@ -478,6 +369,30 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // the initialised entry.
         slot.store(new, Ordering::Release);
         n
+    }
+}
+
+/// Remove `n` from the chain starting at `slot` if it is there (table lock
+/// held).
+fn unlink_from<'g, K, P>(
+    mut link: &'g Atomic<Neighbour<K, P>>,
+    n: &Neighbour<K, P>,
+    guard: &'g Guard,
+) -> bool {
+    loop {
+        // Relaxed: table lock held.
+        let p = link.load(Ordering::Relaxed, guard);
+        // SAFETY: linked entries outlive the guard (table lock held).
+        let Some(e) = (unsafe { p.as_ref() }) else {
+            return false;
+        };
+        if core::ptr::eq(e, n) {
+            // Release: pairs with the Acquire loads of a walk, which then
+            // see the successor's initialised fields.
+            link.store(n.next.load(Ordering::Relaxed, guard), Ordering::Release);
+            return true;
+        }
+        link = &e.next;
     }
 }
 

@@ -1,18 +1,49 @@
 //! Unit tests of the RCU hash (`hash.rs`): re-keying, burst lookups
 //! against single ones, and the burst's slot check.
 
+use super::super::resize::LONG_CHAIN;
 use super::*;
 use crate::{DeviceConfig, TableConfig, Xmit};
 use std::net::Ipv4Addr;
 
 use super::super::test_ops::Nop;
 
+/// Keys of one bucket of `t`'s newest array (`bits` top bits of the hash,
+/// as the test-only `key_hash` gives it), from `from` on.
+fn same_bucket(
+    t: &NeighTable<Ipv4Addr, Nop>,
+    dev: DevId,
+    bits: u32,
+    from: u32,
+    n: usize,
+) -> Vec<Ipv4Addr> {
+    let bucket = |k| t.key_hash(k, dev) >> (32 - bits);
+    let target = bucket(Ipv4Addr::from(from));
+    (from..)
+        .map(Ipv4Addr::from)
+        .filter(|&k| bucket(k) == target)
+        .take(n)
+        .collect()
+}
+
+/// Run the timers until no resize is in progress; returns the calls made.
+fn finish_resize(t: &NeighTable<Ipv4Addr, Nop>) -> usize {
+    let mut calls = 0;
+    while t.resize_in_progress(&t.pin()) {
+        t.run_timers(t.jiffies() + 1).unwrap();
+        calls += 1;
+    }
+    calls
+}
+
 /// Someone who knows the hash key (here: the test, through the
 /// test-only `key_hash`) builds a chain of `LONG_CHAIN` keys in one
 /// bucket; the next create re-keys the table, after which the keys are
-/// spread and every one is still found.
+/// spread and every one is still found, during the move and after it. A
+/// second flood, built with the new key once as many entries were created
+/// as the table had, re-keys it again.
 #[test]
-fn a_long_chain_rekeys_the_table() {
+fn a_long_chain_rekeys_the_table_every_time() {
     let cfg = TableConfig {
         initial_hash_shift: 10,
         seed: 99,
@@ -22,36 +53,145 @@ fn a_long_chain_rekeys_the_table() {
     let dev = DevId(1);
     t.add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
         .unwrap();
-    let bucket = |t: &NeighTable<Ipv4Addr, Nop>, k| t.key_hash(k, dev) >> 22;
-    let target = bucket(&t, Ipv4Addr::from(0));
-    let keys: Vec<Ipv4Addr> = (0u32..)
-        .map(Ipv4Addr::from)
-        .filter(|&k| bucket(&t, k) == target)
-        .take(LONG_CHAIN + 1)
-        .collect();
-    for &k in &keys[..LONG_CHAIN] {
-        t.lookup_or_create(k, dev).unwrap();
-    }
-    assert_eq!(t.stats().hash_reseeds, 0);
-    t.lookup_or_create(keys[LONG_CHAIN], dev).unwrap();
-    assert_eq!(
-        t.stats().hash_reseeds,
-        1,
-        "the long chain re-keyed the table"
-    );
-    assert_eq!(t.stats().hash_buckets, 1024, "re-keying keeps the size");
-    let spread: std::collections::HashSet<u32> = keys.iter().map(|&k| bucket(&t, k)).collect();
-    assert!(
-        spread.len() > 8,
-        "still clustered after re-keying: {spread:?}"
-    );
-    let g = t.pin();
-    for &k in &keys {
-        assert!(
-            t.lookup_noref(k, dev, &g).is_some(),
-            "{k} lost by the re-key"
+    let all_found = |keys: &[Ipv4Addr]| {
+        let g = t.pin();
+        keys.iter().all(|&k| t.lookup_noref(k, dev, &g).is_some())
+    };
+    let mut created = Vec::new();
+    for round in 1..=2u64 {
+        let keys = same_bucket(&t, dev, 10, created.len() as u32 * 1000, LONG_CHAIN + 1);
+        for &k in &keys[..LONG_CHAIN] {
+            t.lookup_or_create(k, dev).unwrap();
+        }
+        assert_eq!(t.stats().hash_reseeds, round - 1);
+        t.lookup_or_create(keys[LONG_CHAIN], dev).unwrap();
+        assert_eq!(
+            t.stats().hash_reseeds,
+            round,
+            "the long chain re-keyed the table"
         );
+        created.extend_from_slice(&keys);
+        assert!(
+            t.resize_in_progress(&t.pin()),
+            "1024 buckets move over several calls"
+        );
+        assert!(
+            all_found(&created),
+            "a key lost in the middle of the re-key"
+        );
+        assert!(finish_resize(&t) >= 1);
+        assert_eq!(t.stats().hash_buckets, 1024, "re-keying keeps the size");
+        let bucket = |k| t.key_hash(k, dev) >> 22;
+        let spread: std::collections::HashSet<u32> = keys.iter().map(|&k| bucket(k)).collect();
+        assert!(
+            spread.len() > 8,
+            "still clustered after re-keying: {spread:?}"
+        );
+        assert!(all_found(&created), "a key lost by the re-key");
+        // As many creates as the table has entries before the next flood.
+        for i in 0..t.len() as u32 {
+            let k = Ipv4Addr::from(0x0c00_0000 + 1000 * round as u32 + i);
+            t.lookup_or_create(k, dev).unwrap();
+            created.push(k);
+        }
     }
+    assert_eq!(t.len(), created.len());
+}
+
+/// A grow moves a few buckets per create and the rest per `run_timers`
+/// call: in the middle of it every key is found (by single and burst
+/// lookups), removals and creates land in the right array, the dump is
+/// exact, and the table ends with every entry once.
+#[test]
+fn a_grow_in_progress_loses_nothing() {
+    let cfg = TableConfig {
+        initial_hash_shift: 12,
+        seed: 7,
+        gc_thresh2: 1 << 16,
+        gc_thresh3: 1 << 16,
+        ..TableConfig::default()
+    };
+    let t = NeighTable::new(cfg, Nop).unwrap();
+    let dev = DevId(1);
+    t.add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+        .unwrap();
+    let key = |i: u32| Ipv4Addr::from(0x0a00_0000 + i);
+    // 2048 entries fill 4096 buckets at half load; the next starts a grow.
+    for i in 0..2049 {
+        t.lookup_or_create(key(i), dev).unwrap();
+    }
+    assert_eq!(t.stats().hash_grows, 1);
+    assert_eq!(t.stats().hash_buckets, 8192, "the future array");
+    let g = t.pin();
+    assert!(t.resize_in_progress(&g));
+    let mut live: std::collections::BTreeSet<u32> = (0..2049).collect();
+    for round in 0..40u32 {
+        // Remove some old keys, create some new ones: each create moves
+        // `MOVE_PER_CREATE` buckets.
+        for i in (round * 7..2049).step_by(97).take(3) {
+            if live.remove(&i) {
+                t.remove(key(i), dev).unwrap();
+            }
+        }
+        let k = 10_000 + round;
+        t.lookup_or_create(key(k), dev).unwrap();
+        live.insert(k);
+        let keys: Vec<(Ipv4Addr, DevId)> = live.iter().map(|&i| (key(i), dev)).collect();
+        let mut out = vec![None; keys.len()];
+        t.lookup_noref_burst(&keys, &mut out, &g);
+        assert!(
+            out.iter().all(Option::is_some),
+            "round {round}: a burst missed a key"
+        );
+        assert!(keys
+            .iter()
+            .all(|&(k, d)| t.lookup_noref(k, d, &g).is_some()));
+        assert!(t.lookup_noref(key(99_999), dev, &g).is_none());
+    }
+    assert!(
+        t.resize_in_progress(&g),
+        "40 creates move 160 of 4096 buckets"
+    );
+    assert_eq!(t.len(), live.len());
+    assert_eq!(t.dump().len(), live.len());
+    drop(g);
+    let calls = finish_resize(&t);
+    assert_eq!(
+        calls, 1,
+        "one run_timers call moves up to MOVE_PER_TIMER_RUN buckets"
+    );
+    assert_eq!(t.len(), live.len());
+    let g = t.pin();
+    assert!(live
+        .iter()
+        .all(|&i| t.lookup_noref(key(i), dev, &g).is_some()));
+    drop(g);
+    for &i in &live {
+        t.remove(key(i), dev).unwrap();
+    }
+    assert_eq!(t.len(), 0);
+}
+
+/// A table dropped in the middle of a resize frees both arrays and every
+/// entry (valgrind and the slab's counters see the rest).
+#[test]
+fn a_table_dropped_mid_resize_frees_everything() {
+    let cfg = TableConfig {
+        initial_hash_shift: 8,
+        seed: 3,
+        ..TableConfig::default()
+    };
+    let t = NeighTable::new(cfg, Nop).unwrap();
+    let dev = DevId(1);
+    t.add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
+        .unwrap();
+    for i in 0..129u32 {
+        t.lookup_or_create(Ipv4Addr::from(i), dev).unwrap();
+    }
+    assert!(t.resize_in_progress(&t.pin()));
+    let s = t.stats();
+    assert_eq!(s.allocs, 129);
+    drop(t);
 }
 
 /// The burst lookup answers exactly as single lookups: hits, misses,

@@ -52,6 +52,8 @@ mod managed;
 mod nud_timer;
 mod output;
 mod owed;
+mod resize;
+mod slots;
 mod update;
 
 /// What the table's unit tests share: ops that do nothing.
@@ -160,10 +162,15 @@ pub(super) struct TableLocked {
     /// Next pass over the managed entries (`neigh_managed_work`).
     pub(super) next_managed: Tick,
     rng: u64,
-    /// Entries created since the hash was last re-keyed: a re-key (O(n))
-    /// is allowed only once this reaches the table's size, so re-keying
-    /// costs O(1) amortised per insert whatever an attacker does.
+    /// Entries created since the hash was last re-keyed: a re-key (O(n)
+    /// moves) is allowed only once this exceeds `size_at_rekey`, so
+    /// re-keying costs O(1) amortised per insert whatever an attacker does.
     created_since_rekey: usize,
+    /// Entries in the table when it was last re-keyed (0: never).
+    size_at_rekey: usize,
+    /// The next bucket of the current array a resize in progress moves
+    /// (`resize.rs`).
+    move_pos: usize,
 }
 
 impl TableLocked {
@@ -241,6 +248,9 @@ pub struct NeighTable<K: NeighKey, O: NeighOps<K>> {
     /// Where the entries live (`neigh::slab`): allocated by `create`,
     /// returned by `destroy` after the grace period.
     slab: EntrySlab<Entry<K, O>>,
+    /// The memory of retired large bucket arrays, returned to the system a
+    /// slice per `run_timers` call (`slots`, SPEC.md §5).
+    retired: sync::Arc<plain::Mutex<Vec<slots::Region>>>,
     /// Model builds only: the rules removed from this table (`variant`).
     #[cfg(any(feature = "loom", feature = "shuttle"))]
     broken: crate::variant::Broken,
@@ -287,6 +297,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             next_managed: start,
             rng: seed,
             created_since_rekey: 0,
+            size_at_rekey: 0,
+            move_pos: 0,
         };
         let key = if config.seed != 0 {
             HashKey::new(|| tbl.next_rand())
@@ -300,7 +312,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         Ok(NeighTable {
             head: CachePadded::new(Head {
                 nht: Atomic::new(Buckets::new(config.initial_hash_shift.max(1), key)),
-                resize_seq: sync::AtomicU64::new(0),
             }),
             jiffies: CachePadded::new(plain::AtomicU64::new(start)),
             ops,
@@ -316,6 +327,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             limiter: nud_timer::SolicitLimit::new(&config),
             id,
             slab: EntrySlab::new(),
+            retired: Default::default(),
             #[cfg(any(feature = "loom", feature = "shuttle"))]
             broken: Default::default(),
             #[cfg(any(feature = "loom", feature = "shuttle"))]
@@ -440,7 +452,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 
 impl<K: NeighKey, O: NeighOps<K>> Drop for NeighTable<K, O> {
     /// Teardown: flush every entry (queued packets count as `DeviceDown`),
-    /// then free the bucket array. Entries still referenced by a handle
+    /// then free the bucket array (and the future array of a resize in
+    /// progress). Entries still referenced by a handle
     /// cannot exist (handles borrow the table).
     fn drop(&mut self) {
         /// Frees the bucket array when dropped, so that it is freed even if
@@ -458,7 +471,13 @@ impl<K: NeighKey, O: NeighOps<K>> Drop for NeighTable<K, O> {
                 // the array owns nothing else.
                 unsafe {
                     let guard = rcu::pin();
-                    drop(self.0.load(Ordering::Relaxed, &guard).into_owned());
+                    let cur = self.0.load(Ordering::Relaxed, &guard);
+                    // Relaxed: as above (no other thread remains).
+                    let future = cur.deref().future.load(Ordering::Relaxed, &guard);
+                    drop(cur.into_owned());
+                    if !future.is_null() {
+                        drop(future.into_owned());
+                    }
                 }
             }
         }

@@ -14,6 +14,8 @@
 
 use super::events::timer_notifies;
 use super::owed::{Held, Owed};
+use super::resize::MOVE_PER_TIMER_RUN;
+use super::slots::RELEASE_PER_RUN;
 use super::{time_after, time_before_eq, Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
 use crate::neigh::entry::EntryLocked;
@@ -123,7 +125,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             Err(e) => unreachable!("run_timers: {e} after the table's own checks"),
         };
         let (gc_due, managed_due) = {
+            let guard = rcu::pin();
             let mut tbl = self.lock.lock();
+            // A resize in progress moves a bounded number of buckets per
+            // call, so that it ends even when no entry is created.
+            self.move_buckets(&mut tbl, MOVE_PER_TIMER_RUN, &guard);
             let mut managed_due = now >= tbl.next_managed;
             if managed_due && tbl.managed.is_empty() {
                 // Nothing to revalidate: only reschedule (no pass, no lock
@@ -133,6 +139,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             }
             (now >= tbl.next_gc, managed_due)
         };
+        // A slice of a retired bucket array goes back to the system (not
+        // under the table lock).
+        self.release_retired(RELEASE_PER_RUN);
         if gc_due {
             self.gc();
         }
@@ -146,15 +155,20 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// an entry timer, the GC pass, or the managed pass while there are
     /// managed entries (with none, the pass would only reschedule itself,
     /// and a driver sleeping until this tick would wake every
-    /// `interval_probe_time` for nothing).
+    /// `interval_probe_time` for nothing). While the hash is being resized,
+    /// the next tick: each call moves part of it (SPEC.md §5).
     pub fn next_event(&self) -> Tick {
+        let guard = rcu::pin();
         let tbl = self.lock.lock();
         let managed = if tbl.managed.is_empty() {
             Tick::MAX
         } else {
             tbl.next_managed
         };
-        let jobs = tbl.next_gc.min(managed);
+        let mut jobs = tbl.next_gc.min(managed);
+        if self.resize_in_progress(&guard) {
+            jobs = jobs.min(self.jiffies().saturating_add(1));
+        }
         drop(tbl);
         self.wheel.next_expiry().map_or(jobs, |t| t.min(jobs))
     }

@@ -78,6 +78,15 @@ fn chain_len<K, P>(slot: &Atomic<crate::neigh::Neighbour<K, P>>, guard: &Guard) 
     len
 }
 
+/// Cut a moved tail off its old chain: `link` (the predecessor's `next`,
+/// or the bucket slot) becomes null.
+fn cut<K, P>(link: &Atomic<crate::neigh::Neighbour<K, P>>) {
+    // Release: pairs with a walk's Acquire loads: a reader that finds the
+    // entry gone from the old chain finds it in the future one (linked
+    // before this store).
+    link.store(Shared::from(core::ptr::null()), Ordering::Release);
+}
+
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// The current array and the future one of a resize in progress
     /// (caller holds the table lock).
@@ -229,25 +238,22 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 n = m;
             }
             let head = future.slot_of(&n.key, n.dev);
-            if self.keeps(Rule::MoveLinksFirst) {
-                // Release: pairs with a walk's Acquire load of `next`: a
-                // reader standing on `n` walks on into the future chain and
-                // sees its entries initialised.
-                n.next
-                    .store(head.load(Ordering::Relaxed, guard), Ordering::Release);
-                // Release: pairs with the Acquire slot loads of lookups in the
-                // future array: `n`, with its new `next`, is reachable there.
-                head.store(p, Ordering::Release);
-                // Release: pairs with a walk's Acquire loads: a reader that
-                // finds `n` gone from the old chain finds it in the future one.
-                link.store(Shared::from(core::ptr::null()), Ordering::Release);
-            } else {
-                // L6 broken (model builds only): cut first, link after, so
-                // the entry is in neither array in between.
-                link.store(Shared::from(core::ptr::null()), Ordering::Release);
-                n.next
-                    .store(head.load(Ordering::Relaxed, guard), Ordering::Release);
-                head.store(p, Ordering::Release);
+            // L6 broken (model builds only): cut first, link after, so the
+            // entry is in neither array in between.
+            let cut_first = !self.keeps(Rule::MoveLinksFirst);
+            if cut_first {
+                cut(link);
+            }
+            // Release: pairs with a walk's Acquire load of `next`: a reader
+            // standing on `n` walks on into the future chain and sees its
+            // entries initialised.
+            n.next
+                .store(head.load(Ordering::Relaxed, guard), Ordering::Release);
+            // Release: pairs with the Acquire slot loads of lookups in the
+            // future array: `n`, with its new `next`, is reachable there.
+            head.store(p, Ordering::Release);
+            if !cut_first {
+                cut(link);
             }
             ktrace!(
                 "neigh_hash_grow",

@@ -405,8 +405,8 @@ fn bench_burst<K: NeighKey>(
             let guard = table.pin();
             let mut out = [Xmit::Sent; BURST];
             let seq = i as u32;
-            let pkts = (0..BURST as u32).map(|j| Pkt(seq.wrapping_add(j)));
-            black_box(table.resolve_output_burst(w, pkts, &mut out, &guard));
+            let mut pkts = (0..BURST as u32).map(|j| Pkt(seq.wrapping_add(j)));
+            black_box(table.resolve_output_burst(w, &mut pkts, &mut out, &guard));
             black_box(&out);
             i = i.wrapping_add(1);
         })

@@ -286,7 +286,8 @@ pub struct TableConfig {
     pub timer_bases: usize,
     /// Seed of the table's randomness (the hash key and the reachable-time
     /// draws). `0` (the default) draws a fresh key from the operating system
-    /// for every table, which is what keeps an attacker who chooses
+    /// for every table, and again whenever the table re-keys itself because
+    /// a chain grew long, which is what keeps an attacker who chooses
     /// addresses from building long hash chains. A non-zero seed makes both
     /// reproducible (tests, simulations) and gives that defence up: use it
     /// only where addresses are not chosen by an adversary.

@@ -195,8 +195,8 @@ fn burst_lookup_and_output_do_not_allocate() {
                 assert_eq!(table.output(n, Pkt(i as u32), &g), Xmit::Sent);
             }
         } else {
-            let pkts = (0..B as u32).map(Pkt);
-            assert_eq!(table.resolve_output_burst(ks, pkts, &mut fate, &g), B);
+            let mut pkts = (0..B as u32).map(Pkt);
+            assert_eq!(table.resolve_output_burst(ks, &mut pkts, &mut fate, &g), B);
             assert!(fate.iter().all(|&x| x == Xmit::Sent));
         }
     };

@@ -265,10 +265,10 @@ impl<K: Copy, P> Neighbour<K, P> {
         if n.device.cfg.noarp {
             // `arp_constructor`: NOARP devices need no resolution.
             let d = &n.device;
-            let lladdr = d.cfg.noarp_lladdr.unwrap_or_else(|| {
-                LlAddr::new(&[0u8; MAX_ADDR_LEN][..d.cfg.addr_len])
-                    .expect("addr_len checked by add_device")
-            });
+            let lladdr = d
+                .cfg
+                .noarp_lladdr
+                .unwrap_or_else(|| LlAddr::prefix(&[0u8; MAX_ADDR_LEN], d.cfg.addr_len));
             let g = n.lock.lock();
             n.publish_hh(&g, &d.build_header(&lladdr));
             n.set_state(&g, NudState::NOARP);
@@ -359,13 +359,16 @@ impl<K: Copy, P> Neighbour<K, P> {
         // the reader's Acquire fence: a reader that loaded any new word then
         // sees the odd count, or a later one, and retries).
         sync::fence(Ordering::Release);
-        for (i, w) in self.hh.iter().enumerate() {
-            let word = u64::from_ne_bytes(hh.bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        // Nothing between the two count stores may panic (the count would
+        // stay odd): the conversions below cannot fail (fixed sizes), and
+        // fall back to zeros rather than unwrap.
+        for (c, w) in hh.bytes.chunks_exact(8).zip(self.hh.iter()) {
+            let word = u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
             // Relaxed: published by the Release store below.
             w.store(word, Ordering::Relaxed);
         }
         let tail = &hh.bytes[HOT_HH_WORDS * 8..HH_STORED];
-        let tail = u32::from_ne_bytes(tail.try_into().expect("4 bytes"));
+        let tail = u32::from_ne_bytes(tail.try_into().unwrap_or([0; 4]));
         // Relaxed: published by the Release store below.
         self.hh_tail.store(tail, Ordering::Relaxed);
         // Release: pairs with the reader's Acquire load of the sequence.
@@ -375,8 +378,7 @@ impl<K: Copy, P> Neighbour<K, P> {
     /// The link-layer address from the cached header (the caller knows the
     /// state is VALID, or holds the lock that keeps it so).
     pub(crate) fn read_lladdr(&self) -> LlAddr {
-        LlAddr::new(&self.read_hh().as_bytes()[..self.device.cfg.addr_len])
-            .expect("addr_len <= MAX_ADDR_LEN")
+        LlAddr::prefix(self.read_hh().as_bytes(), self.device.cfg.addr_len)
     }
 
     /// The link-layer address, if known (the state is VALID).

@@ -36,6 +36,19 @@ impl LlAddr {
         Some(a)
     }
 
+    /// The first `len` bytes of `bytes` (at most [`MAX_ADDR_LEN`] and at
+    /// most `bytes.len()`: longer requests are cut, never a panic). For
+    /// lengths the crate validated earlier (`add_device`).
+    pub(crate) fn prefix(bytes: &[u8], len: usize) -> LlAddr {
+        let n = len.min(bytes.len()).min(MAX_ADDR_LEN);
+        let mut a = LlAddr {
+            len: n as u8,
+            bytes: [0; MAX_ADDR_LEN],
+        };
+        a.bytes[..n].copy_from_slice(&bytes[..n]);
+        a
+    }
+
     /// The address bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]

@@ -287,13 +287,23 @@ fn resolve_output_burst_creates_misses_and_stops_with_the_packets() {
         .collect();
     let g = t.pin();
     let mut out = vec![Xmit::Sent; keys.len()];
-    let pkts = (0..keys.len()).map(|i| vec![i as u8]);
-    assert_eq!(t.resolve_output_burst(&keys, pkts, &mut out, &g), 41);
+    let mut pkts = (0..keys.len()).map(|i| vec![i as u8]);
+    assert_eq!(t.resolve_output_burst(&keys, &mut pkts, &mut out, &g), 41);
     assert!(out[..40].iter().all(|&x| x == Xmit::Queued), "{out:?}");
     assert_eq!(out[40], Xmit::Dropped(crate::DropReason::UnknownDevice));
     assert_eq!(t.len(), 40);
     let mut out = vec![Xmit::Sent; 3];
-    let two = vec![vec![1], vec![2]];
-    assert_eq!(t.resolve_output_burst(&keys[..3], two, &mut out, &g), 2);
+    let mut two = vec![vec![1], vec![2]].into_iter();
+    assert_eq!(
+        t.resolve_output_burst(&keys[..3], &mut two, &mut out, &g),
+        2
+    );
     assert_eq!(&out[..2], &[Xmit::Queued, Xmit::Queued]);
+    // More packets than keys: the surplus is handed back, untouched.
+    let mut five = (10..15u8).map(|i| vec![i]).collect::<Vec<_>>().into_iter();
+    assert_eq!(
+        t.resolve_output_burst(&keys[..3], &mut five, &mut out, &g),
+        3
+    );
+    assert_eq!(five.collect::<Vec<_>>(), vec![vec![13], vec![14]]);
 }

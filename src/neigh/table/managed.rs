@@ -66,12 +66,19 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         let mut tbl = self.lock.lock();
         let now = self.jiffies();
         tbl.next_managed = now.saturating_add(tbl.cfg.parms.interval_probe_time);
+        let mut stale = Vec::new();
         for &(key, dev) in tbl.managed.iter() {
-            let n = self
-                .lookup_noref(key, dev, &guard)
-                .expect("the managed list names linked entries");
+            // The list names linked entries (every unlink takes its key
+            // off); a key found missing anyway is dropped, not trusted.
+            let Some(n) = self.lookup_noref(key, dev, &guard) else {
+                stale.push((key, dev));
+                continue;
+            };
             // No packet and no immediate probe: no callback under the lock.
             let _ = self.event_send_probe(n, None, false);
+        }
+        for k in stale {
+            tbl.managed.remove(&k);
         }
     }
 

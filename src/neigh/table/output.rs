@@ -159,8 +159,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// The hits take no lock, allocate nothing and write no shared line, as
     /// single outputs. Packets are output in order.
     ///
-    /// At most `keys.len()` packets are taken from `pkts`; any further ones
-    /// stay in the iterator (pass exactly one packet per key).
+    /// At most `keys.len()` packets are taken from `pkts`, which the caller
+    /// keeps: any further packets are still in it when the call returns
+    /// (the table never drops a packet it was not given).
     ///
     /// # Panics
     ///
@@ -168,18 +169,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     pub fn resolve_output_burst<I>(
         &self,
         keys: &[(K, DevId)],
-        pkts: I,
+        pkts: &mut I,
         out: &mut [Xmit],
         guard: &Guard,
     ) -> usize
     where
-        I: IntoIterator<Item = Pkt<K, O>>,
+        I: Iterator<Item = Pkt<K, O>> + ?Sized,
     {
         assert!(
             out.len() >= keys.len(),
             "resolve_output_burst: one output slot per key"
         );
-        let mut pkts = pkts.into_iter();
         let mut sent = 0;
         for (block, fate) in keys.chunks(BURST).zip(out.chunks_mut(BURST)) {
             let mut found = [None; BURST];
@@ -328,11 +328,12 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                         bytes: 0,
                     })
                 });
-                while !q.pkts.is_empty()
-                    && (q.bytes.saturating_add(size) > parms.unres_qlen_bytes
-                        || q.pkts.len() >= parms.unres_qlen)
+                while q.bytes.saturating_add(size) > parms.unres_qlen_bytes
+                    || q.pkts.len() >= parms.unres_qlen
                 {
-                    let old = q.pkts.pop_front().expect("checked non-empty");
+                    let Some(old) = q.pkts.pop_front() else {
+                        break;
+                    };
                     q.bytes = q.bytes.saturating_sub(old.0);
                     overflow.push_back(old);
                 }

@@ -196,7 +196,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         now: u64,
     ) -> After<Pkt<K, O>> {
         let cur: Option<LlAddr> = old.is(NudState::VALID).then(|| n.read_lladdr());
-        let lladdr = lladdr.or(cur).expect("checked by update");
+        // `update` refused a VALID state with neither an address given nor
+        // one known before locking; nothing happens if that ever failed.
+        let Some(lladdr) = lladdr.or(cur) else {
+            return After::Nothing;
+        };
         if new.is(NudState::CONNECTED) {
             // Relaxed: timestamp heuristic. Set even if the update is then
             // ignored ("received ARP even if it doesn't change the binding").

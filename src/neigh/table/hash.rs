@@ -124,17 +124,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         dev: DevId,
         guard: &'g Guard,
     ) -> Option<&'g Entry<K, O>> {
-        let found = self.find_from(self.buckets(guard), key, dev, guard);
+        let Some(n) = self.find_from(self.buckets(guard), key, dev, guard) else {
+            ktrace!("__neigh_lookup_noref", "{key} not found");
+            return None;
+        };
         ktrace!(
             "__neigh_lookup_noref",
-            "{key} {}",
-            if found.is_some() {
-                "found (no reference taken)"
-            } else {
-                "not found"
-            }
+            "found {key} {} refcnt={} (no reference taken)",
+            n.state(),
+            n.refcnt()
         );
-        found
+        Some(n)
     }
 
     /// Walk `(key, dev)`'s chain in `b`, then in each future array of a

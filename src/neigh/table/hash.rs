@@ -182,7 +182,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 
     /// The current bucket array, under `guard`.
     #[inline]
-    fn buckets<'g>(&self, guard: &'g Guard) -> &'g Buckets<K, Pkt<K, O>> {
+    pub(super) fn buckets<'g>(&self, guard: &'g Guard) -> &'g Buckets<K, Pkt<K, O>> {
         // Acquire: pairs with the Release store of a new array in `rehash`
         // (its slots and fields are initialised).
         let nht = self.head.nht.load(Ordering::Acquire, guard);

@@ -16,7 +16,7 @@ use super::events::timer_notifies;
 use super::owed::{Held, Owed};
 use super::{time_after, time_before_eq, Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
-use crate::neigh::entry::EntryLocked;
+use crate::neigh::entry::{probe_count, EntryLocked};
 use crate::neigh::stats::C;
 use crate::neigh::{DropReason, NeighKey, NeighOps, NudState, Probe};
 use crate::parms::{NeighParms, TableConfig, HZ};
@@ -134,7 +134,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             (now >= tbl.next_gc, managed_due)
         };
         if gc_due {
-            self.gc();
+            // One bounded step of the periodic pass (`gc_step`).
+            self.gc_step();
         }
         if managed_due {
             self.managed_pass();
@@ -217,7 +218,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             n.device.parms()
         };
         if st.is(NudState::INCOMPLETE | NudState::PROBE)
-            && g.probes >= budget.max_probes(st.is(NudState::PROBE))
+            && u32::from(g.probes) >= budget.max_probes(st.is(NudState::PROBE))
         {
             n.set_state(&g, NudState::FAILED);
             // FAILED owns no timer: if someone re-armed it while this handler
@@ -277,7 +278,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         now: Tick,
         immediate: bool,
     ) -> Option<Probe> {
-        g.probes = parms.ucast_probes;
+        g.probes = probe_count(parms.ucast_probes);
         self.del_timer(n);
         n.set_state(g, NudState::INCOMPLETE);
         g.updated = now;
@@ -297,8 +298,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         g: &mut EntryLocked<Pkt<K, O>>,
         parms: &NeighParms,
     ) -> Option<Probe> {
-        let probes = g.probes;
-        g.probes += 1;
+        let probes = u32::from(g.probes);
+        g.probes = g.probes.saturating_add(1);
         if probes < parms.ucast_probes && n.state().is(NudState::VALID) {
             return Some(Probe::Unicast(n.read_lladdr()));
         }

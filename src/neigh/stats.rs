@@ -239,7 +239,7 @@ pub struct NeighStats {
     /// Periodic GC passes started (by `run_timers` or `gc`).
     pub periodic_gc_runs: u64,
     /// Entries the periodic GC passes examined. `run_timers` runs a pass
-    /// in steps: one call adds at most 2,048 here unless a single hash
+    /// in steps: one call adds at most 1,024 here unless a single hash
     /// bucket holds more (SPEC.md §9).
     pub periodic_gc_scanned: u64,
     /// Forced GC passes.

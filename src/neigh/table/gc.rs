@@ -37,13 +37,16 @@ use crate::timer::Tick;
 /// table behaves the same on every machine (SPEC.md "3.10 vs now").
 pub(crate) const FORCED_GC_BUDGET: usize = 4096;
 
-/// One step of the periodic pass (one `run_timers` call): at most 2,048
-/// entries examined (more only if a single bucket holds more) and 8,192
+/// One step of the periodic pass (one `run_timers` call): at most 1,024
+/// entries examined (more only if a single bucket holds more) and 4,096
 /// buckets visited, so a pass over `n` entries in `b` buckets takes about
-/// `max(n / 2048, b / 8192)` calls (SPEC.md §9).
+/// `max(n / 1024, b / 4096)` calls (SPEC.md §9). Sized so that a step that
+/// collects every entry it examines (each collection takes the table lock,
+/// unlinks, reports and releases: several times a scan's cost) stays well
+/// under a millisecond at a million entries (`examples/gc_pause.rs`).
 pub(super) const GC_STEP: ScanBudget = ScanBudget {
-    entries: 2048,
-    buckets: 8192,
+    entries: 1024,
+    buckets: 4096,
 };
 
 /// What a GC pass did.
@@ -85,7 +88,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Cost: it examines every entry before it returns (about 50 ms at a
     /// million entries), though never under the table lock for longer than
     /// one collection; `run_timers` runs the same pass in steps of at most
-    /// 2,048 entries per call instead (SPEC.md §9).
+    /// 1,024 entries per call instead (SPEC.md §9).
     pub fn gc(&self) -> GcReport {
         // Pinned before the table lock: a pin may run deferred destructors.
         let guard = rcu::pin();

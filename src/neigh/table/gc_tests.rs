@@ -231,8 +231,8 @@ fn steps(t: &Table) -> Vec<u64> {
 }
 
 /// `run_timers` runs the periodic pass in steps: no call examines more
-/// than `GC_STEP.entries`, the pass over N entries takes about N / 2,048
-/// calls (at most one more per 8,192 buckets), every entry is examined
+/// than `GC_STEP.entries`, the pass over N entries takes about N / 1,024
+/// calls (at most one more per 4,096 buckets), every entry is examined
 /// once, and it collects exactly what the whole pass (`gc`) collects on
 /// an identical table. While it is in progress the GC stays due
 /// (`next_event`), and the next pass starts `gc_interval` after it ended.

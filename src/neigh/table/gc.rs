@@ -90,8 +90,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// one collection; `run_timers` runs the same pass in steps of at most
     /// 1,024 entries per call instead (SPEC.md §9).
     pub fn gc(&self) -> GcReport {
-        // Pinned before the table lock: a pin may run deferred destructors.
-        let guard = rcu::pin();
         let now = self.jiffies();
         {
             let mut tbl = self.lock.lock();
@@ -101,6 +99,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 return GcReport::default();
             }
         }
+        // Pinned after the table lock (a pin may run deferred destructors).
+        let guard = rcu::pin();
         let mut rep = GcReport::default();
         let (mut at, mut batch) = (0, Vec::new());
         while at < SCAN_END {
@@ -122,8 +122,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// may scan the same slice (the collections re-check under the locks,
     /// so that only costs time); the cursor moves on once.
     pub(super) fn gc_step(&self) {
-        // Pinned before the table lock: a pin may run deferred destructors.
-        let guard = rcu::pin();
         let now = self.jiffies();
         let from = {
             let mut tbl = self.lock.lock();
@@ -137,6 +135,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                 return;
             }
         };
+        // Pinned after the table lock (a pin may run deferred destructors).
+        let guard = rcu::pin();
         let mut batch = Vec::new();
         let next = self.scan_slice(from, GC_STEP, &mut batch, &guard);
         {

@@ -177,7 +177,7 @@ fn l15_two_grows_vs_lookup_noref_fix_holds() {
 }
 
 /// L16: the periodic GC pass walks the table under RCU without the table
-/// lock (`all_entries`), and `stats()` reads the bucket array, while creates
+/// lock (`scan_slice`), and `stats()` reads the bucket array, while creates
 /// link entries and grow the array (2 -> 4 buckets). `k2` shares `k1`'s
 /// bucket in both arrays and is linked after the scan started, so the grow
 /// relinks `k1.next` to it: the scan's Acquire loads of the array, the

@@ -56,17 +56,61 @@ pub(crate) struct EntryLocked<P> {
     /// `neigh->flags` (`NTF_ROUTER`, `NTF_EXT_LEARNED`, `NTF_MANAGED`) in
     /// one byte (`NeighFlags::to_byte`).
     pub(crate) flags: u8,
-    /// The entry's place on the table's `gc_list`: 0 off the list, else the
-    /// generation of its item there (`gc::GcList`; under the table lock
-    /// too). A byte of what would be padding, so the entry stays 128 B.
-    pub(crate) gc_gen: u8,
-    /// Probes sent in the current resolution (`neigh->probes`).
-    pub(crate) probes: u32,
+    /// The entry's item on the table's `gc_list` (`gc_list::GcList`;
+    /// written under the table lock too): three bytes, so that with the
+    /// three flag bytes and `probes` they fill one word and the entry stays
+    /// 128 B.
+    pub(crate) gc_link: GcLink,
+    /// Probes sent in the current resolution (`neigh->probes`). 16 bits:
+    /// a resolution sends at most `max_probes` (each probe kind is at most
+    /// 255, `NeighParms::validate`) before the entry fails; see
+    /// [`probe_count`].
+    pub(crate) probes: u16,
     /// Last state change (`neigh->updated`).
     pub(crate) updated: Tick,
     /// Packets waiting for resolution (`neigh->arp_queue`); allocated only
     /// while an entry has queued packets.
     pub(crate) arp_queue: Option<Box<ArpQueue<P>>>,
+}
+
+/// Where an entry's item lies on the table's `gc_list`: a 24-bit item
+/// index plus one (0: off the list). The list holds linked entries only,
+/// at most [`MAX_ENTRIES`](crate::parms::MAX_ENTRIES) (at most `2^24 - 1`,
+/// checked below), and hands out the lowest free item, so an index is
+/// below that count and the index plus one fits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct GcLink([u8; 3]);
+
+const _: () = assert!(crate::parms::MAX_ENTRIES < 1 << 24);
+
+impl GcLink {
+    /// Off the list.
+    pub(crate) const NONE: GcLink = GcLink([0; 3]);
+
+    /// The item index, if the entry is on the list.
+    #[inline]
+    pub(crate) fn get(self) -> Option<u32> {
+        let [a, b, c] = self.0;
+        u32::from_le_bytes([a, b, c, 0]).checked_sub(1)
+    }
+
+    /// On the list at item `idx` (below `2^24 - 1`).
+    #[inline]
+    pub(crate) fn at(idx: u32) -> GcLink {
+        debug_assert!(
+            idx < (1 << 24) - 1,
+            "gc_list item index {idx} beyond 24 bits"
+        );
+        let [a, b, c, _] = (idx + 1).to_le_bytes();
+        GcLink([a, b, c])
+    }
+}
+
+/// A probe count as `EntryLocked::probes` keeps it (saturating; counts
+/// stay far below the limit, see there).
+#[inline]
+pub(crate) fn probe_count(v: u32) -> u16 {
+    u16::try_from(v).unwrap_or(u16::MAX)
 }
 
 /// The unresolved queue and its byte count (`arp_queue_len_bytes`). Each
@@ -256,7 +300,7 @@ impl<K: Copy, P> Neighbour<K, P> {
                 dead: false,
                 destroyed: false,
                 flags: 0,
-                gc_gen: 0,
+                gc_link: GcLink::NONE,
                 probes: 0,
                 updated: now,
                 arp_queue: None,

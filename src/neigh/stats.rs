@@ -91,7 +91,8 @@ impl C {
     pub(crate) const HASH_RESEEDS: usize = 13;
     pub(crate) const SOLICITS_RATELIMITED: usize = 14;
     pub(crate) const EVENTS_LOST: usize = 15;
-    pub(crate) const DROP_BASE: usize = 16;
+    pub(crate) const PERIODIC_GC_SCANNED: usize = 16;
+    pub(crate) const DROP_BASE: usize = 17;
     const N: usize = Self::DROP_BASE + DropReason::ALL.len();
 }
 
@@ -176,6 +177,7 @@ impl Stats {
             lookups: self.sum(C::LOOKUPS),
             hits: self.sum(C::HITS),
             periodic_gc_runs: self.sum(C::PERIODIC_GC_RUNS),
+            periodic_gc_scanned: self.sum(C::PERIODIC_GC_SCANNED),
             forced_gc_runs: self.sum(C::FORCED_GC_RUNS),
             table_fulls: self.sum(C::TABLE_FULLS),
             sent: self.sum(C::SENT),
@@ -234,8 +236,12 @@ pub struct NeighStats {
     pub lookups: u64,
     /// Refcounted lookups that found an entry.
     pub hits: u64,
-    /// Periodic GC passes that ran.
+    /// Periodic GC passes started (by `run_timers` or `gc`).
     pub periodic_gc_runs: u64,
+    /// Entries the periodic GC passes examined. `run_timers` runs a pass
+    /// in steps: one call adds at most 1,024 here unless a single hash
+    /// bucket holds more (SPEC.md §9).
+    pub periodic_gc_scanned: u64,
     /// Forced GC passes.
     pub forced_gc_runs: u64,
     /// Creates refused at `gc_thresh3`.

@@ -25,7 +25,7 @@ impl<K, P> Neighbour<K, P> {
     /// (INCOMPLETE starts at `ucast_probes`, PROBE at 0). Takes the entry
     /// lock.
     pub fn probes(&self) -> u32 {
-        self.lock.lock().probes
+        u32::from(self.lock.lock().probes)
     }
 
     /// `neigh->flags`: router, externally learned, managed. Takes the entry
@@ -79,7 +79,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
                     // before tick 0 (SPEC.md §2); it shows as long ago.
                     confirmed_ago: now.wrapping_sub(n.confirmed()),
                     updated_ago: now.saturating_sub(g.updated),
-                    probes: g.probes,
+                    probes: u32::from(g.probes),
                     queue_len: g.queue_len(),
                     router: NeighFlags::from_byte(g.flags).contains(NeighFlags::ROUTER),
                     flags: NeighFlags::from_byte(g.flags),

@@ -325,25 +325,27 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
     }
 
-    /// Every linked entry. Exact under the table lock (each entry is in
-    /// exactly one array of a resize in progress); without it (GC's scan) a
-    /// concurrent move may hide or repeat an entry.
+    /// Every linked entry, in whichever array of a resize in progress
+    /// holds it (each is in exactly one). Caller holds the table lock (the
+    /// dump, `len`, the flushes); the GC's lock-free walk is `scan.rs`.
     pub(super) fn all_entries<'g>(&self, guard: &'g Guard) -> Vec<&'g Entry<K, O>> {
         let mut v = Vec::new();
-        let mut b = Some(self.buckets(guard));
-        while let Some(a) = b {
+        // Relaxed: table lock held (the only writer of the arrays and chains).
+        let mut b = self.head.nht.load(Ordering::Relaxed, guard);
+        // SAFETY: an array loaded under the lock is retired only by a
+        // resize's end under it; entries are unlinked only under it.
+        while let Some(a) = unsafe { b.as_ref() } {
             for slot in a.slots.iter() {
-                // Acquire: as in `lookup_noref` (pairs with `link`, `unlink`,
-                // a move).
-                let mut p = slot.load(Ordering::Acquire, guard);
-                // SAFETY: see `walk`.
+                // Relaxed: table lock held.
+                let mut p = slot.load(Ordering::Relaxed, guard);
+                // SAFETY: as above.
                 while let Some(n) = unsafe { p.as_ref() } {
                     v.push(n);
-                    // Acquire: as in `walk`.
-                    p = n.next.load(Ordering::Acquire, guard);
+                    p = n.next.load(Ordering::Relaxed, guard); // Relaxed: as above
                 }
             }
-            b = self.future_of(a, guard);
+            // Relaxed: table lock held.
+            b = a.future.load(Ordering::Relaxed, guard);
         }
         v
     }

@@ -17,7 +17,9 @@
 //! | `nud_timer.rs` | per-entry timers, the timer handler, probing and its rate limit (timer event) | `neigh_timer_handler`, `neigh_probe` |
 //! | `managed.rs` | managed entries and their periodic probing | `neigh_managed_work`, `neigh_update_managed_list` |
 //! | `flush.rs` | flush, carrier loss, remove, device removal (flush/remove events) | `neigh_flush_dev`, `neigh_carrier_down`, `neigh_delete`, `neigh_ifdown` |
-//! | `gc.rs` | GC policy and mechanics, periodic and forced, the `gc_list` | `neigh_periodic_work`, `neigh_forced_gc`, `neigh_update_gc_list` |
+//! | `gc.rs` | GC policy and mechanics, periodic (in steps) and forced | `neigh_periodic_work`, `neigh_forced_gc`, `neigh_update_gc_list` |
+//! | `gc_list.rs` | the `gc_list`: a linked list in a chunked slab, O(1) per operation | `tbl->gc_list` |
+//! | `scan.rs` | bounded lock-free slices of the hash by hash position (the periodic pass's walk) | `neigh_periodic_work`'s loop and `cond_resched` |
 //! | `dump.rs` | counters, length, dump, per-entry accessors | `neigh_dump_info`, `neigh_stat_seq_show` |
 //!
 //! Calls run one way: the event files (`output`, `update`, `add`,
@@ -46,6 +48,7 @@ mod events;
 mod exact;
 mod flush;
 mod gc;
+mod gc_list;
 mod hash;
 mod lookup;
 mod managed;
@@ -53,6 +56,7 @@ mod nud_timer;
 mod output;
 mod owed;
 mod resize;
+mod scan;
 mod slots;
 mod update;
 
@@ -105,7 +109,7 @@ pub(super) struct Locked<K> {
     core: TableLocked,
     /// `tbl->gc_list`: the GC-eligible entries in the order they became
     /// eligible.
-    pub(super) gc: gc::GcList<K>,
+    pub(super) gc: gc_list::GcList<K>,
     /// `tbl->managed_list`: entries flagged MANAGED.
     pub(super) managed: BTreeSet<(K, DevId)>,
 }
@@ -152,8 +156,12 @@ pub(super) struct TableLocked {
     pub(super) cfg: TableConfig,
     /// `tbl->last_flush`: end of the last complete forced GC.
     last_flush: Tick,
-    /// Next periodic GC pass.
+    /// Next periodic GC step: a pass is due from this tick on, and while
+    /// one is in progress (`gc_cursor`) this stays at or before the clock.
     pub(super) next_gc: Tick,
+    /// The periodic pass in progress: the hash position its next step
+    /// starts from (`scan.rs`); `None` between passes.
+    pub(super) gc_cursor: Option<u64>,
     /// `tbl->last_rand`: the reachable times are re-drawn once the clock is
     /// more than 300 s past it. Starts `20 * reachable_time` after the
     /// table's start (`neigh_table_init`), so the values drawn when the
@@ -293,6 +301,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             cfg: config,
             last_flush: start,
             next_gc: start,
+            gc_cursor: None,
             last_rand: start,
             next_managed: start,
             rng: seed,
@@ -318,7 +327,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             wheel: sync::Arc::new(TimerWheel::new(config.timer_bases, start)),
             lock: Mutex::new(Locked {
                 core: tbl,
-                gc: gc::GcList::new(),
+                gc: gc_list::GcList::new(),
                 managed: BTreeSet::new(),
             }),
             entries: plain::AtomicUsize::new(0),

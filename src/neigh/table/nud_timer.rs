@@ -18,7 +18,7 @@ use super::resize::MOVE_PER_TIMER_RUN;
 use super::slots::RELEASE_PER_RUN;
 use super::{time_after, time_before_eq, Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
-use crate::neigh::entry::EntryLocked;
+use crate::neigh::entry::{probe_count, EntryLocked};
 use crate::neigh::stats::C;
 use crate::neigh::{DropReason, NeighKey, NeighOps, NudState, Probe};
 use crate::parms::{NeighParms, TableConfig, HZ};
@@ -143,7 +143,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // under the table lock).
         self.release_retired(RELEASE_PER_RUN);
         if gc_due {
-            self.gc();
+            // One bounded step of the periodic pass (`gc_step`).
+            self.gc_step();
         }
         if managed_due {
             self.managed_pass();
@@ -231,7 +232,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             n.device.parms()
         };
         if st.is(NudState::INCOMPLETE | NudState::PROBE)
-            && g.probes >= budget.max_probes(st.is(NudState::PROBE))
+            && u32::from(g.probes) >= budget.max_probes(st.is(NudState::PROBE))
         {
             n.set_state(&g, NudState::FAILED);
             // FAILED owns no timer: if someone re-armed it while this handler
@@ -291,7 +292,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         now: Tick,
         immediate: bool,
     ) -> Option<Probe> {
-        g.probes = parms.ucast_probes;
+        g.probes = probe_count(parms.ucast_probes);
         self.del_timer(n);
         n.set_state(g, NudState::INCOMPLETE);
         g.updated = now;
@@ -311,8 +312,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         g: &mut EntryLocked<Pkt<K, O>>,
         parms: &NeighParms,
     ) -> Option<Probe> {
-        let probes = g.probes;
-        g.probes += 1;
+        let probes = u32::from(g.probes);
+        g.probes = g.probes.saturating_add(1);
         if probes < parms.ucast_probes && n.state().is(NudState::VALID) {
             return Some(Probe::Unicast(n.read_lladdr()));
         }

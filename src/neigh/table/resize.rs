@@ -322,4 +322,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     pub(super) fn resize_in_progress(&self, guard: &Guard) -> bool {
         !self.arrays(guard).1.is_null()
     }
+
+    /// Tests only: end a resize in progress now (the moves `run_timers`
+    /// would otherwise spread over its calls).
+    #[cfg(test)]
+    pub(super) fn end_resize_now(&self) {
+        let guard = rcu::pin();
+        let mut tbl = self.lock.lock();
+        self.move_buckets(&mut tbl, usize::MAX, &guard);
+    }
 }

@@ -18,7 +18,7 @@ use super::owed::Owed;
 use super::{Entry, NeighTable, Pkt, Queue};
 use crate::error::NeighError;
 use crate::neigh::device::check_lladdr;
-use crate::neigh::entry::EntryLocked;
+use crate::neigh::entry::{probe_count, EntryLocked};
 use crate::neigh::lladdr::{Hh, LlAddr};
 use crate::neigh::{DropReason, NeighFlags, NeighKey, NeighOps, NudState, Probe, UpdateFlags};
 use crate::sync::Ordering;
@@ -314,7 +314,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
         let before = self.snap(n, &g);
         n.set_state(&g, NudState::INCOMPLETE);
-        g.probes = parms.max_probes(false);
+        g.probes = probe_count(parms.max_probes(false));
         self.add_timer(n, now + parms.retrans_time.max(TIMER_FLOOR));
         self.notify_change(n, &g, before, |_, _| false);
         drop(g);

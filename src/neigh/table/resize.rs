@@ -325,7 +325,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
 
     /// Tests only: end a resize in progress now (the moves `run_timers`
     /// would otherwise spread over its calls).
-    #[cfg(test)]
+    #[cfg(all(test, not(any(feature = "loom", feature = "shuttle"))))]
     pub(super) fn end_resize_now(&self) {
         let guard = rcu::pin();
         let mut tbl = self.lock.lock();

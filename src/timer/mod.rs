@@ -98,7 +98,7 @@ use handle::Loc;
 pub(crate) use armable::sealed;
 pub(crate) use armable::TimerHandle;
 pub use armable::{Armable, Timer};
-pub use run::RUN_BUDGET;
+pub use run::{RunLimit, RunReport, NEXT_WORK_SCAN, RUN_BUDGET};
 pub use seq::{TimerKey, WheelCore};
 
 /// One base of a [`TimerWheel`] (the kernel's `struct tvec_base`): the

@@ -390,6 +390,24 @@ impl WheelCore {
         }
         min
     }
+
+    /// [`WheelCore::list_min`] reading at most `cap` timers: `None` if the
+    /// list is longer.
+    pub(crate) fn list_min_capped(&self, list: usize, cap: usize) -> Option<Option<Tick>> {
+        let mut cur = self.heads[list];
+        let mut min = None::<Tick>;
+        let mut seen = 0;
+        while cur != NIL {
+            if seen == cap {
+                return None;
+            }
+            seen += 1;
+            let n = &self.nodes[cur as usize];
+            min = Some(min.map_or(n.expires, |m| m.min(n.expires)));
+            cur = n.next;
+        }
+        Some(min)
+    }
 }
 
 #[cfg(test)]

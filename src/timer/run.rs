@@ -2,21 +2,23 @@
 //! `__run_timers`).
 //!
 //! Owns the time-domain check, the wheel's time high-water mark (`asked`,
-//! the one atomic besides the handle words), the run loop and handler
-//! dispatch. The run loop holds the base lock while it processes ticks and
-//! cascades; it releases it around every handler call (handlers run
-//! unlocked) and after every [`RUN_BUDGET`] units of work, while the base's
-//! `busy` flag keeps other runners out.
+//! the one atomic besides the handle words), the run loop, handler dispatch
+//! and the per-call budget ([`RunLimit`]). The run loop holds the base lock
+//! while it processes ticks and cascades; it releases it around every
+//! handler call (handlers run unlocked) and offers it to a waiter after
+//! every [`RUN_BUDGET`] units of work, while the base's `busy` flag keeps
+//! other runners out. A budgeted run stops between units, leaving the rest
+//! where it is for the next call (SPEC.md §7, "Run budget").
 
 use super::{seq, sync, Base, Mutex, Ordering, Tick, TimerError, TimerWheel};
 
 /// The most units of work a runner does under one hold of a base lock: a
 /// unit is one tick processed (with its O(levels) look-ahead) or one timer
 /// moved by a cascade. After that many units without a handler call the
-/// runner releases the lock, yields, and re-takes it, so a thread arming a
-/// timer on that base waits for at most about this many units (a few
-/// microseconds), however far the run jumps and however many timers it
-/// cascades.
+/// runner hands the lock to a thread waiting for it, if any, and re-takes
+/// it, so a thread arming a timer on that base waits for at most about this
+/// many units (a few microseconds), however far the run jumps and however
+/// many timers it cascades.
 pub const RUN_BUDGET: u32 = 64;
 
 /// The most timers of one list [`TimerWheel::next_work`] reads before it
@@ -332,12 +334,10 @@ impl TimerWheel {
                 continue;
             }
             if budget == 0 {
-                // Let threads arming timers on this base in; `busy` keeps
-                // other runners out meanwhile.
+                // Let a thread arming a timer on this base in, if one waits
+                // (`sync::bump`); `busy` keeps other runners out meanwhile.
                 g.lock_breaks += 1;
-                drop(g);
-                sync::spin_wait();
-                g = lock.lock();
+                g = sync::bump(lock, g);
                 budget = RUN_BUDGET;
                 continue;
             }

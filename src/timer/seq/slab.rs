@@ -17,6 +17,7 @@
 //! slot to the work list is O(1) however many timers it holds (the kernel's
 //! `list_replace_init`).
 
+use super::nodes::Nodes;
 use crate::timer::handle::{GEN_MASK, MAX_SLOTS};
 use crate::timer::Tick;
 
@@ -123,7 +124,7 @@ pub struct WheelCore {
     owner: [u16; POOL],
     /// Physical list serving as the work list.
     work: u16,
-    pub(crate) nodes: Vec<Node>,
+    pub(crate) nodes: Nodes,
     free: u32,
     /// Generation of a fresh slot; a slot retires when its generation would
     /// come back to it (after 2^31 uses).
@@ -151,7 +152,7 @@ impl WheelCore {
             tv1: core::array::from_fn(|i| i as u16),
             owner,
             work: TVR_SIZE as u16,
-            nodes: Vec::with_capacity(capacity.min(MAX_SLOTS)),
+            nodes: Nodes::with_capacity(capacity.min(MAX_SLOTS)),
             free: NIL,
             gen0: gen0 & GEN_MASK,
             counters: Counters::default(),

@@ -333,3 +333,132 @@ fn the_timer_thread_clears_a_backlog_without_waiting_a_period() {
     assert!(!t.timer_backlog());
     assert_eq!(solicits(), 2 * N as usize);
 }
+
+/// Budgeted runners racing each other and an arming thread: a cut run
+/// leaves a cascade paused and the base not busy, so the next runner (any
+/// thread) continues it while timers are armed, moved and deleted. Every
+/// timer fires exactly once for its last arming, never before its tick
+/// (the wheel's clock had reached it); none is lost.
+#[test]
+fn racing_budgeted_runners_and_armers_lose_nothing() {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Barrier;
+    const N: usize = 6000;
+    let w = Arc::new(TimerWheel::new(2, 0));
+    let tm: Arc<Vec<Timer>> = Arc::new((0..N).map(|i| Timer::new(i, 0)).collect());
+    // Half armed up front in two tv2/tv3 slots (long cascades), half by
+    // the arming thread while the runners go.
+    for (i, t) in tm[..N / 2].iter().enumerate() {
+        w.mod_timer_on(t, if i % 2 == 0 { 600 } else { 20_000 }, i % 2);
+    }
+    let fired: Arc<Vec<AtomicUsize>> = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect());
+    // The tick each timer fired at, and the latest expiry it was armed with.
+    let at: Arc<Vec<AtomicU64>> = Arc::new((0..N).map(|_| AtomicU64::new(0)).collect());
+    let want: Arc<Vec<AtomicU64>> = Arc::new(
+        (0..N)
+            .map(|i| {
+                AtomicU64::new(if i >= N / 2 {
+                    0
+                } else if i % 2 == 0 {
+                    600
+                } else {
+                    20_000
+                })
+            })
+            .collect(),
+    );
+    let clock = Arc::new(AtomicU64::new(0));
+    let go = Arc::new(Barrier::new(5));
+    let limit = RunLimit {
+        handlers: 7,
+        units: 13,
+    };
+    let mut runners = Vec::new();
+    for r in 0..3u64 {
+        let (w, fired, at, clock, go) = (
+            w.clone(),
+            fired.clone(),
+            at.clone(),
+            clock.clone(),
+            go.clone(),
+        );
+        runners.push(std::thread::spawn(move || {
+            go.wait();
+            for step in 0..4000u64 {
+                // Relaxed (test): the wheel orders what matters.
+                let now = clock
+                    .fetch_max(step * 8 + r, Ordering::Relaxed)
+                    .max(step * 8 + r);
+                let _ = w.run_timers_limited(now, limit, |d, tick| {
+                    // Never early: the wheel's clock (the latest `now`
+                    // asked) has reached the tick. (Not necessarily this
+                    // call's `now`: a runner also covers the later `now`
+                    // of a caller that found the base busy.)
+                    let asked = clock.load(Ordering::Relaxed);
+                    assert!(tick <= asked, "timer {d} fired at {tick}, clock {asked}");
+                    fired[d].fetch_add(1, Ordering::Relaxed);
+                    at[d].store(tick, Ordering::Relaxed);
+                });
+            }
+        }));
+    }
+    let armer = {
+        let (w, tm, want, clock, go) = (
+            w.clone(),
+            tm.clone(),
+            want.clone(),
+            clock.clone(),
+            go.clone(),
+        );
+        std::thread::spawn(move || {
+            go.wait();
+            for i in N / 2..N {
+                // Always ahead of every clock: the timer fires at its expiry.
+                let e = clock.load(Ordering::Relaxed) + 300 + (i % 500) as Tick;
+                want[i].store(e, Ordering::Relaxed);
+                w.mod_timer_on(&tm[i], e, i % 2);
+                if i % 7 == 0 {
+                    // Move an up-front timer (pending, or already fired: then
+                    // re-armed) well ahead of the clock.
+                    let j = i - N / 2;
+                    let e = clock.load(Ordering::Relaxed) + 1000;
+                    if w.del_timer(&tm[j]) {
+                        want[j].store(e, Ordering::Relaxed);
+                        w.mod_timer(&tm[j], e);
+                    }
+                }
+            }
+        })
+    };
+    go.wait();
+    armer.join().unwrap();
+    for r in runners {
+        r.join().unwrap();
+    }
+    // Drain: every timer still pending is due by then.
+    let end = clock.load(Ordering::Relaxed) + 30_000;
+    while w
+        .run_timers_limited(end, limit, |d, tick| {
+            fired[d].fetch_add(1, Ordering::Relaxed);
+            at[d].store(tick, Ordering::Relaxed);
+        })
+        .unwrap()
+        .more
+    {}
+    assert_eq!(w.pending(), 0);
+    let mut exact = 0;
+    for i in 0..N {
+        let (f, t, e) = (
+            fired[i].load(Ordering::Relaxed),
+            at[i].load(Ordering::Relaxed),
+            want[i].load(Ordering::Relaxed),
+        );
+        assert_eq!(f, 1, "timer {i} fired {f} times");
+        // An expiry the clock had already passed when it was armed (the
+        // arming thread descheduled between reading the clock and arming)
+        // fires at the wheel's next tick: late, never early.
+        assert!(t >= e, "timer {i} fired at {t}, due {e}");
+        exact += usize::from(t == e);
+    }
+    assert!(exact > N / 2, "only {exact} fired on their tick");
+}

@@ -197,15 +197,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// The earliest tick at which [`run_timers`](Self::run_timers) has work:
-    /// an entry timer to fire or a wheel slot to cascade, the GC pass, or
-    /// the managed pass while there are managed entries (with none, the
-    /// pass would only reschedule itself, and a driver sleeping until this
-    /// tick would wake every `interval_probe_time` for nothing). A tick at
-    /// or before the table's clock when timer work is left
-    /// ([`timer_backlog`](Self::timer_backlog)). Never later than the
-    /// earliest entry timer's expiry (it may be earlier: the tick at which
-    /// the wheel slot holding it cascades), and O(timer bases x wheel
-    /// levels) however many timers are pending.
+    /// an entry timer, the GC pass, or the managed pass while there are
+    /// managed entries (with none, the pass would only reschedule itself,
+    /// and a driver sleeping until this tick would wake every
+    /// `interval_probe_time` for nothing). A tick at or before the table's
+    /// clock when timer work is left ([`timer_backlog`](Self::timer_backlog)).
+    /// The entry timers' part is [`TimerWheel::next_work`]: their earliest
+    /// expiry, exact while the wheel lists it reads hold at most
+    /// [`NEXT_WORK_SCAN`](crate::timer::NEXT_WORK_SCAN) timers, otherwise
+    /// the earlier tick at which the wheel next has work (a slot to
+    /// cascade); so it costs O(timer bases x wheel levels) however many
+    /// timers are pending.
     pub fn next_event(&self) -> Tick {
         let tbl = self.lock.lock();
         let managed = if tbl.managed.is_empty() {
@@ -469,7 +471,9 @@ impl TimersView<'_> {
         self.wheel.pending()
     }
 
-    /// The earliest pending expiry, if any timer is pending.
+    /// The earliest pending expiry, if any timer is pending (exact; it
+    /// reads whole timer lists, so at a million entries it can walk most of
+    /// them: a driver uses [`NeighTable::next_event`]).
     pub fn next_expiry(&self) -> Option<Tick> {
         self.wheel.next_expiry()
     }

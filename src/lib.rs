@@ -63,7 +63,7 @@ pub use neigh::{
     Applied, DevId, DeviceConfig, DropReason, EventFilter, EventKind, EventReceiver, EventSend,
     GcReport, LinkHeader, LlAddr, NeighEvent, NeighFlags, NeighHandle, NeighInfo, NeighKey,
     NeighOps, NeighStats, NeighTable, Neighbour, NudState, Packet, Probe, Received, TimersView,
-    UpdateFlags, Xmit,
+    UpdateFlags, Xmit, TIMER_RUN_LIMIT,
 };
 #[cfg(all(feature = "tokio", not(any(feature = "loom", feature = "shuttle"))))]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]

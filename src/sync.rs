@@ -144,6 +144,31 @@ pub(crate) fn spin_wait() {
     yield_now();
 }
 
+/// A lock break: let a thread waiting for `lock` in, if there is one, and
+/// re-take the lock (`g` is its guard).
+///
+/// In production this is `parking_lot`'s `MutexGuard::bump`: a fair
+/// hand-over to a parked waiter, and nothing at all (no unlock, no yield of
+/// the CPU) when none waits, so a long run that breaks its lock often costs
+/// nothing on a quiet lock. Under the model checkers: unlock, a scheduling
+/// point, lock, so that they explore what another thread does in between.
+#[inline]
+pub(crate) fn bump<'a, T>(lock: &'a Mutex<T>, g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+    #[cfg(not(any(feature = "loom", feature = "shuttle")))]
+    {
+        let _ = lock;
+        let mut g = g;
+        parking_lot::MutexGuard::bump(&mut g);
+        g
+    }
+    #[cfg(any(feature = "loom", feature = "shuttle"))]
+    {
+        drop(g);
+        spin_wait();
+        lock.lock()
+    }
+}
+
 /// Happens-before tracking of one object's lifetime, for the model RCU.
 ///
 /// Under loom this is a `loom::cell::UnsafeCell<()>`: its creation and

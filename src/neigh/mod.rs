@@ -41,7 +41,7 @@ pub use nud::{NeighFlags, NudState, UpdateFlags};
 pub use stats::{DropReason, NeighStats};
 pub use table::{
     Applied, EventFilter, EventKind, EventReceiver, EventSend, GcReport, NeighEvent, NeighHandle,
-    NeighInfo, NeighTable, Received, TimersView, Xmit, MAX_EVENT_QUEUE,
+    NeighInfo, NeighTable, Received, TimersView, Xmit, MAX_EVENT_QUEUE, TIMER_RUN_LIMIT,
 };
 #[cfg(not(any(feature = "loom", feature = "shuttle")))]
 pub use timer_target::TimerTarget;

@@ -92,7 +92,9 @@ impl C {
     pub(crate) const SOLICITS_RATELIMITED: usize = 14;
     pub(crate) const EVENTS_LOST: usize = 15;
     pub(crate) const PERIODIC_GC_SCANNED: usize = 16;
-    pub(crate) const DROP_BASE: usize = 17;
+    pub(crate) const TIMER_RUNS_CUT: usize = 17;
+    pub(crate) const TIMERS_DEFERRED: usize = 18;
+    pub(crate) const DROP_BASE: usize = 19;
     const N: usize = Self::DROP_BASE + DropReason::ALL.len();
 }
 
@@ -187,6 +189,8 @@ impl Stats {
             hash_reseeds: self.sum(C::HASH_RESEEDS),
             solicits_ratelimited: self.sum(C::SOLICITS_RATELIMITED),
             events_lost: self.sum(C::EVENTS_LOST),
+            timer_runs_cut: self.sum(C::TIMER_RUNS_CUT),
+            timers_deferred: self.sum(C::TIMERS_DEFERRED),
             unres_discards: self.sum(DropReason::QueueOverflow.idx()),
             dropped_res_failed: self.sum(DropReason::ResolutionFailed.idx()),
             dropped_dead: self.sum(DropReason::Dead.idx()),
@@ -260,6 +264,14 @@ pub struct NeighStats {
     /// Events dropped because a subscriber's queue was full (summed over
     /// subscribers).
     pub events_lost: u64,
+    /// `run_timers` calls that stopped at
+    /// [`TIMER_RUN_LIMIT`](crate::TIMER_RUN_LIMIT) with entry timers still
+    /// due (SPEC.md §7, "Run budget").
+    pub timer_runs_cut: u64,
+    /// Entry timers that fired at a later `run_timers` call than the first
+    /// one they were due by, because that call stopped at its budget: each
+    /// fired late by one or more whole calls, never early.
+    pub timers_deferred: u64,
     /// Times the table re-keyed its hash because a chain grew long
     /// (SPEC.md §5, "Hash seeding").
     pub hash_reseeds: u64,

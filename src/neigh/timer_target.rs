@@ -2,10 +2,10 @@
 //! [`NeighTable`] and in the protocol layer by `proto::Host` (its two tables
 //! and its proxy queue). The drivers — [`TimerThread`](super::TimerThread)
 //! and, with the `tokio` feature, `TokioTimers` (`tokio_driver`) —
-//! call these three methods and know nothing else about their target.
+//! call these methods and know nothing else about their target.
 //!
-//! This module owns the trait and the table's implementation of it (three
-//! forwarding calls). It must not drive time itself, and it must not add
+//! This module owns the trait and the table's implementation of it (forwarding
+//! calls). It must not drive time itself, and it must not add
 //! behaviour to the table: every method is the table's own public one.
 //!
 //! Production builds only, like the drivers (the model checkers drive time
@@ -39,6 +39,16 @@ pub trait TimerTarget: Send + Sync + 'static {
     /// The target's clock: the tick of its latest run. A driver starting its
     /// own clock maps "now" to this tick.
     fn jiffies(&self) -> Tick;
+
+    /// Did the latest [`run_timers`](Self::run_timers) stop at a work
+    /// budget with events due by then still unhandled (a table's
+    /// [`NeighTable::timer_backlog`])? A driver then calls `run_timers`
+    /// again at once instead of sleeping. The backlog is finite: it is work
+    /// due by the target's clock, which each call reduces. The default,
+    /// for a target whose runs always finish, is `false`.
+    fn backlog(&self) -> bool {
+        false
+    }
 }
 
 impl<K: NeighKey, O: NeighOps<K>> TimerTarget for NeighTable<K, O> {
@@ -52,5 +62,9 @@ impl<K: NeighKey, O: NeighOps<K>> TimerTarget for NeighTable<K, O> {
 
     fn jiffies(&self) -> Tick {
         NeighTable::jiffies(self)
+    }
+
+    fn backlog(&self) -> bool {
+        NeighTable::timer_backlog(self)
     }
 }

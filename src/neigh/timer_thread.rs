@@ -30,6 +30,8 @@ impl TimerThread {
         // Relaxed: a flag polled by the thread; the join below synchronises.
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
+            // Cut the thread's sleep short (a whole period otherwise).
+            h.thread().unpark();
             // A panic in a timer handler is re-raised here.
             if let Err(p) = h.join() {
                 std::panic::resume_unwind(p);
@@ -48,7 +50,10 @@ impl Drop for TimerThread {
 
 impl TimerThread {
     /// Start a thread that calls `target.run_timers(clock.now())` every
-    /// `period` (the kernel's timer softirq; 1-10 ms is typical). An error
+    /// `period` (the kernel's timer softirq; 1-10 ms is typical), and again
+    /// at once while the target reports a
+    /// [`backlog`](TimerTarget::backlog) (a run that stopped at its
+    /// budget). An error
     /// (a clock reading behind the target's time) is skipped, not fatal; a
     /// panic in a handler ends the thread and is re-raised by
     /// [`stop`](Self::stop) or the drop.
@@ -65,7 +70,16 @@ impl TimerThread {
                 // Relaxed: see `shutdown`.
                 while !s.load(Ordering::Relaxed) {
                     let _ = t.run_timers(clock.now());
-                    thread::sleep(period);
+                    if t.backlog() {
+                        // The run stopped at its budget: run again at once
+                        // (letting other threads in first), not a period
+                        // later.
+                        thread::yield_now();
+                        continue;
+                    }
+                    // Woken early by `shutdown`; a spurious wake-up only
+                    // runs the target once more.
+                    thread::park_timeout(period);
                 }
             })
             .expect("spawn the neighbour timer thread");

@@ -23,6 +23,12 @@
 //!   ahead (every neighbour timer is, with the default: the kernel's floor
 //!   on them is `HZ/100`), otherwise at most `recheck` minus its delay late.
 //!
+//! **Backlog.** A run that stops at its budget with work due (a table's
+//! [`TIMER_RUN_LIMIT`](crate::TIMER_RUN_LIMIT); the target's
+//! [`backlog`](TimerTarget::backlog)) is followed at once, after a
+//! `yield_now`, by another run at the same tick, until the backlog is done:
+//! the once-per-tick rule below applies to runs that finished.
+//!
 //! Code that arms something and wants it looked at at once calls
 //! [`wake`](TokioTimers::wake). An idle target costs one `run_timers` and
 //! one `next_event` per `recheck`; a longer `recheck` trades clock
@@ -234,6 +240,8 @@ async fn drive<T: TimerTarget + ?Sized>(target: Arc<T>, shared: Arc<Shared>, rec
     // hold is "never" (the recheck still bounds the sleep).
     let instant_of = |t: Tick| origin.checked_add(Duration::from_millis(t.saturating_sub(start)));
     let mut last_run: Option<Tick> = None;
+    // The last run stopped at its budget with work left: run again at once.
+    let mut again = false;
     loop {
         // Acquire: pairs with the Release store in `stop`. Defence in depth:
         // as there, the flag publishes nothing.
@@ -241,9 +249,9 @@ async fn drive<T: TimerTarget + ?Sized>(target: Arc<T>, shared: Arc<Shared>, rec
             return;
         }
         let now = tick_at(origin, start, Instant::now());
-        // At most once per tick: a wake at the tick of the last run only
-        // re-reads the next event.
-        if last_run.is_none_or(|t| now > t) {
+        // At most once per tick (a wake at the tick of the last run only
+        // re-reads the next event), unless the last run left a backlog.
+        if again || last_run.is_none_or(|t| now > t) {
             // Relaxed (all three): statistics.
             shared.runs.fetch_add(1, Ordering::Relaxed);
             match target.run_timers(now) {
@@ -255,6 +263,13 @@ async fn drive<T: TimerTarget + ?Sized>(target: Arc<T>, shared: Arc<Shared>, rec
                 }
             }
             last_run = Some(now);
+            again = target.backlog();
+            if again {
+                // Let the runtime's other tasks in, then run again at this
+                // tick: the backlog is work already due.
+                tokio::task::yield_now().await;
+                continue;
+            }
         }
         // At least one tick ahead: a next event at or before `now` (another
         // runner holds it, or the run failed) must not make this loop spin.

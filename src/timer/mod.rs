@@ -20,9 +20,10 @@
 //! | `mod.rs` | the public types, constants and errors; construction; a base's concurrent state; `lock_timer_base` | none of its own |
 //! | `armable.rs` | the handle word (`TimerHandle`: its loads and stores), [`Timer`], the sealed [`Armable`] | none (the protocol below) |
 //! | `arm.rs` | `add_timer`, `mod_timer*` (`__mod_timer`, migration), `del_timer*`, `timer_pending`, `timer_destroyed` | the base lock(s) the handle names |
-//! | `run.rs` | `run_timers*` (`__run_timers`): the time domain check, the run loop, handler dispatch | the base lock, released around handlers and every [`RUN_BUDGET`] units of work |
+//! | `run.rs` | `run_timers*` (`__run_timers`): the time domain check, the run loop, handler dispatch, the per-call budget ([`RunLimit`]), `backlog`, `next_work` | the base lock, released around handlers and offered to a waiter every [`RUN_BUDGET`] units of work |
 //! | `seq/mod.rs` | [`WheelCore`]'s public sequential API | none: `&mut self` |
 //! | `seq/slab.rs` | one base's slab, generations, lists, bitmaps, work list | none: `&mut self` |
+//! | `seq/nodes.rs` | the slab's node store: chunks that never move | none: `&mut self` |
 //! | `seq/levels.rs` | levels: `internal_add_timer`, `cascade`, tick processing, look-ahead | none: `&mut self` |
 //! | `handle.rs` | the handle word's bit layout | none (plain values) |
 //!
@@ -98,7 +99,7 @@ use handle::Loc;
 pub(crate) use armable::sealed;
 pub(crate) use armable::TimerHandle;
 pub use armable::{Armable, Timer};
-pub use run::RUN_BUDGET;
+pub use run::{RunLimit, RunReport, NEXT_WORK_SCAN, RUN_BUDGET};
 pub use seq::{TimerKey, WheelCore};
 
 /// One base of a [`TimerWheel`] (the kernel's `struct tvec_base`): the
@@ -111,7 +112,7 @@ struct Base {
     clk: Tick,
     /// A thread is inside `__run_timers` for this base.
     busy: bool,
-    /// Times a runner released and re-took this lock mid-run
+    /// Times a runner offered this lock to a waiter mid-run
     /// ([`WheelWork::lock_breaks`]).
     lock_breaks: u64,
 }
@@ -255,7 +256,7 @@ pub struct WheelWork {
     pub ticks: u64,
     /// Timers moved down a level by `cascade`.
     pub cascaded: u64,
-    /// Times a runner released and re-took a base lock after
+    /// Times a runner offered a base lock to a waiter (`sync::bump`) after
     /// [`RUN_BUDGET`] units of work without a handler call.
     pub lock_breaks: u64,
     /// Slab slots retired because their generation was used up.

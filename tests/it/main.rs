@@ -42,6 +42,7 @@ mod misuse_limits;
 mod misuse_reentry;
 
 // ----- the timer wheel ------------------------------------------------------
+mod timer_budget;
 mod timer_model;
 mod timer_stress;
 mod timer_wheel;

@@ -319,3 +319,27 @@ impl NeighOps<Ipv4Addr> for Noop {
     fn solicit(&self, _dev: DevId, _key: &Ipv4Addr, _probe: Probe) {}
     fn error_report(&self, _dev: DevId, _key: &Ipv4Addr, _pkt: Vec<u8>) {}
 }
+
+/// More timers due at one tick than one `run_timers` call may fire
+/// (`TIMER_RUN_LIMIT`): the driver runs again at once while the table
+/// reports a backlog, so every one fires on its tick, not over the next
+/// ticks. (Fails with the once-per-tick rule applied to cut runs: 256 fire
+/// at 1000 ms, 256 at 1001, 88 at 1002.)
+#[tokio::test(start_paused = true)]
+async fn a_backlog_is_run_at_once_on_the_same_tick() {
+    const N: u32 = 600;
+    assert!(N as usize > 2 * neighcache::TIMER_RUN_LIMIT.handlers);
+    let t = table();
+    for i in 0..N {
+        let key = Ipv4Addr::from(0xc612_1000 + i);
+        assert_eq!(t.resolve_output(key, DEV, vec![0; 20]), Xmit::Queued);
+    }
+    let d = TokioTimers::spawn(t.clone(), DEFAULT_RECHECK).unwrap();
+    sleep(Duration::from_millis(1500)).await;
+    let ev = t.ops().events();
+    let at = |ms: u64| ev.iter().filter(|e| **e == (ms, "probe")).count();
+    assert_eq!(at(0), N as usize, "the inline probes");
+    assert_eq!(at(1000), N as usize, "every re-probe on its tick");
+    assert!(t.stats().timer_runs_cut >= 2);
+    d.stop().await;
+}

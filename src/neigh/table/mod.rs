@@ -82,7 +82,7 @@ pub use events::{EventFilter, EventKind, EventReceiver, NeighEvent, Received, MA
 pub use exact::Applied;
 pub use gc::GcReport;
 pub use lookup::NeighHandle;
-pub use nud_timer::TimersView;
+pub use nud_timer::{TimersView, TIMER_RUN_LIMIT};
 pub use output::{EventSend, Xmit};
 
 use super::entry::Neighbour;

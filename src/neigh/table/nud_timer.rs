@@ -24,12 +24,39 @@ use crate::neigh::{DropReason, NeighKey, NeighOps, NudState, Probe};
 use crate::parms::{NeighParms, TableConfig, HZ};
 use crate::rcu;
 use crate::sync::{plain, Mutex, Ordering};
-use crate::timer::{Tick, TimerError, TimerWheel, MAX_TICK};
+use crate::timer::{RunLimit, Tick, TimerError, TimerWheel, MAX_TICK};
 use crate::variant::Rule;
 
 /// The floor of every re-armed resolution timer, and of the first one
 /// (`max(RETRANS_TIME, HZ/100)`, `19e16d220f0a`): 10 ticks.
 pub(crate) const TIMER_FLOOR: Tick = HZ / 100;
+
+/// The most work one [`NeighTable::run_timers`] call does on the table's
+/// timer wheel: at most 256 entry-timer handlers (`neigh_timer_handler`)
+/// and 4096 units of wheel work (a tick processed, or one timer moved down
+/// a level by a cascade; see [`RunLimit`]). Counts, not time: in the 1M
+/// soak (SPEC.md §9, "Bounded timer runs") a call firing 256 handlers took
+/// 24 µs and one doing 2,048 units 30 µs at the median, so the wheel's share
+/// of a call stays well under a millisecond when the thread is not
+/// descheduled.
+///
+/// The kernel's `__run_timers` runs everything that is due, and relies on
+/// `reachable_time`'s jitter to spread the entries' timers; here a million
+/// entries resolved within a second reach their deadlines within a second
+/// too. What is due beyond the budget is left where it is and runs at the
+/// next calls, first and in tick order: those timers fire late by whole
+/// calls, never early and never lost ([`NeighStats::timers_deferred`]
+/// counts them, [`NeighStats::timer_runs_cut`] the calls that stopped).
+/// [`NeighTable::timer_backlog`] says that work is left, and the drivers
+/// ([`TimerThread`](crate::TimerThread), `TokioTimers`) then call again at
+/// once instead of sleeping.
+///
+/// [`NeighStats::timers_deferred`]: crate::NeighStats::timers_deferred
+/// [`NeighStats::timer_runs_cut`]: crate::NeighStats::timer_runs_cut
+pub const TIMER_RUN_LIMIT: RunLimit = RunLimit {
+    handlers: 256,
+    units: 4096,
+};
 
 impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// `neigh_add_timer`: take the timer's reference and arm it. Caller holds
@@ -86,8 +113,11 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// Advance the table's clock to `now`, run expired entry timers
-    /// (`neigh_timer_handler`) and, when due, the periodic GC and the
-    /// managed entries' pass. Returns the number of timers that fired.
+    /// (`neigh_timer_handler`), at most [`TIMER_RUN_LIMIT`] of them, and,
+    /// when due, the periodic GC and the managed entries' pass. Returns the
+    /// number of timers that fired. Timers due beyond the limit fire at the
+    /// next calls, in order and late by whole calls
+    /// ([`timer_backlog`](Self::timer_backlog) is then true).
     /// However far the clock jumps, each of the two periodic jobs runs at
     /// most once per call and is then due a whole period later (it never
     /// "catches up", so a tiny period cannot make a call spin).
@@ -113,8 +143,24 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         }
         // A base can be ahead of `now` only because a concurrent caller with
         // a later `now` ran it first; the wheel still runs the other bases.
-        let fired = match self.wheel.run_timers(now, |data| self.timer_handler(data)) {
-            Ok(fired) => fired,
+        // A handler whose fired tick is not after the table's clock before
+        // this call (`j`) was due by an earlier call that stopped at its
+        // budget (an earlier complete run leaves nothing due up to `j`).
+        let run = self
+            .wheel
+            .run_timers_limited(now, TIMER_RUN_LIMIT, |data, tick| {
+                if tick <= j {
+                    self.stats.inc(C::TIMERS_DEFERRED);
+                }
+                self.timer_handler(data);
+            });
+        let fired = match run {
+            Ok(r) => {
+                if r.more {
+                    self.stats.inc(C::TIMER_RUNS_CUT);
+                }
+                r.fired
+            }
             // A concurrent caller with a later `now` started its run first;
             // that run covers `now` (the wheel's concurrent-caller contract).
             Err(TimerError::TimeWentBackwards { .. }) if self.keeps(Rule::OvertakenCallerOk) => 0,
@@ -152,12 +198,28 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         Ok(fired)
     }
 
+    /// Is entry-timer work due by the table's clock left undone: did a
+    /// [`run_timers`](Self::run_timers) call stop at [`TIMER_RUN_LIMIT`]
+    /// (or is one still running)? A driver that sees it calls `run_timers`
+    /// again at once rather than sleeping. O(timer bases x wheel levels).
+    pub fn timer_backlog(&self) -> bool {
+        self.wheel.backlog()
+    }
+
     /// The earliest tick at which [`run_timers`](Self::run_timers) has work:
     /// an entry timer, the GC pass, or the managed pass while there are
     /// managed entries (with none, the pass would only reschedule itself,
     /// and a driver sleeping until this tick would wake every
-    /// `interval_probe_time` for nothing). While the hash is being resized,
-    /// the next tick: each call moves part of it (SPEC.md §5).
+    /// `interval_probe_time` for nothing). A tick at or before the table's
+    /// clock when timer work is left ([`timer_backlog`](Self::timer_backlog)).
+    /// The entry timers' part is [`TimerWheel::next_work`]: their earliest
+    /// expiry, exact while the wheel lists it reads hold at most
+    /// [`NEXT_WORK_SCAN`](crate::timer::NEXT_WORK_SCAN) timers, otherwise
+    /// the earlier tick at which the wheel next has work (a slot to
+    /// cascade); so it costs O(timer bases x wheel levels) however many
+    /// timers are pending.
+    /// While the hash is being resized, at most the next tick: each call
+    /// moves part of it (SPEC.md §5).
     pub fn next_event(&self) -> Tick {
         let guard = rcu::pin();
         let tbl = self.lock.lock();
@@ -171,7 +233,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             jobs = jobs.min(self.jiffies().saturating_add(1));
         }
         drop(tbl);
-        self.wheel.next_expiry().map_or(jobs, |t| t.min(jobs))
+        self.wheel.next_work().min(jobs)
     }
 
     /// `neigh_timer_handler`. The armed timer's reference is ours now.
@@ -425,7 +487,9 @@ impl TimersView<'_> {
         self.wheel.pending()
     }
 
-    /// The earliest pending expiry, if any timer is pending.
+    /// The earliest pending expiry, if any timer is pending (exact; it
+    /// reads whole timer lists, so at a million entries it can walk most of
+    /// them: a driver uses [`NeighTable::next_event`]).
     pub fn next_expiry(&self) -> Option<Tick> {
         self.wheel.next_expiry()
     }

@@ -353,4 +353,9 @@ impl<S: FrameSink> TimerTarget for Host<S> {
     fn jiffies(&self) -> Tick {
         self.v4.jiffies().min(self.v6.jiffies())
     }
+
+    /// Either table's timer backlog (the proxy queue's run always finishes).
+    fn backlog(&self) -> bool {
+        self.v4.timer_backlog() || self.v6.timer_backlog()
+    }
 }

@@ -212,6 +212,15 @@ impl WheelCore {
         best
     }
 
+    /// Is work due by tick `clk` (at most [`MAX_TICK`]): a timer on the
+    /// work list, a cascade paused mid-slot, or a tick up to `clk` with a
+    /// tv1 slot to expire or a slot to cascade? O(levels).
+    pub(crate) fn due_by(&self, clk: Tick) -> bool {
+        self.work_head().is_some()
+            || self.cascading != 0
+            || (self.next <= clk && self.next_event() <= clk)
+    }
+
     /// The earliest expiry of any pending timer (exact; a timer armed in the
     /// past reports its own expiry, although it fires at the next tick).
     ///
@@ -224,15 +233,46 @@ impl WheelCore {
         if self.count == 0 {
             return None;
         }
-        let mut best = self.list_min(self.work_list());
-        let mut take = |m: Option<Tick>| {
-            if let Some(m) = m {
-                best = Some(best.map_or(m, |b: Tick| b.min(m)));
-            }
+        let (best, _) = self.scan_min(usize::MAX);
+        best.or_else(|| self.list_min(PARKED))
+    }
+
+    /// [`WheelCore::next_expiry`] reading at most `cap` timers of each list
+    /// it looks at, as a bound for a sleeping driver: the exact earliest
+    /// expiry when those lists are short; when one is longer, at most the
+    /// first tick at which a run has work ([`WheelCore::next_event`]: a slot
+    /// to expire or cascade, never after the expiry of a timer in it). Above
+    /// [`MAX_TICK`] when nothing can fire. O(levels x `cap`).
+    pub(crate) fn next_expiry_bound(&self, cap: usize) -> Tick {
+        let ev = self.next_event();
+        if ev > MAX_TICK {
+            // Only parked timers (or none): nothing will fire.
+            return ev;
+        }
+        let (best, long) = self.scan_min(cap);
+        let best = best.unwrap_or(Tick::MAX);
+        if long {
+            best.min(ev)
+        } else {
+            best
+        }
+    }
+
+    /// The minimum expiry over the lists [`WheelCore::next_expiry`] reads,
+    /// and whether one of them had more than `cap` timers (its minimum then
+    /// not taken).
+    fn scan_min(&self, cap: usize) -> (Option<Tick>, bool) {
+        let mut best = None::<Tick>;
+        let mut long = false;
+        let mut take = |m: Option<Option<Tick>>| match m {
+            Some(Some(m)) => best = Some(best.map_or(m, |b: Tick| b.min(m))),
+            Some(None) => {}
+            None => long = true,
         };
+        take(self.list_min_capped(self.work_list(), cap));
         let idx = (self.next & TVR_MASK) as usize;
         if let Some(d) = self.tv1_distance(idx) {
-            take(self.list_min(self.tv1_list((idx + d as usize) % TVR_SIZE)));
+            take(self.list_min_capped(self.tv1_list((idx + d as usize) % TVR_SIZE), cap));
         }
         for lvl in 1..LEVELS {
             let bits = self.level_bits(lvl);
@@ -248,10 +288,10 @@ impl WheelCore {
                 let d = rest.trailing_zeros();
                 rest &= rest - 1;
                 let i = ((s0 + d) as usize) % TVN_SIZE;
-                take(self.list_min(level_list(lvl, i)));
+                take(self.list_min_capped(level_list(lvl, i), cap));
             }
         }
-        best.or_else(|| self.list_min(PARKED))
+        (best, long)
     }
 }
 

@@ -11,10 +11,12 @@
 //! | file | owns |
 //! |------|------|
 //! | `mod.rs` | the public sequential API: [`WheelCore::insert`], [`WheelCore::reset`], [`WheelCore::remove`], [`WheelCore::advance`], [`WheelCore::poll`] |
+//! | `nodes.rs` | the node store: fixed-size chunks, so that growing never moves a node |
 //! | `slab.rs` | the node slab, generations and slot retirement, the intrusive lists, the occupancy bitmaps, the work list |
 //! | `levels.rs` | the geometry: `internal_add_timer`, `cascade`, `process_tick`, the look-ahead, `next_expiry` |
 
 mod levels;
+mod nodes;
 mod slab;
 
 pub(crate) use levels::MAX_TVAL;

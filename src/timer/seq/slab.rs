@@ -17,6 +17,7 @@
 //! slot to the work list is O(1) however many timers it holds (the kernel's
 //! `list_replace_init`).
 
+use super::nodes::Nodes;
 use crate::timer::handle::{GEN_MASK, MAX_SLOTS};
 use crate::timer::Tick;
 
@@ -123,7 +124,7 @@ pub struct WheelCore {
     owner: [u16; POOL],
     /// Physical list serving as the work list.
     work: u16,
-    pub(crate) nodes: Vec<Node>,
+    pub(crate) nodes: Nodes,
     free: u32,
     /// Generation of a fresh slot; a slot retires when its generation would
     /// come back to it (after 2^31 uses).
@@ -151,7 +152,7 @@ impl WheelCore {
             tv1: core::array::from_fn(|i| i as u16),
             owner,
             work: TVR_SIZE as u16,
-            nodes: Vec::with_capacity(capacity.min(MAX_SLOTS)),
+            nodes: Nodes::with_capacity(capacity.min(MAX_SLOTS)),
             free: NIL,
             gen0: gen0 & GEN_MASK,
             counters: Counters::default(),
@@ -389,6 +390,24 @@ impl WheelCore {
             cur = n.next;
         }
         min
+    }
+
+    /// [`WheelCore::list_min`] reading at most `cap` timers: `None` if the
+    /// list is longer.
+    pub(crate) fn list_min_capped(&self, list: usize, cap: usize) -> Option<Option<Tick>> {
+        let mut cur = self.heads[list];
+        let mut min = None::<Tick>;
+        let mut seen = 0;
+        while cur != NIL {
+            if seen == cap {
+                return None;
+            }
+            seen += 1;
+            let n = &self.nodes[cur as usize];
+            min = Some(min.map_or(n.expires, |m| m.min(n.expires)));
+            cur = n.next;
+        }
+        Some(min)
     }
 }
 

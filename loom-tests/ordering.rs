@@ -178,18 +178,19 @@ fn l15_two_grows_vs_lookup_noref_fix_holds() {
 
 /// L16: the periodic GC pass walks the table under RCU without the table
 /// lock (`scan_slice`), and `stats()` reads the bucket array, while creates
-/// link entries and grow the array (2 -> 4 buckets). `k2` shares `k1`'s
-/// bucket in both arrays and is linked after the scan started, so the grow
-/// relinks `k1.next` to it: the scan's Acquire loads of the array, the
-/// slots and `next` are what order the new array's and `k2`'s
-/// initialisation before the scan touches them. Nothing is collectable
-/// (every entry was just used), so nothing is removed.
+/// link entries and grow the array (2 -> 4 buckets). `k2` and `k3` share
+/// `k1`'s bucket in both arrays and are linked after the scan started; `k3`
+/// starts the grow and is linked into the future array first, so moving
+/// `k1` (the old chain's tail) points `k1.next` at it. The scan's Acquire
+/// loads of the array, the slots and `next` are what order the new array's,
+/// `k2`'s and `k3`'s initialisation before the scan touches them. Nothing
+/// is collectable (every entry was just used), so nothing is removed.
 fn l16_gc_scan_and_stats_vs_create_and_grow_fix_holds() {
     fix_holds("L16", Some(5), || {
         let t = Arc::new(table());
         let k1 = key_where(&[], |_| true);
         let k2 = key_where(&[k1], |k| bucket(&t, k, 2) == bucket(&t, k1, 2));
-        let k3 = key_where(&[k1, k2], |_| true);
+        let k3 = key_where(&[k1, k2], |k| bucket(&t, k, 2) == bucket(&t, k1, 2));
         t.lookup_or_create(k1, DEV).unwrap();
         let t1 = t.clone();
         let gc = loom::thread::spawn(move || {
@@ -197,7 +198,7 @@ fn l16_gc_scan_and_stats_vs_create_and_grow_fix_holds() {
             assert!(t1.stats().hash_buckets >= 2);
         });
         t.lookup_or_create(k2, DEV).unwrap(); // chain: k2 -> k1
-        t.lookup_or_create(k3, DEV).unwrap(); // grows to 4; k1.next = k2
+        t.lookup_or_create(k3, DEV).unwrap(); // grows to 4; k1.next = k3
         gc.join().unwrap();
         assert_eq!(t.len(), 3);
         assert_eq!(t.stats().hash_grows, 1);

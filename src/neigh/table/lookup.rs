@@ -8,6 +8,7 @@
 //! Creation re-checks under the table lock (race matrix L5).
 
 use super::owed::Owed;
+use super::resize::MOVE_PER_CREATE;
 use super::{Entry, NeighTable};
 use crate::error::NeighError;
 use crate::neigh::entry::Neighbour;
@@ -187,6 +188,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // SAFETY: just allocated and initialised; nobody else has it yet.
         self.note_created(&mut tbl, unsafe { new.deref() }, exempt);
         let n = self.link(buckets, new, guard);
+        // A resize in progress moves a few buckets per create (SPEC.md §5).
+        self.move_buckets(&mut tbl, MOVE_PER_CREATE, guard);
         ktrace!(
             "__neigh_create",
             "{key} created and linked, refcnt {}",

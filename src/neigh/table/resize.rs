@@ -100,15 +100,17 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         (cur, c.future.load(Ordering::Relaxed, guard))
     }
 
-    /// Make room for one more entry with `(key, dev)` and return the array
-    /// to link it into: move a few buckets if a resize is in progress, else
-    /// start a grow when entries would exceed the array's capacity
-    /// ([`max_entries`]), or a re-key when the entry's chain is already
+    /// Choose the array to link one more entry with `(key, dev)` into: the
+    /// future array of a resize in progress, else the current one, after
+    /// starting a grow when entries would exceed the array's capacity
+    /// ([`max_entries`]) or a re-key when the entry's chain is already
     /// `LONG_CHAIN` long. Re-keying again needs as many creates since the
     /// last re-key as the table had entries then, so the moves cost O(1)
     /// amortised per create however often an attacker who learns the key
-    /// floods it (SPEC.md §5).
-    /// Caller holds the table lock.
+    /// floods it (SPEC.md §5). The caller links the entry, then moves
+    /// [`MOVE_PER_CREATE`] buckets (`move_buckets`): a moved entry can then
+    /// land in a future chain that already holds the new one, which is the
+    /// interleaving race matrix L16 needs. Caller holds the table lock.
     pub(super) fn make_slot<'g>(
         &self,
         tbl: &mut TableLocked,
@@ -122,15 +124,15 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         // SAFETY: set under the table lock we hold; freed only after a later
         // resize (under it) replaces it.
         if let Some(f) = unsafe { future.as_ref() } {
-            self.move_buckets(tbl, MOVE_PER_CREATE, guard);
             return f;
         }
         // SAFETY: never null; table lock held.
         let b = unsafe { cur.deref() };
-        let f = if entries + 1 > max_entries(b.slots.len()) {
+        if entries + 1 > max_entries(b.slots.len()) {
             self.stats.inc(C::HASH_GROWS);
-            self.start_resize(tbl, b, b.shift + 1, b.key, guard)
-        } else if tbl.created_since_rekey > tbl.size_at_rekey
+            return self.start_resize(tbl, b, b.shift + 1, b.key, guard);
+        }
+        if tbl.created_since_rekey > tbl.size_at_rekey
             && chain_len(b.slot_of(key, dev), guard) >= LONG_CHAIN
         {
             // A fresh key the attacker has not seen: from the operating
@@ -143,12 +145,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             tbl.created_since_rekey = 1;
             tbl.size_at_rekey = entries;
             self.stats.inc(C::HASH_RESEEDS);
-            self.start_resize(tbl, b, b.shift, fresh, guard)
-        } else {
-            return b;
-        };
-        self.move_buckets(tbl, MOVE_PER_CREATE, guard);
-        f
+            return self.start_resize(tbl, b, b.shift, fresh, guard);
+        }
+        b
     }
 
     /// Start a resize of `cur` into a new array of `2^shift` buckets hashed

@@ -143,7 +143,7 @@ fn settle(t: &NeighTable<Ipv4Addr, TestOps>) {
 /// step. Each lookup must find its key: a miss in an array continues in its
 /// future array, through both resizes.
 fn l15_two_grows_vs_lookup_noref_fix_holds() {
-    fix_holds("L15", Some(3), || {
+    fix_holds("L15", Some(4), || {
         let t = Arc::new(table());
         let k1 = key_where(&[], |_| true);
         let k2 = key_where(&[k1], |k| {

@@ -32,7 +32,7 @@ use crate::rcu::{self, Guard};
 use crate::sync::Ordering;
 use crate::timer::Tick;
 
-/// Entries (held only by the table) forced GC examines before it gives up
+/// `gc_list` items forced GC examines (held or not) before it gives up
 /// for this create: the kernel's 1 ms budget, made a count so that the
 /// table behaves the same on every machine (SPEC.md "3.10 vs now").
 pub(crate) const FORCED_GC_BUDGET: usize = 4096;
@@ -246,8 +246,8 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Forced GC (`neigh_forced_gc`); caller holds the table lock. Walks
     /// the `gc_list` oldest first and removes entries held only by the
     /// table that are FAILED or NOARP or were not updated in the last 5 s,
-    /// until the list is down to `gc_thresh2`. Gives up after
-    /// [`FORCED_GC_BUDGET`] such entries without recording the run (so the
+    /// until the list is down to `gc_thresh2`. Gives up after examining
+    /// [`FORCED_GC_BUDGET`] items, held or not, without recording the run (so the
     /// next create above `gc_thresh2` tries again). Returns the table's
     /// references to the unlinked entries: the caller drops them after
     /// dropping the lock (the destroy may call the ops).
@@ -267,6 +267,13 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             // Read before a collection frees the item we stand on.
             let (key, dev, next) = tbl.gc.get(item);
             at = next;
+            // Every item examined counts against the budget, held or not
+            // (the kernel's loop counter does too): a list of entries that
+            // are all held cannot make one create walk all of it.
+            if examined == FORCED_GC_BUDGET {
+                return victims;
+            }
+            examined += 1;
             // The list names linked entries only (under the table lock, which
             // we hold), so the lookup finds this item's entry.
             let Some(n) = self.lookup_noref(key, dev, guard) else {
@@ -286,10 +293,6 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             }
             if victims.len() >= max_clean {
                 break;
-            }
-            examined += 1;
-            if examined == FORCED_GC_BUDGET {
-                return victims;
             }
         }
         tbl.last_flush = now;
@@ -344,6 +347,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         if !self.unlink(n, guard) {
             return false;
         }
+        tbl.linked -= 1;
         tbl.gc.remove(g);
         // `n` was the linked entry for its key, so this names it.
         tbl.managed.remove(&(n.key, n.dev));
@@ -351,8 +355,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     }
 
     /// A new entry is about to be linked (caller holds the table lock):
-    /// put it on the `gc_list` unless `exempt`, and report it.
+    /// count it, put it on the `gc_list` unless `exempt`, and report it.
     pub(super) fn note_created(&self, tbl: &mut Locked<K>, n: &Entry<K, O>, exempt: bool) {
+        tbl.linked += 1;
         if !exempt {
             // Not linked yet: nobody else can hold this lock.
             tbl.gc.insert(n.key, n.dev, &mut n.lock.lock());

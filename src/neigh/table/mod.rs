@@ -176,6 +176,10 @@ pub(super) struct TableLocked {
     created_since_rekey: usize,
     /// Entries in the table when it was last re-keyed (0: never).
     size_at_rekey: usize,
+    /// Entries linked in the hash now (`len`): counted where an entry is
+    /// linked (`note_created`) and unlinked (`unlink_entry`), the only two
+    /// places.
+    pub(super) linked: usize,
     /// The next bucket of the current array a resize in progress moves
     /// (`resize.rs`).
     move_pos: usize,
@@ -307,6 +311,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             rng: seed,
             created_since_rekey: 0,
             size_at_rekey: 0,
+            linked: 0,
             move_pos: 0,
         };
         let key = if config.seed != 0 {

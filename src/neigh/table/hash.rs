@@ -100,9 +100,10 @@ fn walk<'g, K: NeighKey, P>(
         if n.key == key && n.dev == dev {
             return Some(n);
         }
-        // Acquire: as for the slot (pairs with the Release stores of `link`,
-        // `unlink` and a move in `resize.rs`): the next entry's initialised
-        // fields are visible; and a `next` a move pointed into a future
+        // Acquire: pairs with the Release stores that write a `next` a
+        // reader can stand on: `unlink` (a predecessor's `next`), a move's
+        // `next` store and `cut` (`resize.rs`): the next entry's initialised
+        // fields are visible, and a `next` a move pointed into a future
         // chain brings that array's publication with it.
         p = n.next.load(Ordering::Acquire, guard);
     }

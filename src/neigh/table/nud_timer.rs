@@ -218,8 +218,9 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// the earlier tick at which the wheel next has work (a slot to
     /// cascade); so it costs O(timer bases x wheel levels) however many
     /// timers are pending.
-    /// While the hash is being resized, at most the next tick: each call
-    /// moves part of it (SPEC.md §5).
+    /// While the hash is being resized, or a replaced bucket array is still
+    /// mapped, at most the next tick: each call moves part of the one and
+    /// unmaps 1 MiB of the other (SPEC.md §5).
     pub fn next_event(&self) -> Tick {
         let guard = rcu::pin();
         let tbl = self.lock.lock();
@@ -229,7 +230,7 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
             tbl.next_managed
         };
         let mut jobs = tbl.next_gc.min(managed);
-        if self.resize_in_progress(&guard) {
+        if self.resize_in_progress(&guard) || self.retired_pending() {
             jobs = jobs.min(self.jiffies().saturating_add(1));
         }
         drop(tbl);

@@ -38,10 +38,12 @@ pub(super) const LONG_CHAIN: usize = 16;
 const HALF_LOAD_FROM: usize = 64;
 
 /// Buckets of the current array that each create moves while a resize is
-/// in progress. A grow starts at `b / 2` entries in `b` buckets and ends
-/// after `b / MOVE_PER_CREATE` creates at most, by which time the future
-/// array (`2b` buckets) holds at most `b / 2 + b / 4` entries: under its
-/// own grow threshold, so resizes never need to overlap.
+/// in progress. A grow starts at `b / 2` entries in `b` buckets (`b` from
+/// 64 on; the kernel's one per bucket below) and ends after
+/// `b / MOVE_PER_CREATE` creates at most, by which time the future array
+/// (`2b` buckets) holds at most `b / 2 + b / 4` entries, under its own
+/// grow threshold `b`. Resizes never overlap anyway: a create never starts
+/// one while another is in progress (the next may start right after).
 pub(super) const MOVE_PER_CREATE: usize = 4;
 
 /// Buckets one `run_timers` call moves, so that a resize ends even when
@@ -215,27 +217,45 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
         future: &Buckets<K, Pkt<K, O>>,
         guard: &Guard,
     ) {
-        loop {
-            // Find the tail and the link that points at it.
-            let mut link = slot;
-            // Relaxed: table lock held; nobody else writes chains.
-            let mut p = link.load(Ordering::Relaxed, guard);
-            if p.is_null() {
-                return;
+        // The chain, head first, in one walk (a stack array for the usual
+        // short chain, a `Vec` beyond it), so that moving it tail first costs
+        // O(length), not O(length^2), however long an attacker who knows the
+        // key made it.
+        const SHORT: usize = 8;
+        let mut short = [Shared::from(core::ptr::null()); SHORT];
+        let mut long = Vec::new();
+        let mut len = 0;
+        // Relaxed: table lock held; nobody else writes chains.
+        let mut p = slot.load(Ordering::Relaxed, guard);
+        // SAFETY: linked entries outlive the guard (table lock held).
+        while let Some(n) = unsafe { p.as_ref() } {
+            if len < SHORT {
+                short[len] = p;
+            } else {
+                if len == SHORT {
+                    long.extend_from_slice(&short);
+                }
+                long.push(p);
             }
-            // SAFETY: linked entries outlive the guard (table lock held).
-            let mut n = unsafe { p.deref() };
-            loop {
-                // Relaxed: as above.
-                let next = n.next.load(Ordering::Relaxed, guard);
+            len += 1;
+            p = n.next.load(Ordering::Relaxed, guard); // Relaxed: as above
+        }
+        let chain = if len <= SHORT {
+            &short[..len]
+        } else {
+            &long[..]
+        };
+        for (k, &p) in chain.iter().enumerate().rev() {
+            // SAFETY: as above (collected under the lock we still hold).
+            let n = unsafe { p.deref() };
+            // The link that points at `n`: its predecessor's `next`, or the
+            // bucket slot for the head. `n` is the tail now (its successors
+            // were moved already).
+            let link = match k.checked_sub(1) {
                 // SAFETY: as above.
-                let Some(m) = (unsafe { next.as_ref() }) else {
-                    break;
-                };
-                link = &n.next;
-                p = next;
-                n = m;
-            }
+                Some(j) => &unsafe { chain[j].deref() }.next,
+                None => slot,
+            };
             let head = future.slot_of(&n.key, n.dev);
             // L6 broken (model builds only): cut first, link after, so the
             // entry is in neither array in between.
@@ -309,14 +329,28 @@ impl<K: NeighKey, O: NeighOps<K>> NeighTable<K, O> {
     /// Return up to `max` bytes of retired bucket arrays to the system
     /// (`slots::Region`); called by `run_timers`.
     pub(super) fn release_retired(&self, max: usize) {
-        let mut q = self.retired.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = q.last_mut() {
-            if r.release(max) {
-                q.pop();
-            }
+        // The region leaves the queue while it is unmapped, so the deferred
+        // closure that queues another (which may run inside a reader's
+        // `pin`) never waits for a `munmap`.
+        let Some(mut r) = self.retired.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
+            return;
+        };
+        if !r.release(max) {
+            self.retired
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(r);
         }
     }
 
+    /// Is retired bucket-array memory waiting to be unmapped?
+    pub(super) fn retired_pending(&self) -> bool {
+        !self
+            .retired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
     /// Is a resize in progress? (Caller holds the table lock.)
     pub(super) fn resize_in_progress(&self, guard: &Guard) -> bool {
         !self.arrays(guard).1.is_null()

@@ -80,8 +80,8 @@ impl<T> Slots<T> {
         }
         Some(Slots {
             // SAFETY: a successful mmap never returns null. Its pages read as
-            // zero, and an all-zero `Atomic` is a valid null pointer
-            // (`rcu::ZEROED_IS_NULL`, checked at compile time), page-aligned
+            // zero, and an all-zero `Atomic` is a valid null pointer (checked
+            // at compile time in `rcu`, which says why), page-aligned
             // memory is aligned for it, and the size was asserted above.
             ptr: unsafe { NonNull::new_unchecked(p.cast()) },
             len,
@@ -149,7 +149,9 @@ pub(crate) struct Region {
 
 impl Region {
     /// Unmap up to `max` bytes (whole pages) from the front; `true` once
-    /// nothing is left.
+    /// nothing is left. Mapped arrays are powers of two of at least
+    /// [`MAP_FROM`] bytes and `max` is [`RELEASE_PER_RUN`], so every slice
+    /// ends on a page boundary for pages up to 256 KiB.
     pub(crate) fn release(&mut self, max: usize) -> bool {
         let n = self.left.min(max.max(1).next_multiple_of(4096));
         unmap(self.addr, n);

@@ -23,6 +23,8 @@ pub(crate) mod entry;
 pub mod key;
 pub(crate) mod lladdr;
 pub mod nud;
+#[cfg(all(target_os = "linux", not(any(feature = "loom", feature = "shuttle"))))]
+pub(crate) mod pages;
 pub(crate) mod slab;
 pub mod stats;
 mod table;

@@ -261,35 +261,18 @@ mod sys {
     use super::CHUNK;
     use core::ptr::NonNull;
 
-    fn fail() -> ! {
-        std::alloc::handle_alloc_error(super::LAYOUT)
-    }
+    use crate::neigh::pages;
 
     fn mmap(len: usize) -> usize {
-        // SAFETY: an anonymous private mapping at an address of the
-        // kernel's choice touches no existing memory.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            fail();
-        }
-        p as usize
+        pages::map(len).unwrap_or_else(|| std::alloc::handle_alloc_error(super::LAYOUT))
     }
 
     fn munmap(addr: usize, len: usize) {
-        if len != 0 {
-            // SAFETY: `addr..addr + len` is part of a mapping this module
-            // made and nothing refers to it any more.
-            unsafe { libc::munmap(addr as *mut libc::c_void, len) };
-        }
+        // SAFETY: every range passed here is part of a mapping `mmap` made
+        // above, page-aligned (CHUNK-aligned trims and whole chunks), and
+        // nothing refers to it any more (an untrimmed surplus, or an empty
+        // chunk).
+        unsafe { pages::unmap(addr, len) };
     }
 
     /// `CHUNK` zeroed bytes aligned to `CHUNK`. The kernel places a new

@@ -172,28 +172,6 @@ fn a_grow_in_progress_loses_nothing() {
     assert_eq!(t.len(), 0);
 }
 
-/// A table dropped in the middle of a resize frees both arrays and every
-/// entry (valgrind and the slab's counters see the rest).
-#[test]
-fn a_table_dropped_mid_resize_frees_everything() {
-    let cfg = TableConfig {
-        initial_hash_shift: 8,
-        seed: 3,
-        ..TableConfig::default()
-    };
-    let t = NeighTable::new(cfg, Nop).unwrap();
-    let dev = DevId(1);
-    t.add_device(dev, DeviceConfig::ethernet([2, 0, 0, 0, 0, 1], 0x0800))
-        .unwrap();
-    for i in 0..129u32 {
-        t.lookup_or_create(Ipv4Addr::from(i), dev).unwrap();
-    }
-    assert!(t.resize_in_progress(&t.pin()));
-    let s = t.stats();
-    assert_eq!(s.allocs, 129);
-    drop(t);
-}
-
 /// The burst lookup answers exactly as single lookups: hits, misses,
 /// long chains (every key of one bucket), blocks of 32 and a partial
 /// block, keys on another device, and a burst while the table grows.

@@ -62,28 +62,16 @@ impl<T> Slots<T> {
         if bytes < MAP_FROM {
             return None;
         }
-        // SAFETY: an anonymous private mapping at an address of the kernel's
-        // choice touches no existing memory.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
+        let Some(p) = crate::neigh::pages::map(bytes) else {
             // As for any allocation that fails.
             std::alloc::handle_alloc_error(std::alloc::Layout::array::<Atomic<T>>(len).ok()?);
-        }
+        };
         Some(Slots {
             // SAFETY: a successful mmap never returns null. Its pages read as
             // zero, and an all-zero `Atomic` is a valid null pointer (checked
             // at compile time in `rcu`, which says why), page-aligned
             // memory is aligned for it, and the size was asserted above.
-            ptr: unsafe { NonNull::new_unchecked(p.cast()) },
+            ptr: unsafe { NonNull::new_unchecked(p as *mut Atomic<T>) },
             len,
             mapped: true,
         })
@@ -170,13 +158,13 @@ impl Drop for Region {
 /// Unmap `len` bytes at `addr` (part of a mapping made by `Slots::mapped`).
 fn unmap(addr: usize, len: usize) {
     #[cfg(all(target_os = "linux", not(any(feature = "loom", feature = "shuttle"))))]
-    if len != 0 {
-        // SAFETY: `addr..addr + len` is the rest of a mapping `Slots::mapped`
-        // made, page-aligned (`release` unmaps whole pages), and nothing
-        // refers to it any more (the array was retired and its grace period
-        // has passed).
-        unsafe { libc::munmap(addr as *mut libc::c_void, len) };
-    }
+    // SAFETY: `addr..addr + len` is the rest of a mapping `Slots::mapped`
+    // made, page-aligned (`release` unmaps whole pages), and nothing refers
+    // to it any more (the array was retired and its grace period has
+    // passed).
+    unsafe {
+        crate::neigh::pages::unmap(addr, len)
+    };
     #[cfg(not(all(target_os = "linux", not(any(feature = "loom", feature = "shuttle")))))]
     let _ = (addr, len); // never mapped: nothing to do
 }
